@@ -1,0 +1,66 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// One set of settings shared by every target.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "placement-ledger",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "placementd", targets: ["placementd"]),
+        .executable(name: "placementctl", targets: ["placementctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        // The domain: events, validation, stream state, money, canonical JSON, hashing. No I/O.
+        .target(
+            name: "LedgerCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        // PostgreSQL: migrations, embedded cluster, append, reads, integrity (verify, seals).
+        .target(
+            name: "LedgerStore",
+            dependencies: [
+                "LedgerCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "placementctl",
+            dependencies: [
+                "LedgerCore", "LedgerStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "placementd",
+            dependencies: [
+                "LedgerCore", "LedgerStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LedgerStoreTests",
+            dependencies: ["LedgerCore", "LedgerStore", .product(name: "PostgresNIO", package: "postgres-nio")],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,125 @@
+import Foundation
+public import Logging
+public import PostgresNIO
+
+/// Where the ledger's PostgreSQL is: an external server named by a URL, or the embedded cluster.
+public enum DatabaseLocation: Sendable, Equatable {
+    case url(String)
+    case embedded(dataDirectory: String)
+
+    /// `--database-url` beats `PLACEMENT_DATABASE_URL`; with neither, the embedded cluster in
+    /// `--data-dir` (default `./.placement-data`, or `PLACEMENT_DATA_DIR`).
+    public static func resolve(databaseURL: String?, dataDirectory: String?, environment: [String: String]) -> DatabaseLocation {
+        if let url = databaseURL ?? environment["PLACEMENT_DATABASE_URL"], !url.isEmpty { return .url(url) }
+        return .embedded(dataDirectory: dataDirectory ?? environment["PLACEMENT_DATA_DIR"] ?? EmbeddedCluster.defaultDataDirectory)
+    }
+}
+
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// How to reach one PostgreSQL database as one user; converts to PostgresNIO's client (pool) and
+/// single-connection configurations.
+public struct DatabaseEndpoint: Sendable {
+    public enum Address: Sendable { case socket(path: String), tcp(host: String, port: Int) }
+    public enum TLSMode: String, Sendable { case disable, prefer, require, verifyFull = "verify-full" }
+
+    public var address: Address
+    public var username: String
+    public var password: String?
+    public var database: String
+    public var tls: TLSMode
+
+    public init(address: Address, username: String, password: String? = nil, database: String, tls: TLSMode = .disable) {
+        self.address = address
+        self.username = username
+        self.password = password
+        self.database = database
+        self.tls = tls
+    }
+
+    /// Parses `postgres://user:password@host:port/database?sslmode=disable|prefer|require|verify-full`
+    /// (also `postgresql://`, and `?host=/socket/dir` for a unix socket).
+    public static func parse(url text: String) throws(ConfigurationError) -> DatabaseEndpoint {
+        guard let components = URLComponents(string: text), let scheme = components.scheme,
+            scheme == "postgres" || scheme == "postgresql"
+        else {
+            throw ConfigurationError(
+                "the database URL must look like postgres://user:password@host:5432/database (got \(redacted(text)))")
+        }
+        let query = Dictionary(
+            (components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { _, last in last })
+        let user = components.user.flatMap { $0.removingPercentEncoding } ?? "postgres"
+        let password = components.password.flatMap { $0.removingPercentEncoding }
+        var database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        if database.isEmpty { database = user }
+        let port = components.port ?? 5432
+        if let socketDirectory = query["host"], socketDirectory.hasPrefix("/") {
+            return DatabaseEndpoint(
+                address: .socket(path: "\(socketDirectory)/.s.PGSQL.\(port)"), username: user, password: password,
+                database: database)
+        }
+        guard let host = components.host, !host.isEmpty else {
+            throw ConfigurationError("the database URL names no host (got \(redacted(text)))")
+        }
+        let mode = query["sslmode"] ?? "prefer"
+        guard let tls = TLSMode(rawValue: mode == "allow" ? "prefer" : mode == "verify-ca" ? "verify-full" : mode) else {
+            throw ConfigurationError("sslmode \(mode) is not one of disable, prefer, require, verify-full")
+        }
+        return DatabaseEndpoint(address: .tcp(host: host, port: port), username: user, password: password, database: database, tls: tls)
+    }
+
+    static func redacted(_ url: String) -> String {
+        guard var components = URLComponents(string: url) else { return "an unparsable URL" }
+        if components.password != nil { components.password = "****" }
+        return components.string ?? "an unparsable URL"
+    }
+
+    private var tlsConfiguration: TLSConfiguration {
+        var config = TLSConfiguration.makeClientConfiguration()
+        if tls != .verifyFull { config.certificateVerification = .none }
+        return config
+    }
+
+    public var clientConfiguration: PostgresClient.Configuration {
+        switch address {
+        case .socket(let path):
+            return .init(unixSocketPath: path, username: username, password: password, database: database)
+        case .tcp(let host, let port):
+            let mode: PostgresClient.Configuration.TLS =
+                switch tls {
+                case .disable: .disable
+                case .prefer: .prefer(tlsConfiguration)
+                case .require, .verifyFull: .require(tlsConfiguration)
+                }
+            return .init(host: host, port: port, username: username, password: password, database: database, tls: mode)
+        }
+    }
+
+    public var connectionConfiguration: PostgresConnection.Configuration {
+        get throws {
+            switch address {
+            case .socket(let path):
+                return .init(unixSocketPath: path, username: username, password: password, database: database)
+            case .tcp(let host, let port):
+                let mode: PostgresConnection.Configuration.TLS =
+                    switch tls {
+                    case .disable: .disable
+                    case .prefer: .prefer(try NIOSSLContext(configuration: tlsConfiguration))
+                    case .require, .verifyFull: .require(try NIOSSLContext(configuration: tlsConfiguration))
+                    }
+                return .init(host: host, port: port, username: username, password: password, database: database, tls: mode)
+            }
+        }
+    }
+
+    public var summary: String {
+        switch address {
+        case .socket(let path): "socket \(path), user \(username), database \(database)"
+        case .tcp(let host, let port): "\(host):\(port), user \(username), database \(database)"
+        }
+    }
+}

@@ -1,0 +1,259 @@
+import Foundation
+public import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A private PostgreSQL cluster in a data directory: created with `initdb` on first use, started on
+/// a unix socket (no TCP), and stopped by the last process that used it. When the caller is root the
+/// server runs as the unprivileged `postgres` user, because PostgreSQL refuses to run as root.
+///
+/// Several processes may use one cluster (the daemon, then `placementctl`): each holds a shared lock
+/// on `<data>/.users` while it uses it; the one that can upgrade to an exclusive lock on the way out
+/// is the last and stops the server. Locks die with their process, so a crash never blocks the next.
+public struct EmbeddedCluster: Sendable {
+    public static let defaultDataDirectory = ".placement-data"
+    public static let databaseName = "placement"
+    public static let ownerUser = "postgres"
+    public static let appUser = "placement_app"
+
+    public let dataDirectory: String
+    /// Faster, non-durable settings (fsync off): for throwaway test clusters only.
+    public let durable: Bool
+    let binDirectory: String
+    let serverUser: String?
+
+    var pgdata: String { dataDirectory + "/pg" }
+    var logFile: String { runDirectory + "/postgresql.log" }
+    var runDirectory: String { dataDirectory + "/run" }
+
+    /// The socket's directory; under /tmp when the data directory's path is too long for a socket.
+    public var socketDirectory: String {
+        if (runDirectory + "/.s.PGSQL.5432").utf8.count < 100 { return runDirectory }
+        var hash: UInt64 = 1_469_598_103_934_665_603
+        for b in dataDirectory.utf8 { hash = (hash ^ UInt64(b)) &* 1_099_511_628_211 }
+        return "/tmp/placement-" + String(hash, radix: 16)
+    }
+
+    public var socketPath: String { socketDirectory + "/.s.PGSQL.5432" }
+
+    public init(dataDirectory: String, durable: Bool = true) throws(ClusterError) {
+        let absolute = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
+        self.dataDirectory = absolute
+        self.durable = durable
+        self.binDirectory = try Self.locateBinaries()
+        self.serverUser = getuid() == 0 ? try Self.unprivilegedUser() : nil
+    }
+
+    // MARK: Finding PostgreSQL
+
+    static func locateBinaries() throws(ClusterError) -> String {
+        let fm = FileManager.default
+        var candidates: [String] = []
+        if let explicit = ProcessInfo.processInfo.environment["PLACEMENT_PG_BIN"] { candidates.append(explicit) }
+        for root in ["/usr/lib/postgresql", "/usr/local/lib/postgresql"] {
+            let versions = ((try? fm.contentsOfDirectory(atPath: root)) ?? []).compactMap(Int.init).filter { $0 >= 15 }
+            candidates += versions.sorted(by: >).map { "\(root)/\($0)/bin" }
+        }
+        candidates += ["/usr/local/pgsql/bin", "/usr/pgsql-17/bin", "/usr/pgsql-16/bin", "/usr/pgsql-15/bin"]
+        candidates += (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
+        for dir in candidates where fm.isExecutableFile(atPath: dir + "/initdb") && fm.isExecutableFile(atPath: dir + "/pg_ctl") {
+            return dir
+        }
+        throw ClusterError(
+            "PostgreSQL server binaries (initdb, pg_ctl) were not found. Install them with `apt-get install postgresql-15` "
+                + "(Debian/Ubuntu; any version 15 or newer works), or set PLACEMENT_PG_BIN to their directory, "
+                + "or use an external server with PLACEMENT_DATABASE_URL / --database-url.")
+    }
+
+    static func unprivilegedUser() throws(ClusterError) -> String {
+        if getpwnam("postgres") != nil { return "postgres" }
+        throw ClusterError(
+            "running as root, but there is no `postgres` system user to run the embedded PostgreSQL as "
+                + "(PostgreSQL refuses to run as root). Install the postgresql package, which creates it, or run as a normal user.")
+    }
+
+    // MARK: Lifecycle
+
+    /// Creates the cluster if needed, starts it unless it is running, and registers this process as
+    /// a user. Call `release()` on the handle when done.
+    public func start(logger: Logger) throws(ClusterError) -> Handle {
+        let fm = FileManager.default
+        do {
+            try fm.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw ClusterError("cannot create the data directory \(dataDirectory): \(error.localizedDescription)")
+        }
+        let usersLock = try FileLock(path: dataDirectory + "/.users")
+        usersLock.lock(shared: true)
+        let startLock = try FileLock(path: dataDirectory + "/.start")
+        startLock.lock(shared: false)
+        defer { startLock.unlock() }
+        do {
+            if !fm.fileExists(atPath: pgdata + "/PG_VERSION") {
+                try initialise(logger: logger)
+            }
+            if !isRunning() {
+                try launch(logger: logger)
+            }
+        } catch {
+            usersLock.unlock()
+            throw error
+        }
+        return Handle(cluster: self, usersLock: usersLock, logger: logger)
+    }
+
+    /// One process's use of the cluster.
+    public final class Handle: Sendable {
+        public let cluster: EmbeddedCluster
+        let usersLock: FileLock
+        let logger: Logger
+
+        init(cluster: EmbeddedCluster, usersLock: FileLock, logger: Logger) {
+            self.cluster = cluster
+            self.usersLock = usersLock
+            self.logger = logger
+        }
+
+        /// Stops the server if no other process uses it.
+        public func release() {
+            if usersLock.tryUpgradeToExclusive() {
+                cluster.stop(logger: logger)
+            }
+            usersLock.unlock()
+        }
+    }
+
+    func isRunning() -> Bool {
+        (try? run(binDirectory + "/pg_ctl", ["status", "-D", pgdata]))?.status == 0
+    }
+
+    private func prepareDirectory(_ path: String) throws(ClusterError) {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw ClusterError("cannot create \(path): \(error.localizedDescription)")
+        }
+        if let user = serverUser, let pw = getpwnam(user) {
+            guard chown(path, pw.pointee.pw_uid, pw.pointee.pw_gid) == 0 else {
+                throw ClusterError("cannot hand \(path) to the \(user) user: \(String(cString: strerror(errno)))")
+            }
+        }
+        chmod(path, 0o700)
+    }
+
+    private func checkReachable() throws(ClusterError) {
+        guard let user = serverUser else { return }
+        // Every directory above the data directory must be searchable by the server's user.
+        var path = URL(fileURLWithPath: dataDirectory)
+        while path.path != "/" {
+            var info = stat()
+            if stat(path.path, &info) == 0, info.st_mode & 0o001 == 0 {
+                throw ClusterError(
+                    "the embedded PostgreSQL runs as the `\(user)` user, which cannot enter \(path.path). "
+                        + "Choose a data directory it can reach (--data-dir /var/lib/placement or /tmp/placement), "
+                        + "or allow it in: chmod o+x \(path.path)")
+            }
+            path.deleteLastPathComponent()
+        }
+    }
+
+    private func initialise(logger: Logger) throws(ClusterError) {
+        try checkReachable()
+        try prepareDirectory(pgdata)
+        try prepareDirectory(runDirectory)
+        logger.info("creating the embedded PostgreSQL cluster", metadata: ["ledger.data_dir": "\(pgdata)"])
+        let result = try run(
+            binDirectory + "/initdb",
+            ["-D", pgdata, "-U", Self.ownerUser, "--auth=trust", "-E", "UTF8", "--locale=C", "--no-instructions"],
+            asServerUser: true)
+        guard result.status == 0 else {
+            throw ClusterError("initdb failed (exit \(result.status)): \(result.output.suffix(2000))")
+        }
+    }
+
+    private func launch(logger: Logger) throws(ClusterError) {
+        try prepareDirectory(runDirectory)
+        if socketDirectory != runDirectory { try prepareDirectory(socketDirectory) }
+        var options = "-c listen_addresses='' -k '\(socketDirectory)' -c max_connections=200"
+            + " -c unix_socket_permissions=0777 -c idle_in_transaction_session_timeout=60s"
+        if !durable { options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off" }
+        logger.info("starting the embedded PostgreSQL", metadata: ["ledger.socket": "\(socketDirectory)"])
+        let result = try run(
+            binDirectory + "/pg_ctl", ["-D", pgdata, "-l", logFile, "-w", "-t", "60", "-o", options, "start"],
+            asServerUser: true)
+        guard result.status == 0 else {
+            let log = (try? String(contentsOfFile: logFile, encoding: .utf8)).map { String($0.suffix(1500)) } ?? ""
+            throw ClusterError("PostgreSQL did not start (pg_ctl exit \(result.status)): \(result.output) \(log)")
+        }
+    }
+
+    public func stop(logger: Logger) {
+        logger.info("stopping the embedded PostgreSQL")
+        _ = try? run(binDirectory + "/pg_ctl", ["-D", pgdata, "-m", "fast", "-w", "-t", "60", "stop"], asServerUser: true)
+    }
+
+    // MARK: Processes
+
+    struct Output {
+        var status: Int32
+        var output: String
+    }
+
+    func run(_ executable: String, _ arguments: [String], asServerUser: Bool = false) throws(ClusterError) -> Output {
+        let process = Process()
+        if asServerUser, let user = serverUser {
+            process.executableURL = URL(fileURLWithPath: FileManager.default.isExecutableFile(atPath: "/usr/sbin/runuser") ? "/usr/sbin/runuser" : "/sbin/runuser")
+            process.arguments = ["-u", user, "--", executable] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+        }
+        let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("placement-\(UUID().uuidString).out")
+        FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: outputFile) }
+        do {
+            let handle = try FileHandle(forWritingTo: outputFile)
+            defer { try? handle.close() }
+            process.standardOutput = handle
+            process.standardError = handle
+            process.standardInput = FileHandle.nullDevice
+            process.currentDirectoryURL = URL(fileURLWithPath: "/")
+            try process.run()
+            process.waitUntilExit()
+        } catch {
+            throw ClusterError("cannot run \(executable): \(error.localizedDescription)")
+        }
+        let output = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
+        return Output(status: process.terminationStatus, output: output)
+    }
+}
+
+public struct ClusterError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// An advisory `flock` on a file, released automatically when the process ends.
+final class FileLock: Sendable {
+    let fd: Int32
+
+    init(path: String) throws(ClusterError) {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ClusterError("cannot open \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    func lock(shared: Bool) {
+        while flock(fd, shared ? LOCK_SH : LOCK_EX) != 0 && errno == EINTR {}
+    }
+
+    func tryUpgradeToExclusive() -> Bool { flock(fd, LOCK_EX | LOCK_NB) == 0 }
+
+    func unlock() { flock(fd, LOCK_UN) }
+
+    deinit { close(fd) }
+}

@@ -1,0 +1,59 @@
+public import LedgerCore
+public import PostgresNIO
+
+extension EventStore {
+    /// One posting's stream in version order.
+    public func stream(_ postingID: String) async throws -> [RecordedEvent] {
+        try await client.withConnection { try await self.stream(postingID, on: $0) }
+    }
+
+    func stream(_ postingID: String, on connection: PostgresConnection) async throws -> [RecordedEvent] {
+        let rows = try await connection.query(
+            "SELECT \(unescaped: eventColumns) FROM events WHERE posting_id = \(postingID) ORDER BY version", logger: logger)
+        var events: [RecordedEvent] = []
+        for try await row in rows { events.append(try decodeRecorded(row)) }
+        return events
+    }
+
+    /// The global feed: events after `position`, in position order, at most `limit`.
+    ///
+    /// Gap-free: only events of transactions older than every transaction still running are
+    /// returned. Positions are derived from the appending transaction's id (see `clock`), so every
+    /// transaction that could still commit has positions above the bound, and a reader that
+    /// continues from the last position it saw never skips an event that commits later.
+    public func feed(after position: Int64, limit: Int, postingID: String? = nil) async throws -> [RecordedEvent] {
+        try await client.withConnection { connection in
+            try await Self.feed(after: position, limit: limit, postingID: postingID, on: connection, logger: self.logger)
+        }
+    }
+
+    static func feed(
+        after position: Int64, limit: Int, postingID: String?, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [RecordedEvent] {
+        let query: PostgresQuery = """
+            SELECT \(unescaped: eventColumns) FROM events
+            WHERE position > \(position)
+              AND position < (SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::int8 + position_offset) << 16 FROM ledger_clock)
+              AND (\(postingID)::text IS NULL OR posting_id = \(postingID))
+            ORDER BY position LIMIT \(limit)
+            """
+        let rows = try await connection.query(query, logger: logger)
+        var events: [RecordedEvent] = []
+        events.reserveCapacity(limit)
+        for try await row in rows { events.append(try decodeRecorded(row)) }
+        return events
+    }
+
+    /// The highest position a gap-free reader can see now: every event at or below it is committed
+    /// (or will never be).
+    public func horizon() async throws -> Int64 {
+        let rows = try await client.query(
+            """
+            SELECT COALESCE(max(position), 0) FROM events
+            WHERE position < (SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::int8 + position_offset) << 16 FROM ledger_clock)
+            """, logger: logger)
+        for try await value in rows.decode(Int64.self) { return value }
+        return 0
+    }
+}
+

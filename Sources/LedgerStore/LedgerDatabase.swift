@@ -1,0 +1,139 @@
+import Foundation
+public import Logging
+public import PostgresNIO
+
+/// The ledger's PostgreSQL, located and made ready: the embedded cluster started if that is the
+/// location, the database created, migrations applied. Hands out client configurations for the
+/// owner (migrations, admin CLI) and the app role (the daemon).
+public final class LedgerDatabase: Sendable {
+    public let location: DatabaseLocation
+    public let ownerConfiguration: DatabaseEndpoint
+    public let appConfiguration: DatabaseEndpoint
+    let cluster: EmbeddedCluster.Handle?
+
+    private init(
+        location: DatabaseLocation, owner: DatabaseEndpoint, app: DatabaseEndpoint,
+        cluster: EmbeddedCluster.Handle?
+    ) {
+        self.location = location
+        self.ownerConfiguration = owner
+        self.appConfiguration = app
+        self.cluster = cluster
+    }
+
+    /// Opens the location. With `migrate`, brings the schema up to date; otherwise only checks that
+    /// the database is not newer than this binary.
+    public static func open(
+        _ location: DatabaseLocation, migrate: Bool = true, durable: Bool = true, logger: Logger
+    ) async throws -> LedgerDatabase {
+        switch location {
+        case .url(let url):
+            let configuration = try DatabaseEndpoint.parse(url: url)
+            let database = LedgerDatabase(location: location, owner: configuration, app: configuration, cluster: nil)
+            try await database.prepare(migrate: migrate, embedded: false, logger: logger)
+            return database
+        case .embedded(let dataDirectory):
+            let cluster = try EmbeddedCluster(dataDirectory: dataDirectory, durable: durable)
+            let handle = try cluster.start(logger: logger)
+            do {
+                try await createDatabaseIfNeeded(cluster: cluster, logger: logger)
+                let owner = DatabaseEndpoint.embedded(cluster, user: EmbeddedCluster.ownerUser)
+                let app = DatabaseEndpoint.embedded(cluster, user: EmbeddedCluster.appUser)
+                let database = LedgerDatabase(location: location, owner: owner, app: app, cluster: handle)
+                try await database.prepare(migrate: migrate, embedded: true, logger: logger)
+                return database
+            } catch {
+                handle.release()
+                throw error
+            }
+        }
+    }
+
+    /// Stops the embedded cluster if this was its last user.
+    public func close() { cluster?.release() }
+
+    public var embeddedCluster: EmbeddedCluster? { cluster?.cluster }
+
+    private static func createDatabaseIfNeeded(cluster: EmbeddedCluster, logger: Logger) async throws {
+        var admin = DatabaseEndpoint.embedded(cluster, user: EmbeddedCluster.ownerUser)
+        admin.database = "postgres"
+        try await withConnection(admin, logger: logger) { connection in
+            let rows = try await connection.query(
+                "SELECT count(*) FROM pg_database WHERE datname = \(EmbeddedCluster.databaseName)", logger: logger)
+            var count = 0
+            for try await n in rows.decode(Int.self) { count = n }
+            if count == 0 {
+                _ = try await connection.simpleQuery("CREATE DATABASE \(EmbeddedCluster.databaseName)").get()
+            }
+        }
+    }
+
+    private func prepare(migrate: Bool, embedded: Bool, logger: Logger) async throws {
+        try await Self.withConnection(ownerConfiguration, logger: logger) { connection in
+            if migrate {
+                try await Migrator.migrate(connection, logger: logger)
+                if embedded {
+                    _ = try await connection.simpleQuery("ALTER ROLE \(EmbeddedCluster.appUser) LOGIN").get()
+                }
+            } else {
+                _ = try await Migrator.status(connection, logger: logger)
+            }
+        }
+    }
+
+    /// One connection for the duration of `body`: for the CLI and setup work.
+    public static func withConnection<R: Sendable>(
+        _ configuration: DatabaseEndpoint, logger: Logger,
+        _ body: (PostgresConnection) async throws -> R
+    ) async throws -> R {
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(
+                configuration: try configuration.connectionConfiguration, id: 1, logger: logger)
+        } catch {
+            throw ConfigurationError("cannot connect to PostgreSQL (\(configuration.summary)): \(describe(error))")
+        }
+        do {
+            let result = try await body(connection)
+            try? await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    /// A running connection pool for the duration of `body`.
+    public func withClient<R: Sendable>(
+        owner: Bool = true, logger: Logger, _ body: @Sendable (PostgresClient) async throws -> R
+    ) async throws -> R {
+        let client = PostgresClient(
+            configuration: (owner ? ownerConfiguration : appConfiguration).clientConfiguration, backgroundLogger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            return try await body(client)
+        }
+    }
+}
+
+/// A short, human description of a PostgreSQL error (its message and SQLSTATE when it has them).
+public func describe(_ error: any Error) -> String {
+    if let psql = error as? PSQLError {
+        if let message = psql.serverInfo?[.message] {
+            let code = psql.serverInfo?[.sqlState].map { " [\($0)]" } ?? ""
+            return message + code
+        }
+        return "\(psql.code)" + (psql.underlying.map { ": \($0)" } ?? "")
+    }
+    if let transaction = error as? PostgresTransactionError {
+        return describe(transaction.closureError ?? transaction.commitError ?? transaction.beginError ?? error)
+    }
+    return String(describing: error)
+}
+
+extension DatabaseEndpoint {
+    static func embedded(_ cluster: EmbeddedCluster, user: String) -> DatabaseEndpoint {
+        DatabaseEndpoint(address: .socket(path: cluster.socketPath), username: user, database: EmbeddedCluster.databaseName)
+    }
+}
