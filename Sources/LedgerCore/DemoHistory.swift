@@ -30,7 +30,7 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
 /// A realistic, reproducible placement history: several companies, universities and currencies,
 /// fixed and hourly stipends, hour corrections, revisions, partial payments, reversals, withdrawals
 /// and closed postings. Every event it yields passes the rules when appended in order.
-public struct DemoHistory: Sequence {
+public struct DemoHistory: Sequence, Sendable {
     public var postings: Int
     public var seed: UInt64
     /// Business time of the first posting; the history spreads over the following 600 days.

@@ -128,7 +128,7 @@ public struct EmbeddedCluster: Sendable {
     }
 
     func isRunning() -> Bool {
-        (try? run(binDirectory + "/pg_ctl", ["status", "-D", pgdata]))?.status == 0
+        (try? run(binDirectory + "/pg_ctl", ["status", "-D", pgdata], asServerUser: true))?.status == 0
     }
 
     private func prepareDirectory(_ path: String) throws(ClusterError) {
@@ -204,32 +204,43 @@ public struct EmbeddedCluster: Sendable {
     }
 
     func run(_ executable: String, _ arguments: [String], asServerUser: Bool = false) throws(ClusterError) -> Output {
-        let process = Process()
+        var argv = [executable] + arguments
         if asServerUser, let user = serverUser {
-            process.executableURL = URL(fileURLWithPath: FileManager.default.isExecutableFile(atPath: "/usr/sbin/runuser") ? "/usr/sbin/runuser" : "/sbin/runuser")
-            process.arguments = ["-u", user, "--", executable] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
+            let runuser = FileManager.default.isExecutableFile(atPath: "/usr/sbin/runuser") ? "/usr/sbin/runuser" : "/sbin/runuser"
+            argv = [runuser, "-u", user, "--"] + argv
         }
-        let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("placement-\(UUID().uuidString).out")
-        FileManager.default.createFile(atPath: outputFile.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: outputFile) }
-        do {
-            let handle = try FileHandle(forWritingTo: outputFile)
-            defer { try? handle.close() }
-            process.standardOutput = handle
-            process.standardError = handle
-            process.standardInput = FileHandle.nullDevice
-            process.currentDirectoryURL = URL(fileURLWithPath: "/")
-            try process.run()
-            process.waitUntilExit()
-        } catch {
-            throw ClusterError("cannot run \(executable): \(error.localizedDescription)")
-        }
-        let output = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
-        return Output(status: process.terminationStatus, output: output)
+        return try spawnAndWait(argv)
     }
+}
+
+/// Runs a program to completion with posix_spawn and waitpid, capturing its output in a file.
+/// (Foundation's Process can hang waiting for a child when called from a concurrency thread.)
+func spawnAndWait(_ argv: [String]) throws(ClusterError) -> EmbeddedCluster.Output {
+    let outputPath = "/tmp/placement-spawn-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out"
+    let fd = open(outputPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { throw ClusterError("cannot create \(outputPath): \(String(cString: strerror(errno)))") }
+    defer {
+        close(fd)
+        unlink(outputPath)
+    }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_adddup2(&actions, fd, 1)
+    posix_spawn_file_actions_adddup2(&actions, fd, 2)
+    var cArgs = argv.map { strdup($0) } + [nil]
+    defer { for arg in cArgs { free(arg) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, environ)
+    guard rc == 0 else { throw ClusterError("cannot run \(argv[0]): \(String(cString: strerror(rc)))") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 {
+        guard errno == EINTR else { throw ClusterError("waiting for \(argv[0]) failed: \(String(cString: strerror(errno)))") }
+    }
+    let exitCode: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+    return EmbeddedCluster.Output(status: exitCode, output: output)
 }
 
 public struct ClusterError: Error, CustomStringConvertible, Sendable {

@@ -7,7 +7,7 @@ public import PostgresNIO
 /// (streams, the gap-free global feed).
 public final class EventStore: Sendable {
     public let client: PostgresClient
-    let logger: Logger
+    public let logger: Logger
 
     public init(client: PostgresClient, logger: Logger) {
         self.client = client

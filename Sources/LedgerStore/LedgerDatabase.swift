@@ -63,7 +63,7 @@ public final class LedgerDatabase: Sendable {
             var count = 0
             for try await n in rows.decode(Int.self) { count = n }
             if count == 0 {
-                _ = try await connection.simpleQuery("CREATE DATABASE \(EmbeddedCluster.databaseName)").get()
+                try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(EmbeddedCluster.databaseName)"), logger: logger)
             }
         }
     }
@@ -73,7 +73,7 @@ public final class LedgerDatabase: Sendable {
             if migrate {
                 try await Migrator.migrate(connection, logger: logger)
                 if embedded {
-                    _ = try await connection.simpleQuery("ALTER ROLE \(EmbeddedCluster.appUser) LOGIN").get()
+                    try await connection.query(PostgresQuery(unsafeSQL: "ALTER ROLE \(EmbeddedCluster.appUser) LOGIN"), logger: logger)
                 }
             } else {
                 _ = try await Migrator.status(connection, logger: logger)
@@ -107,8 +107,11 @@ public final class LedgerDatabase: Sendable {
     public func withClient<R: Sendable>(
         owner: Bool = true, logger: Logger, _ body: @Sendable (PostgresClient) async throws -> R
     ) async throws -> R {
+        // The pool warns when a lease comes before run() has started, which is only a race of startup.
+        var background = logger
+        background.logLevel = max(logger.logLevel, .error)
         let client = PostgresClient(
-            configuration: (owner ? ownerConfiguration : appConfiguration).clientConfiguration, backgroundLogger: logger)
+            configuration: (owner ? ownerConfiguration : appConfiguration).clientConfiguration, backgroundLogger: background)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }

@@ -40,7 +40,7 @@ public enum Migrator {
     }
 
     private static func migrateLocked(_ connection: PostgresConnection, logger: Logger) async throws -> Outcome {
-        _ = try await connection.simpleQuery(
+        try await connection.query(
             """
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 version    integer     PRIMARY KEY,
@@ -48,19 +48,24 @@ public enum Migrator {
                 checksum   text        NOT NULL,
                 applied_at timestamptz NOT NULL DEFAULT now()
             )
-            """
-        ).get()
+            """, logger: logger)
         let applied = try await appliedVersions(connection, logger: logger)
         try checkCompatible(applied: applied)
         var done: [Migration] = []
         for migration in Migration.all.sorted(by: { $0.version < $1.version }) where applied[migration.version] == nil {
             logger.info("applying migration", metadata: ["ledger.migration": "\(migration.name)"])
-            let record = "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(migration.version), '\(migration.name)', '\(migration.checksum)');"
             do {
-                _ = try await connection.simpleQuery("BEGIN;\n\(migration.sql)\n\(record)\nCOMMIT;").get()
+                try await connection.query("BEGIN", logger: logger)
+                for statement in SQLScript.statements(migration.sql) {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(migration.version), \(migration.name), \(migration.checksum))",
+                    logger: logger)
+                try await connection.query("COMMIT", logger: logger)
             } catch {
-                _ = try? await connection.simpleQuery("ROLLBACK").get()
-                throw ConfigurationError("migration \(migration.name) failed: \(String(reflecting: error))")
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw ConfigurationError("migration \(migration.name) failed: \(describe(error))")
             }
             done.append(migration)
         }

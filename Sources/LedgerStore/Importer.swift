@@ -1,0 +1,145 @@
+import Foundation
+public import LedgerCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Bulk appends: NDJSON imports and demo history. Events go through the same rules and the same
+/// append path as the API, in transactions of `chunkSize` events.
+///
+/// Not all-or-nothing: at the first bad line the events before it are recorded (in order, so the
+/// ledger stays consistent) and the import stops, naming the line and the rule. Re-running the same
+/// file after fixing that line skips the events already recorded (same id, same content).
+public struct Importer: Sendable {
+    public let store: EventStore
+    public var chunkSize: Int
+
+    public init(store: EventStore, chunkSize: Int = 5000) {
+        self.store = store
+        self.chunkSize = min(chunkSize, 60_000)
+    }
+
+    public struct Progress: Sendable {
+        public var lines: Int
+        public var imported: Int
+        public var skipped: Int
+        public var elapsed: Duration
+        public var eventsPerSecond: Double {
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            return seconds > 0 ? Double(imported + skipped) / seconds : 0
+        }
+    }
+
+    public struct Report: Sendable {
+        public var progress: Progress
+        /// The line that stopped the import and why.
+        public var failure: (line: Int, error: LedgerError)?
+        public var lastPosition: Int64?
+    }
+
+    /// One input item: the line number and the event, or why that line is not an event.
+    public typealias Item = (line: Int, event: Result<Event, LedgerError>)
+
+    public func run(_ items: some Sequence<Item>, progress: (@Sendable (Progress) -> Void)? = nil) async throws -> Report {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var state = Progress(lines: 0, imported: 0, skipped: 0, elapsed: .zero)
+        var chunk: [Event] = []
+        var lines: [Int] = []
+        var lastPosition: Int64?
+        chunk.reserveCapacity(chunkSize)
+
+        func flush() async throws -> (line: Int, error: LedgerError)? {
+            guard !chunk.isEmpty else { return nil }
+            defer {
+                chunk.removeAll(keepingCapacity: true)
+                lines.removeAll(keepingCapacity: true)
+            }
+            let outcome: AppendOutcome
+            do {
+                outcome = try await store.append(chunk, mode: .prefix)
+            } catch let error as LedgerError {
+                return (lines[error.eventIndex ?? 0], error)
+            }
+            state.imported += outcome.events.count
+            state.skipped += outcome.skipped
+            if let last = outcome.events.last { lastPosition = last.position }
+            state.elapsed = clock.now - start
+            progress?(state)
+            if let rejection = outcome.rejection { return (lines[rejection.eventIndex ?? 0], rejection) }
+            return nil
+        }
+
+        for (line, result) in items {
+            state.lines = line
+            switch result {
+            case .success(let event):
+                chunk.append(event)
+                lines.append(line)
+                if chunk.count >= chunkSize, let failure = try await flush() {
+                    return Report(progress: state, failure: failure, lastPosition: lastPosition)
+                }
+            case .failure(let error):
+                if let failure = try await flush() {
+                    return Report(progress: state, failure: failure, lastPosition: lastPosition)
+                }
+                return Report(progress: state, failure: (line, error), lastPosition: lastPosition)
+            }
+        }
+        let failure = try await flush()
+        state.elapsed = clock.now - start
+        return Report(progress: state, failure: failure, lastPosition: lastPosition)
+    }
+}
+
+/// NDJSON envelopes from a file descriptor, one `Importer.Item` per non-blank line.
+public struct NDJSONLines: Sequence, IteratorProtocol {
+    let fd: Int32
+    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    var start = 0
+    var end = 0
+    var eof = false
+    var lineNumber = 0
+
+    public init(fileDescriptor: Int32) { fd = fileDescriptor }
+
+    public mutating func next() -> Importer.Item? {
+        while true {
+            guard let bytes = nextLine() else { return nil }
+            lineNumber += 1
+            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            do {
+                return (lineNumber, .success(try Event(bytes: bytes)))
+            } catch {
+                return (lineNumber, .failure(error))
+            }
+        }
+    }
+
+    private mutating func nextLine() -> [UInt8]? {
+        while true {
+            if let newline = buffer[start..<end].firstIndex(of: 0x0A) {
+                let line = Array(buffer[start..<newline])
+                start = newline + 1
+                return line
+            }
+            if eof {
+                guard start < end else { return nil }
+                let line = Array(buffer[start..<end])
+                start = end
+                return line
+            }
+            if start > 0 {
+                buffer.replaceSubrange(0..<(end - start), with: buffer[start..<end])
+                end -= start
+                start = 0
+            }
+            if end == buffer.count { buffer.append(contentsOf: [UInt8](repeating: 0, count: buffer.count)) }
+            let n = buffer.withUnsafeMutableBytes { raw in
+                read(fd, raw.baseAddress! + end, raw.count - end)
+            }
+            if n <= 0 { eof = true } else { end += n }
+        }
+    }
+}

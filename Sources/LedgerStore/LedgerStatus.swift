@@ -1,0 +1,39 @@
+public import Logging
+public import PostgresNIO
+
+/// A summary of the ledger for `placementctl status`.
+public struct LedgerStatus: Sendable {
+    public var schemaVersion: Int
+    public var binarySchemaVersion: Int
+    public var events: Int64
+    public var streams: Int64
+    public var lastPosition: Int64
+    public var horizon: Int64
+    public var seals: Int64
+    public var lastSealPosition: Int64?
+    public var unsealedEvents: Int64
+
+    public static func read(_ client: PostgresClient, logger: Logger) async throws -> LedgerStatus {
+        try await client.withConnection { connection in
+            let (current, latest) = try await Migrator.status(connection, logger: logger)
+            let rows = try await connection.query(
+                """
+                SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM streams),
+                       (SELECT COALESCE(max(position), 0) FROM events),
+                       (SELECT COALESCE(max(position), 0) FROM events WHERE position <
+                           (SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::int8 + position_offset) << 16 FROM ledger_clock)),
+                       (SELECT count(*) FROM seals), (SELECT max(upto_position) FROM seals),
+                       (SELECT count(*) FROM events WHERE position > COALESCE((SELECT max(upto_position) FROM seals), 0))
+                """, logger: logger)
+            for try await (events, streams, last, horizon, seals, sealPosition, unsealed) in rows.decode(
+                (Int64, Int64, Int64, Int64, Int64, Int64?, Int64).self)
+            {
+                return LedgerStatus(
+                    schemaVersion: current, binarySchemaVersion: latest, events: events, streams: streams,
+                    lastPosition: last, horizon: horizon, seals: seals, lastSealPosition: sealPosition,
+                    unsealedEvents: unsealed)
+            }
+            throw ConfigurationError("status query returned nothing")
+        }
+    }
+}

@@ -1,0 +1,25 @@
+import ArgumentParser
+import LedgerStore
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the database, schema version, event counts and seals.")
+
+    @OptionGroup var ledger: LedgerOptions
+
+    func run() async throws {
+        let location = ledger.location
+        let status = try await ledger.withStore(migrate: false) { _, store in
+            try await LedgerStatus.read(store.client, logger: store.logger)
+        }
+        switch location {
+        case .url: print("database:        external (--database-url / PLACEMENT_DATABASE_URL)")
+        case .embedded(let dir): print("database:        embedded cluster in \(dir)")
+        }
+        let schemaNote = status.schemaVersion == status.binarySchemaVersion ? "current" : "this binary knows \(status.binarySchemaVersion): run placementctl migrate"
+        print("schema version:  \(status.schemaVersion) (\(schemaNote))")
+        print("events:          \(status.events) in \(status.streams) postings")
+        print("last position:   \(status.lastPosition) (gap-free horizon \(status.horizon))")
+        print("seals:           \(status.seals)" + (status.lastSealPosition.map { ", latest up to position \($0)" } ?? ""))
+        print("unsealed events: \(status.unsealedEvents)")
+    }
+}
