@@ -71,7 +71,14 @@ extension EventStore {
     }
 
     private func appendOnce(_ input: [Event], mode: AppendMode, on connection: PostgresConnection) async throws -> AppendOutcome {
-        // 1. Idempotency: which ids are recorded already?
+        // 1. Lock the streams involved (in a fixed order, so appends never deadlock) and load their state.
+        //    Locking first means a concurrent append of the same events has committed by the time we
+        //    look for recorded ids, so a racing retry is answered as a retry, not as a broken rule.
+        let postingIDs = Array(Set(input.map(\.postingID))).sorted()
+        var heads = try await lockStreams(postingIDs, on: connection)
+        var states = heads.mapValues(\.state)
+
+        // 2. Idempotency: which ids are recorded already?
         let recorded = try await recordedEvents(ids: input.map(\.id), on: connection)
         var events = input
         var skipped = 0
@@ -99,11 +106,6 @@ extension EventStore {
                 if events.isEmpty { return AppendOutcome(events: [], replayed: true, skipped: skipped, rejection: nil) }
             }
         }
-
-        // 2. Lock the streams involved (in a fixed order, so appends never deadlock) and load their state.
-        let postingIDs = Array(Set(events.map(\.postingID))).sorted()
-        var heads = try await lockStreams(postingIDs, on: connection)
-        var states = heads.mapValues(\.state)
 
         // 3. The transaction's position base and the server's time.
         let (base, nowMicros) = try await clock(on: connection)

@@ -70,7 +70,7 @@ public struct Integrity: Sendable {
             do {
                 try await connection.query("SELECT pg_advisory_xact_lock(\(Self.sealLockKey))", logger: logger)
                 let previous = try await seals(on: connection).last
-                let bound = try await horizonBound(on: connection)
+                let bound = try await settledBound(on: connection)
                 var accumulator = SealAccumulator(after: previous?.uptoPosition ?? 0)
                 var after = previous?.uptoPosition ?? 0
                 while true {
@@ -107,6 +107,21 @@ public struct Integrity: Sendable {
                 _ = try? await connection.query("ROLLBACK", logger: logger)
                 throw error
             }
+        }
+    }
+
+    /// The gap-free bound, after waiting (up to `patience`) for the transactions still open when the
+    /// seal started to finish, so that a seal right after an append covers that append.
+    func settledBound(on connection: PostgresConnection, patience: Duration = .seconds(10)) async throws -> Int64 {
+        var committed: Int64 = 0
+        for try await value in try await connection.query("SELECT COALESCE(max(position), 0) FROM events", logger: logger).decode(Int64.self) {
+            committed = value
+        }
+        let deadline = ContinuousClock.now + patience
+        while true {
+            let bound = try await horizonBound(on: connection)
+            if bound > committed || ContinuousClock.now > deadline { return bound }
+            try await Task.sleep(for: .milliseconds(20))
         }
     }
 

@@ -49,6 +49,15 @@ public final class LedgerDatabase: Sendable {
         }
     }
 
+    /// Opens a database given its owner and app endpoints (tests; deployments with separate roles).
+    public static func open(
+        owner: DatabaseEndpoint, app: DatabaseEndpoint, migrate: Bool = true, enableAppLogin: Bool = false, logger: Logger
+    ) async throws -> LedgerDatabase {
+        let database = LedgerDatabase(location: .url("endpoint"), owner: owner, app: app, cluster: nil)
+        try await database.prepare(migrate: migrate, embedded: enableAppLogin, logger: logger)
+        return database
+    }
+
     /// Stops the embedded cluster if this was its last user.
     public func close() { cluster?.release() }
 
@@ -136,7 +145,7 @@ public func describe(_ error: any Error) -> String {
 }
 
 extension DatabaseEndpoint {
-    static func embedded(_ cluster: EmbeddedCluster, user: String) -> DatabaseEndpoint {
+    public static func embedded(_ cluster: EmbeddedCluster, user: String) -> DatabaseEndpoint {
         DatabaseEndpoint(address: .socket(path: cluster.socketPath), username: user, database: EmbeddedCluster.databaseName)
     }
 }

@@ -9,11 +9,14 @@ extension Migration {
 -- Applied once, in order, by `placementctl migrate` and `placementd`; never edited once released.
 
 -- The role the daemon works as. It may read and append events, never change them.
+-- Roles belong to the whole cluster: another database's migration may be creating it right now.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'placement_app') THEN
         CREATE ROLE placement_app NOLOGIN;
     END IF;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;
 END
 $$;
 
@@ -100,6 +103,7 @@ REVOKE ALL ON events, seals, payment_refs, streams, ledger_clock FROM PUBLIC;
 GRANT SELECT, INSERT ON events, seals, payment_refs TO placement_app;
 GRANT SELECT, INSERT, UPDATE ON streams TO placement_app;
 GRANT SELECT ON ledger_clock, schema_migrations TO placement_app;
+
 """####),
     ]
 }

@@ -1,0 +1,58 @@
+import LedgerCore
+@testable import LedgerStore
+import PostgresNIO
+import Testing
+
+@Suite("Migrations")
+struct MigrationTests {
+    @Test("applying twice is a no-op")
+    func idempotent() async throws {
+        try await TestLedger.with { ledger in
+            let outcome = try await ledger.asOwner { try await Migrator.migrate($0, logger: TestCluster.logger) }
+            #expect(outcome.applied.isEmpty)
+            #expect(outcome.currentVersion == Migration.latestVersion)
+            #expect(try await ledger.count("SELECT count(*) FROM schema_migrations") == Int64(Migration.all.count))
+        }
+    }
+
+    @Test("a database migrated by a newer binary is refused with a clear message")
+    func newerDatabaseRefused() async throws {
+        try await TestLedger.with { ledger in
+            try await ledger.exec("INSERT INTO schema_migrations (version, name, checksum) VALUES (999, '999_future', 'x')")
+            let error = await #expect(throws: ConfigurationError.self) {
+                _ = try await LedgerDatabase.open(owner: ledger.owner, app: ledger.app, logger: TestCluster.logger)
+            }
+            #expect(error?.message.contains("newer than this binary") == true)
+        }
+    }
+
+    @Test("the embedded copy of the migrations matches schema/")
+    func embeddedMatchesSchemaDirectory() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let files = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("schema").path)
+            .filter { $0.hasSuffix(".sql") }.sorted()
+        #expect(files.count == Migration.all.count, "run scripts/generate-migrations.py")
+        for (file, migration) in zip(files, Migration.all.sorted { $0.version < $1.version }) {
+            let text = try String(contentsOf: root.appendingPathComponent("schema/\(file)"), encoding: .utf8)
+            #expect(file == migration.name + ".sql")
+            #expect(text == migration.sql, "\(file) differs from its embedded copy: run scripts/generate-migrations.py")
+        }
+    }
+
+    @Test("scripts split at top-level semicolons only")
+    func sqlScriptSplitting() {
+        let script = """
+            -- a comment; with a semicolon
+            CREATE TABLE t (a text DEFAULT 'x;y');
+            CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no; never'; END $$;
+            /* block; comment */ SELECT 1;
+            DO $body$ BEGIN PERFORM 1; END $body$
+            """
+        let statements = SQLScript.statements(script)
+        #expect(statements.count == 4)
+        #expect(statements[1].hasPrefix("CREATE FUNCTION") && statements[1].hasSuffix("END $$"))
+        #expect(statements[3].hasPrefix("DO $body$"))
+    }
+}
+
+import Foundation
