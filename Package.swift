@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // The domain: events, validation, stream state, money, canonical JSON, hashing. No I/O.
@@ -39,6 +41,19 @@ let package = Package(
             
             swiftSettings: swiftSettings
         ),
+        // HTTP: routes, authentication, error mapping.
+        .target(
+            name: "LedgerHTTP",
+            dependencies: [
+                "LedgerCore", "LedgerStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "placementctl",
             dependencies: [
@@ -51,7 +66,8 @@ let package = Package(
         .executableTarget(
             name: "placementd",
             dependencies: [
-                "LedgerCore", "LedgerStore",
+                "LedgerCore", "LedgerStore", "LedgerHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -61,8 +77,13 @@ let package = Package(
         ),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "LedgerStoreTests",
-            dependencies: ["LedgerCore", "LedgerStore", .product(name: "PostgresNIO", package: "postgres-nio")],
+            name: "LedgerIntegrationTests",
+            dependencies: [
+                "LedgerCore", "LedgerStore", "LedgerHTTP",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -37,7 +37,7 @@ public enum BatchDecision {
     public static func parseBody(_ bytes: [UInt8]) throws(LedgerError) -> [Event] {
         let json: JSON
         do { json = try JSONParser.parse(bytes) } catch {
-            throw LedgerError(error.isFloat ? .invalidField : .invalidJSON, "the body is not acceptable JSON: \(error)")
+            throw error.ledgerError(batch: bytes.first(where: { $0 > 0x20 }) == UInt8(ascii: "["))
         }
         switch json {
         case .object:

@@ -136,9 +136,7 @@ extension Event {
     /// Parses and validates one envelope from bytes.
     public init(bytes: [UInt8]) throws(LedgerError) {
         let json: JSON
-        do { json = try JSONParser.parse(bytes) } catch {
-            throw LedgerError(error.isFloat ? .invalidField : .invalidJSON, "invalid JSON: \(error)")
-        }
+        do { json = try JSONParser.parse(bytes) } catch { throw error.ledgerError(batch: false) }
         try self.init(json: json)
     }
 }
@@ -220,5 +218,25 @@ extension EventData {
     /// Reads the `data` of a stored event of a known type, with the same validation as on append.
     public init(type: EventType, json: JSON) throws(LedgerError) {
         try self.init(type: type, reader: try ObjectReader(json, path: "data"))
+    }
+}
+
+extension JSONSyntaxError {
+    /// The contract's error for a body that does not parse: `invalid_json`, or `invalid_field` with
+    /// the field's path for a float or an integer that does not fit. In a batch (an array body) the
+    /// leading `[i]` of the path becomes the event index.
+    public func ledgerError(batch: Bool) -> LedgerError {
+        guard isValueError else { return LedgerError(.invalidJSON, "the body is not valid JSON: \(description)") }
+        var field = path
+        var index: Int?
+        if batch, field.hasPrefix("["), let close = field.firstIndex(of: "]") {
+            index = Int(field[field.index(after: field.startIndex)..<close])
+            field = String(field[field.index(after: close)...])
+            if field.hasPrefix(".") { field.removeFirst() }
+        } else if !batch {
+            index = 0
+        }
+        let what = isFloat ? "must be an integer (amounts are integer minor units, time is integer minutes)" : "is out of range"
+        return LedgerError(.invalidField, "\(field.isEmpty ? "a value" : field) \(what)", field: field.isEmpty ? nil : field, eventIndex: index)
     }
 }

@@ -27,8 +27,16 @@ public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertib
     public var offset: Int
     /// True when the text is well-formed JSON but uses something the ledger forbids (a float).
     public var isFloat: Bool
+    /// True for an integer that does not fit in 64 bits.
+    public var isOutOfRange = false
+    /// Where in the document: keys joined by dots, array indexes as `[i]` (e.g. `[2].data.minutes`).
+    public var path = ""
 
-    public var description: String { "\(message) at byte \(offset)" }
+    /// Well-formed JSON with a value the ledger does not accept (a float, a huge integer): a field
+    /// problem rather than a syntax problem.
+    public var isValueError: Bool { isFloat || isOutOfRange }
+
+    public var description: String { "\(message) at byte \(offset)" + (path.isEmpty ? "" : " (\(path))") }
 }
 
 /// A strict JSON parser: RFC 8259 syntax, valid UTF-8, no duplicate keys, integers that fit in
@@ -39,6 +47,23 @@ public struct JSONParser {
     private let bytes: [UInt8]
     private var index = 0
     private var depth = 0
+    private var path: [PathComponent] = []
+
+    private enum PathComponent {
+        case key(String)
+        case index(Int)
+    }
+
+    private var pathText: String {
+        var text = ""
+        for component in path {
+            switch component {
+            case .key(let key): text += text.isEmpty ? key : ".\(key)"
+            case .index(let i): text += "[\(i)]"
+            }
+        }
+        return text
+    }
 
     private init(_ bytes: [UInt8]) { self.bytes = bytes }
 
@@ -55,8 +80,8 @@ public struct JSONParser {
         try parse(Array(text.utf8))
     }
 
-    private func error(_ message: String, float: Bool = false) -> JSONSyntaxError {
-        JSONSyntaxError(message: message, offset: index, isFloat: float)
+    private func error(_ message: String, float: Bool = false, outOfRange: Bool = false) -> JSONSyntaxError {
+        JSONSyntaxError(message: message, offset: index, isFloat: float, isOutOfRange: outOfRange, path: pathText)
     }
 
     private mutating func skipWhitespace() {
@@ -115,9 +140,11 @@ public struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
             index += 1
             skipWhitespace()
+            path.append(.key(key))
             let value = try parseValue()
+            path.removeLast()
             if members.updateValue(value, forKey: key) != nil {
-                throw JSONSyntaxError(message: "duplicate key \"\(key)\"", offset: keyOffset, isFloat: false)
+                throw JSONSyntaxError(message: "duplicate key \"\(key)\"", offset: keyOffset, isFloat: false, path: pathText)
             }
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input") }
@@ -141,7 +168,9 @@ public struct JSONParser {
         }
         while true {
             skipWhitespace()
+            path.append(.index(elements.count))
             elements.append(try parseValue())
+            path.removeLast()
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -181,15 +210,11 @@ public struct JSONParser {
                 "floating-point numbers are not allowed (amounts are integer minor units, time is integer minutes)",
                 float: true)
         }
-        if overflow {
+        if overflow || (!negative && value == Int64.min) {
             index = start
-            throw error("integer out of range")
+            throw error("integer out of range (at most 19 digits)", outOfRange: true)
         }
         if negative { return .int(value) }
-        if value == Int64.min {
-            index = start
-            throw error("integer out of range")
-        }
         return .int(-value)
     }
 

@@ -69,3 +69,17 @@ public struct Payment: Sendable, Hashable, Codable {
         self.reversed = reversed
     }
 }
+
+extension PostingState {
+    /// The contract's posting row: `posting_id, company_id, title, status, openings, applicants,
+    /// selected, withdrawn, stipend, created_at`.
+    public var postingJSON: JSON {
+        .object([
+            "posting_id": .string(postingID), "company_id": .string(companyID), "title": .string(title),
+            "status": .string(isOpen ? "open" : "closed"), "openings": .int(openings),
+            "applicants": .int(Int64(students.count)), "selected": .int(activePlacements),
+            "withdrawn": .int(Int64(students.values.filter(\.withdrawn).count)), "stipend": stipend.json,
+            "created_at": .string(createdAt.rfc3339),
+        ])
+    }
+}

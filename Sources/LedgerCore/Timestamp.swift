@@ -75,8 +75,14 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
         }
         guard i == b.count else { return nil }
         let seconds = date.daysSinceEpoch * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
-        self.microseconds = seconds * 1_000_000 + fraction
+        let microseconds = seconds * 1_000_000 + fraction
+        // The offset may carry a year-1 or year-9999 time out of the four-digit years it is written in.
+        guard Timestamp.range.contains(microseconds) else { return nil }
+        self.microseconds = microseconds
     }
+
+    /// 0001-01-01T00:00:00Z ... 9999-12-31T23:59:59.999999Z, the instants RFC 3339 can write in UTC.
+    public static let range: ClosedRange<Int64> = -62_135_596_800_000_000...253_402_300_799_999_999
 }
 
 private func pad(_ value: Int64, _ width: Int) -> String {

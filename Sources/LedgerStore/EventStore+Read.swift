@@ -1,3 +1,4 @@
+import Foundation
 public import LedgerCore
 public import PostgresNIO
 
@@ -57,3 +58,29 @@ extension EventStore {
     }
 }
 
+
+extension EventStore {
+    /// The current state of postings (from their stream snapshots) and the position each reflects.
+    public func postings(_ postingIDs: [String]) async throws -> [String: (state: PostingState, position: Int64)] {
+        try await client.withConnection { connection in
+            let rows = try await connection.query(
+                """
+                SELECT posting_id, version, head_position, snapshot_format, snapshot
+                FROM streams WHERE posting_id = ANY(\(postingIDs)::text[])
+                """, logger: self.logger)
+            var found: [String: (state: PostingState, position: Int64)] = [:]
+            for try await (postingID, version, position, format, snapshot) in rows.decode((String, Int64, Int64, Int, String).self) {
+                if format == PostingState.snapshotFormat,
+                    let state = try? JSONDecoder().decode(PostingState.self, from: Data(snapshot.utf8)), state.version == version
+                {
+                    found[postingID] = (state, position)
+                } else {
+                    var state = PostingState(postingID: postingID)
+                    for event in try await self.stream(postingID, on: connection) { state.evolve(event.event) }
+                    found[postingID] = (state, position)
+                }
+            }
+            return found
+        }
+    }
+}

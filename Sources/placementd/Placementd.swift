@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Hummingbird
 import LedgerCore
+import LedgerHTTP
 import LedgerStore
 import Logging
 import PostgresNIO
@@ -10,11 +12,11 @@ import ServiceLifecycle
 struct Placementd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "placementd",
-        abstract: "The Placement Ledger daemon.",
+        abstract: "The Placement Ledger daemon: the HTTP API over the event log.",
         discussion: """
             Opens the ledger (with no database URL: the embedded PostgreSQL cluster in --data-dir, created on first \
-            use and stopped when the daemon stops), applies migrations, and runs until SIGTERM or SIGINT, sealing new \
-            events periodically.
+            use and stopped when the daemon stops), applies migrations, serves the HTTP API on --listen and seals \
+            new events periodically. SIGTERM or SIGINT drains in-flight requests and stops cleanly.
             """)
 
     @Option(name: .customLong("database-url"), help: ArgumentHelp("PostgreSQL URL (default: $PLACEMENT_DATABASE_URL, else the embedded cluster).", valueName: "url"))
@@ -23,7 +25,10 @@ struct Placementd: AsyncParsableCommand {
     @Option(name: .customLong("data-dir"), help: ArgumentHelp("Directory of the embedded cluster (default: $PLACEMENT_DATA_DIR or ./.placement-data).", valueName: "dir"))
     var dataDirectory: String?
 
-    @Flag(help: "Demo mode: load a generated demo history when the ledger is empty.")
+    @Option(help: ArgumentHelp("Address to serve on, host:port (default: $PLACEMENT_LISTEN or 127.0.0.1:8080).", valueName: "host:port"))
+    var listen: String?
+
+    @Flag(help: "Demo mode: load a demo history when the ledger is empty, create one key per role and print them with example curl lines.")
     var demo = false
 
     @Option(help: "Postings in the demo history.")
@@ -35,60 +40,81 @@ struct Placementd: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical (default: $PLACEMENT_LOG_LEVEL or info).", valueName: "level"))
     var logLevel: String?
 
+    @Option(help: ArgumentHelp("Log format: text or json (default: $PLACEMENT_LOG_FORMAT or text).", valueName: "format"))
+    var logFormat: String?
+
+    var environment: [String: String] { ProcessInfo.processInfo.environment }
+
     func validate() throws {
-        if let logLevel, Logger.Level(rawValue: logLevel) == nil {
-            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        if let level = logLevel ?? environment["PLACEMENT_LOG_LEVEL"], Logger.Level(rawValue: level) == nil {
+            throw ValidationError("log level \(level) is not one of trace, debug, info, notice, warning, error, critical")
         }
+        if let format = logFormat ?? environment["PLACEMENT_LOG_FORMAT"], format != "text", format != "json" {
+            throw ValidationError("log format \(format) is not text or json")
+        }
+        _ = try listenAddress()
         guard sealInterval >= 1 else { throw ValidationError("--seal-interval must be at least 1 second") }
         guard demoPostings >= 1 else { throw ValidationError("--demo-postings must be at least 1") }
     }
 
+    func listenAddress() throws -> (host: String, port: Int) {
+        let text = listen ?? environment["PLACEMENT_LISTEN"] ?? "127.0.0.1:8080"
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port),
+            colon > text.startIndex
+        else {
+            throw ValidationError("listen address \(text) must be host:port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080")
+        }
+        return (String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
+    }
+
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
         let level = (logLevel ?? environment["PLACEMENT_LOG_LEVEL"]).flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let json = (logFormat ?? environment["PLACEMENT_LOG_FORMAT"]) == "json"
         LoggingSystem.bootstrap { label in
+            if json { return JSONLogHandler(label: label, level: level) }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "placementd")
+        let (host, port) = try listenAddress()
         let location = DatabaseLocation.resolve(databaseURL: databaseURL, dataDirectory: dataDirectory, environment: environment)
         let database: LedgerDatabase
         do {
             database = try await LedgerDatabase.open(location, logger: logger)
         } catch {
-            logger.critical("cannot open the ledger: \(describe(error))")
+            FileHandle.standardError.write(Data("placementd: cannot open the ledger: \(describe(error))\n".utf8))
             throw ExitCode(2)
         }
         defer { database.close() }
+
+        var banner: String?
+        if demo {
+            let postings = demoPostings
+            banner = try await database.withClient(logger: logger) { client in
+                try await DemoSetup.prepare(client: client, postings: postings, baseURL: "http://\(host.contains(":") ? "[\(host)]" : host):\(port)", logger: logger)
+            }
+        }
+
         let client = PostgresClient(configuration: database.appConfiguration.clientConfiguration, backgroundLogger: logger)
         let store = EventStore(client: client, logger: logger)
-        let demo = demo, demoPostings = demoPostings
-        let services: [any Service] = [
-            client,
-            SealService(client: client, interval: .seconds(sealInterval), logger: logger),
-        ]
-        let group = ServiceGroup(
-            configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            if demo {
-                try await loadDemo(store: store, postings: demoPostings, logger: logger)
-            }
-            logger.info("placementd is running; stop it with Ctrl-C or SIGTERM")
-            try await tasks.waitForAll()
+        let api = LedgerAPI(store: store, keys: KeyCache(keys: KeyStore(client: client, logger: logger)))
+        let printed = banner
+        let app = Application(
+            router: api.buildRouter(),
+            configuration: .init(address: .hostname(host, port: port), serverName: "placementd"),
+            services: [client, SealService(client: client, interval: .seconds(sealInterval), logger: logger)],
+            onServerRunning: { _ in
+                logger.info("placementd is serving", metadata: ["http.address": "\(host):\(port)"])
+                if let printed { FileHandle.standardOutput.write(Data((printed + "\n").utf8)) }
+            },
+            logger: logger)
+        do {
+            try await app.runService()
+        } catch {
+            logger.critical("placementd failed: \(describe(error))")
+            throw ExitCode(1)
         }
         logger.info("placementd stopped")
-    }
-
-    func loadDemo(store: EventStore, postings: Int, logger: Logger) async throws {
-        let status = try await LedgerStatus.read(store.client, logger: logger)
-        guard status.events == 0 else {
-            logger.info("demo mode: the ledger already has events; not loading demo history", metadata: ["ledger.events": "\(status.events)"])
-            return
-        }
-        let history = DemoHistory(postings: postings)
-        let report = try await Importer(store: store).run(history.enumerated().lazy.map { ($0.offset + 1, .success($0.element)) })
-        logger.info("demo mode: loaded demo history", metadata: ["ledger.events": "\(report.progress.imported)"])
     }
 }

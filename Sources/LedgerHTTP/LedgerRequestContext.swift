@@ -1,0 +1,23 @@
+public import Hummingbird
+public import LedgerStore
+
+/// Who is calling: the key's id, role and (for company and university keys) organisation.
+public struct Principal: Sendable, Hashable {
+    public var keyID: String
+    public var role: Role
+    public var orgID: String?
+}
+
+/// The request context of every route: Hummingbird's core storage plus the authenticated caller.
+public struct LedgerRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var principal: Principal?
+
+    public init(source: Source) {
+        coreContext = .init(source: source)
+        principal = nil
+    }
+
+    /// The append route reads at most 1 MiB; the limit is enforced (with a 413) by the route itself.
+    public var maxUploadSize: Int { 1 << 20 }
+}

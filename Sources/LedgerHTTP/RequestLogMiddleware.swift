@@ -1,0 +1,21 @@
+public import Hummingbird
+import Logging
+
+/// One log line per request, after it is answered: method, path, status and duration.
+struct RequestLogMiddleware: RouterMiddleware {
+    typealias Context = LedgerRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let response = try await next(request, context)
+        let elapsed = ContinuousClock.now - start
+        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        context.logger.info(
+            "request",
+            metadata: [
+                "http.method": "\(request.method)", "http.path": "\(request.uri.path)",
+                "http.status": "\(response.status.code)", "http.duration_ms": "\((ms * 100).rounded() / 100)",
+            ])
+        return response
+    }
+}

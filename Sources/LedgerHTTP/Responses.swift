@@ -1,0 +1,105 @@
+public import Foundation
+public import Hummingbird
+public import HTTPTypes
+public import LedgerCore
+import PostgresNIO
+
+extension HTTPField.Name {
+    static let ledgerPosition = Self("X-Ledger-Position")!
+}
+
+/// JSON responses, always in the canonical serialisation the ledger uses everywhere.
+enum Reply {
+    static func json(_ status: HTTPResponse.Status, _ body: JSON, position: Int64? = nil) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        if let position { headers[.ledgerPosition] = String(position) }
+        var bytes = body.canonicalBytes
+        bytes.append(0x0A)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func error(_ error: LedgerError) -> Response {
+        var response = json(status(for: error.code), error.json)
+        if error.code == .unavailable || error.code == .projectionLagging { response.headers[.retryAfter] = "2" }
+        if error.code == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer" }
+        return response
+    }
+
+    /// The contract's status for each error code.
+    static func status(for code: ErrorCode) -> HTTPResponse.Status {
+        switch code {
+        case .invalidJSON, .invalidField: .badRequest
+        case .unauthorized: .unauthorized
+        case .forbidden: .forbidden
+        case .notFound: .notFound
+        case .versionConflict, .idConflict: .conflict
+        case .payloadTooLarge: .contentTooLarge
+        case .unavailable, .projectionLagging: .serviceUnavailable
+        default: .unprocessableContent
+        }
+    }
+}
+
+/// Converts every error a handler throws into the contract's error shape: domain errors with their
+/// codes, database trouble as 503 `unavailable` (with Retry-After), anything else as a 500 whose
+/// details go to the log only.
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = LedgerRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as LedgerError {
+            return Reply.error(error)
+        } catch let error as HTTPError {
+            switch error.status {
+            case .notFound: return Reply.error(LedgerError(.notFound, "no such route: \(request.method) \(request.uri.path)"))
+            case .contentTooLarge:
+                return Reply.error(LedgerError(.payloadTooLarge, "the body is larger than \(BatchLimits.maxBytes) bytes"))
+            case .methodNotAllowed:
+                var reply = Reply.error(LedgerError(.notFound, "\(request.method) is not supported on \(request.uri.path)"))
+                reply.status = .methodNotAllowed
+                return reply
+            default:
+                return Reply.json(error.status, LedgerError(.invalidField, error.body ?? error.status.reasonPhrase).json)
+            }
+        } catch {
+            if DatabaseTrouble.isUnavailable(error) {
+                context.logger.warning("database unavailable", metadata: ["ledger.error": "\(String(reflecting: error))"])
+                return Reply.error(LedgerError(.unavailable, "the ledger's database is unavailable; retry shortly (nothing was recorded)"))
+            }
+            context.logger.error("internal error", metadata: ["ledger.error": "\(String(reflecting: error))"])
+            return Reply.json(
+                .internalServerError,
+                .object(["error": .object(["code": .string("internal"), "message": .string("internal error; it has been logged")])]))
+        }
+    }
+}
+
+enum DatabaseTrouble {
+    /// Connection failures, timeouts, a server shutting down: the client should retry.
+    static func isUnavailable(_ error: any Error) -> Bool {
+        if error is DeadlineExceeded { return true }
+        guard let psql = error as? PSQLError else { return false }
+        if let state = psql.serverInfo?[.sqlState] {
+            // 08: connection exceptions; 57P: operator intervention (shutdown, crash recovery); 53: resources.
+            return state.hasPrefix("08") || state.hasPrefix("57P") || state.hasPrefix("53")
+        }
+        return true  // no server answer at all: connection closed, refused, timed out
+    }
+}
+
+struct DeadlineExceeded: Error {}
+
+/// Runs `body`, giving up after `limit` (a database that hangs must not hang the request).
+func withDeadline<R: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> R) async throws -> R {
+    try await withThrowingTaskGroup(of: R.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            throw DeadlineExceeded()
+        }
+        defer { group.cancelAll() }
+        return try await group.next()!
+    }
+}

@@ -1,0 +1,168 @@
+public import Hummingbird
+import HummingbirdCore
+public import LedgerCore
+public import LedgerStore
+public import Logging
+import PostgresNIO
+
+/// The HTTP API of the contract, on the real store.
+public struct LedgerAPI: Sendable {
+    public let store: EventStore
+    public let keys: KeyCache
+    /// How long a request may wait for the database before it answers 503.
+    public var databaseDeadline: Duration = .seconds(5)
+
+    public init(store: EventStore, keys: KeyCache) {
+        self.store = store
+        self.keys = keys
+    }
+
+    /// Event types a company key may append (to its own postings).
+    static let companyTypes: Set<EventType> = [.posted, .selected, .reviewed, .paid, .paymentReversed, .closed]
+
+    public func buildRouter() -> Router<LedgerRequestContext> {
+        let router = Router(context: LedgerRequestContext.self)
+        router.add(middleware: RequestLogMiddleware())
+        router.add(middleware: ErrorMiddleware())
+        router.get("/healthz") { _, _ in Reply.json(.ok, .object(["status": .string("ok")])) }
+        router.get("/readyz") { _, _ in try await self.ready() }
+        let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(cache: keys))
+        v1.post("events") { request, context in try await self.append(request, context) }
+        v1.get("events") { request, context in try await self.feed(request, context) }
+        v1.get("postings/:posting_id") { request, context in try await self.posting(request, context) }
+        v1.get("postings/:posting_id/events") { request, context in try await self.postingEvents(request, context) }
+        return router
+    }
+
+    func db<R: Sendable>(_ body: @escaping @Sendable () async throws -> R) async throws -> R {
+        try await withDeadline(databaseDeadline, body)
+    }
+
+    // MARK: Operations
+
+    func ready() async throws -> Response {
+        let store = store
+        do {
+            let (current, latest) = try await db {
+                try await store.client.withConnection { try await Migrator.status($0, logger: store.logger) }
+            }
+            guard current == latest else {
+                return Reply.json(
+                    .serviceUnavailable,
+                    .object(["status": .string("migrations pending"), "schema_version": .int(Int64(current)), "expected": .int(Int64(latest))]))
+            }
+            return Reply.json(.ok, .object(["status": .string("ready"), "schema_version": .int(Int64(current))]))
+        } catch {
+            return Reply.error(LedgerError(.unavailable, "the database is not reachable: \(describe(error))"))
+        }
+    }
+
+    // MARK: Append
+
+    func append(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
+        let caller = try context.require(.platform, .company, action: "append events")
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > BatchLimits.maxBytes {
+            throw LedgerError(.payloadTooLarge, "the body is \(length) bytes; a request holds at most \(BatchLimits.maxBytes) bytes")
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: BatchLimits.maxBytes)
+        } catch {
+            throw LedgerError(.payloadTooLarge, "the body is larger than \(BatchLimits.maxBytes) bytes; split the batch")
+        }
+        let events = try BatchDecision.parseBody(Array(body.readableBytesView))
+        if caller.role == .company { try await checkCompanyScope(events, company: caller.orgID ?? "") }
+        let store = store
+        let outcome = try await db { try await store.append(events) }
+        return Reply.json(
+            outcome.replayed ? .ok : .created, .object(["events": .array(outcome.events.map(\.receiptJSON))]),
+            position: outcome.events.map(\.position).max())
+    }
+
+    /// A company key appends only the company's types, and only to its own postings.
+    func checkCompanyScope(_ events: [Event], company: String) async throws {
+        var owners: [String: String] = [:]
+        for (i, event) in events.enumerated() {
+            guard Self.companyTypes.contains(event.type) else {
+                throw LedgerError(.forbidden, "a company key may not append \(event.type.rawValue) events", eventIndex: i, eventID: event.id)
+            }
+            if case .posted(let owner, _, _, _) = event.data {
+                guard owner == company else {
+                    throw LedgerError(
+                        .forbidden, "a company key may only post for its own company (\(company))", field: "data.company_id",
+                        eventIndex: i, eventID: event.id)
+                }
+                owners[event.postingID] = owner
+            }
+        }
+        let unknown = Array(Set(events.map(\.postingID)).filter { owners[$0] == nil })
+        if !unknown.isEmpty {
+            let store = store
+            let stored = try await db { try await store.postings(unknown) }
+            for (id, entry) in stored { owners[id] = entry.state.companyID }
+        }
+        for (i, event) in events.enumerated() {
+            if let owner = owners[event.postingID], owner != company {
+                throw LedgerError(
+                    .forbidden, "posting \(event.postingID) belongs to another company", eventIndex: i, eventID: event.id)
+            }
+        }
+    }
+
+    // MARK: Reads
+
+    func feed(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
+        _ = try context.require(.platform, .admin, action: "read the global feed")
+        let after = try request.uri.queryParameters.integer("after", default: 0, range: 0...Int64.max)
+        let limit = try request.uri.queryParameters.integer("limit", default: 100, range: 1...1000)
+        let store = store
+        let events = try await db { try await store.feed(after: after, limit: Int(limit)) }
+        return Reply.json(.ok, .object(["events": .array(events.map(\.json))]), position: events.last?.position ?? after)
+    }
+
+    func posting(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
+        _ = try context.caller
+        let id = try context.parameters.postingID()
+        let store = store
+        guard let entry = try await db({ try await store.postings([id]) })[id] else {
+            throw LedgerError(.notFound, "no posting \(id)")
+        }
+        return Reply.json(.ok, .object(["posting": entry.state.postingJSON]), position: entry.position)
+    }
+
+    func postingEvents(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
+        let caller = try context.caller
+        let id = try context.parameters.postingID()
+        let store = store
+        let events = try await db { try await store.stream(id) }
+        guard let first = events.first, case .posted(let owner, _, _, _) = first.event.data else {
+            throw LedgerError(.notFound, "no posting \(id)")
+        }
+        switch caller.role {
+        case .platform, .admin: break
+        case .company where caller.orgID == owner: break
+        default: throw LedgerError(.notFound, "no posting \(id)")  // out of scope looks like absent
+        }
+        return Reply.json(.ok, .object(["events": .array(events.map(\.json))]), position: events.last?.position)
+    }
+}
+
+extension Parameters {
+    func postingID() throws -> String {
+        guard let id = self.get("posting_id"), Identifier.isValid(id) else {
+            throw LedgerError(.invalidField, "the posting id in the path is not a valid identifier", field: "posting_id")
+        }
+        return id
+    }
+}
+
+
+extension FlatDictionary where Key == Substring, Value == Substring {
+    func integer(_ name: String, default value: Int64, range: ClosedRange<Int64>) throws -> Int64 {
+        guard let text = self[Substring(name)] else { return value }
+        guard let number = Int64(text), range.contains(number) else {
+            throw LedgerError(.invalidField, "\(name) must be an integer between \(range.lowerBound) and \(range.upperBound)", field: name)
+        }
+        return number
+    }
+}
