@@ -17,7 +17,12 @@ public struct SealService: Service, CustomStringConvertible {
     }
 
     public func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        // A graceful shutdown cancels the wait (or a seal under way, which then rolls back).
+        try await cancelWhenGracefulShutdown { await self.loop() }
+    }
+
+    private func loop() async {
+        while !Task.isCancelled {
             do {
                 try await Task.sleep(for: interval)
             } catch {
