@@ -82,7 +82,14 @@ public final class LedgerDatabase: Sendable {
             if migrate {
                 try await Migrator.migrate(connection, logger: logger)
                 if embedded {
-                    try await connection.query(PostgresQuery(unsafeSQL: "ALTER ROLE \(EmbeddedCluster.appUser) LOGIN"), logger: logger)
+                    // Only when needed: concurrent ALTER ROLEs of one role fail ("tuple concurrently updated").
+                    var canLogin = true
+                    for try await value in try await connection.query(
+                        "SELECT rolcanlogin FROM pg_roles WHERE rolname = \(EmbeddedCluster.appUser)", logger: logger
+                    ).decode(Bool.self) { canLogin = value }
+                    if !canLogin {
+                        try await connection.query(PostgresQuery(unsafeSQL: "ALTER ROLE \(EmbeddedCluster.appUser) LOGIN"), logger: logger)
+                    }
                 }
             } else {
                 _ = try await Migrator.status(connection, logger: logger)

@@ -38,6 +38,18 @@ actor TestCluster {
         return cluster
     }
 
+    /// A new, migrated ledger database. Set up one at a time: roles are cluster-wide, and concurrent
+    /// changes to one role conflict.
+    func newLedger() async throws -> (DatabaseEndpoint, DatabaseEndpoint, LedgerDatabase) {
+        let (owner, app) = try await newDatabase()
+        do {
+            let database = try await LedgerDatabase.open(owner: owner, app: app, enableAppLogin: true, logger: Self.logger)
+            return (owner, app, database)
+        } catch let error as PSQLError {
+            throw DatabaseFailure(description: describe(error))
+        }
+    }
+
     /// A new, empty database in the cluster: (owner endpoint, app-role endpoint).
     func newDatabase() async throws -> (owner: DatabaseEndpoint, app: DatabaseEndpoint) {
         let cluster = try cluster()
@@ -70,8 +82,7 @@ struct TestLedger: Sendable {
     var app: DatabaseEndpoint
 
     static func with(_ body: @Sendable (TestLedger) async throws -> Void) async throws {
-        let (owner, app) = try await TestCluster.shared.newDatabase()
-        let database = try await LedgerDatabase.open(owner: owner, app: app, enableAppLogin: true, logger: TestCluster.logger)
+        let (owner, app, database) = try await TestCluster.shared.newLedger()
         do {
             try await database.withClient(owner: false, logger: TestCluster.logger) { client in
                 try await body(TestLedger(database: database, store: EventStore(client: client, logger: TestCluster.logger), owner: owner, app: app))
