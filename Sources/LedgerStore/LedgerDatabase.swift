@@ -79,8 +79,17 @@ public final class LedgerDatabase: Sendable {
 
     private func prepare(migrate: Bool, embedded: Bool, logger: Logger) async throws {
         try await Self.withConnection(ownerConfiguration, logger: logger) { connection in
+            // A current schema is left alone: the daemon's role may not be allowed to create anything.
+            let (current, latest) = try await Migrator.status(connection, logger: logger)
+            if migrate && current < latest {
+                do {
+                    try await Migrator.migrate(connection, logger: logger)
+                } catch let error as ConfigurationError {
+                    throw ConfigurationError(
+                        "\(error.message). If this role may not change the schema, run `placementctl migrate` as the schema owner first")
+                }
+            }
             if migrate {
-                try await Migrator.migrate(connection, logger: logger)
                 if embedded {
                     // Only when needed: concurrent ALTER ROLEs of one role fail ("tuple concurrently updated").
                     var canLogin = true
@@ -91,8 +100,9 @@ public final class LedgerDatabase: Sendable {
                         try await connection.query(PostgresQuery(unsafeSQL: "ALTER ROLE \(EmbeddedCluster.appUser) LOGIN"), logger: logger)
                     }
                 }
-            } else {
-                _ = try await Migrator.status(connection, logger: logger)
+            } else if current < latest {
+                throw ConfigurationError(
+                    "the database schema is at version \(current), this binary needs \(latest): run `placementctl migrate` first")
             }
         }
     }

@@ -89,7 +89,11 @@ struct LedgerOptions: ParsableArguments {
         migrate: Bool = true, _ body: @Sendable (LedgerDatabase, EventStore) async throws -> R
     ) async throws -> R {
         let logger = Logger(label: "placementctl")
-        let database = try await LedgerDatabase.open(location, migrate: migrate, logger: logger)
+        // The private embedded cluster is always brought up to date; an external database only by
+        // commands that write (read-only commands then ask for `migrate` when it is behind).
+        var isEmbedded = false
+        if case .embedded = location { isEmbedded = true }
+        let database = try await LedgerDatabase.open(location, migrate: migrate || isEmbedded, logger: logger)
         defer { database.close() }
         return try await database.withClient(logger: logger) { client in
             try await body(database, EventStore(client: client, logger: logger))
