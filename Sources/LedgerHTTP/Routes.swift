@@ -26,6 +26,7 @@ public struct LedgerAPI: Sendable {
         router.add(middleware: ErrorMiddleware())
         router.get("/healthz") { _, _ in Reply.json(.ok, .object(["status": .string("ok")])) }
         router.get("/readyz") { _, _ in try await self.ready() }
+        router.get("/openapi.json") { _, _ in Reply.json(.ok, OpenAPIDocument.document) }
         let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(cache: keys))
         v1.post("events") { request, context in try await self.append(request, context) }
         v1.get("events") { request, context in try await self.feed(request, context) }

@@ -272,3 +272,42 @@ struct HTTPTests {
         }
     }
 }
+
+@Suite("OpenAPI document")
+struct OpenAPITests {
+    @Test("every documented route exists and every route is documented")
+    func documentMatchesRouter() async throws {
+        try await TestLedger.with { ledger in
+            let api = LedgerAPI(store: ledger.store, keys: KeyCache(keys: KeyStore(client: ledger.store.client, logger: TestCluster.logger)))
+            let router = api.buildRouter()
+            func normalised(_ path: String) -> String {
+                path.split(separator: "/").map { part in
+                    part.hasPrefix(":") ? "{\(part.dropFirst())}" : String(part)
+                }.joined(separator: "/")
+            }
+            let routed = Set(router.routes.map { "\($0.method.rawValue) /\(normalised($0.path.description))" })
+            let documented = Set(OpenAPIDocument.operations.map { "\($0.method) /\(normalised($0.path))" })
+            #expect(!routed.isEmpty)
+            #expect(routed.subtracting(documented).isEmpty, "routes without documentation: \(routed.subtracting(documented))")
+            #expect(documented.subtracting(routed).isEmpty, "documented but not routed: \(documented.subtracting(routed))")
+        }
+    }
+
+    @Test("the document is served, is OpenAPI 3.1 and lists every error code")
+    func served() async throws {
+        try await APIFixture.with { _, client in
+            let reply = try await client.call(.get, "/openapi.json")
+            #expect(reply.status == .ok)
+            #expect(reply.json["openapi"] == .string("3.1.0"))
+            guard case .array(let codes)? = reply.json["components"]?["schemas"]?["Error"]?["properties"]?["error"]?["properties"]?["code"]?["enum"] else {
+                Issue.record("no error code enum")
+                return
+            }
+            let listed = Set(codes.compactMap { code -> String? in
+                if case .string(let text) = code { return text } else { return nil }
+            })
+            #expect(listed.count == codes.count)
+            #expect(listed == Set(ErrorCode.allCases.map(\.rawValue)))
+        }
+    }
+}

@@ -1,0 +1,212 @@
+public import LedgerCore
+
+/// The OpenAPI 3.1 document of the API, served at `GET /openapi.json`. A test checks that it and
+/// the router agree: every documented route exists and every route is documented.
+public enum OpenAPIDocument {
+    /// (method, OpenAPI path) of every documented operation.
+    public static var operations: [(method: String, path: String)] {
+        guard case .object(let paths)? = document["paths"] else { return [] }
+        return paths.flatMap { path, item -> [(String, String)] in
+            guard case .object(let methods) = item else { return [] }
+            return methods.keys.map { ($0.uppercased(), path) }
+        }
+    }
+
+    static func ref(_ name: String) -> JSON { .object(["$ref": .string("#/components/schemas/\(name)")]) }
+    static func string(_ description: String, pattern: String? = nil, format: String? = nil) -> JSON {
+        var m: [String: JSON] = ["type": .string("string"), "description": .string(description)]
+        if let pattern { m["pattern"] = .string(pattern) }
+        if let format { m["format"] = .string(format) }
+        return .object(m)
+    }
+    static func integer(_ description: String, min: Int64? = nil, max: Int64? = nil) -> JSON {
+        var m: [String: JSON] = ["type": .string("integer"), "description": .string(description)]
+        if let min { m["minimum"] = .int(min) }
+        if let max { m["maximum"] = .int(max) }
+        return .object(m)
+    }
+    static func object(_ properties: [String: JSON], required: [String], additional: Bool = false) -> JSON {
+        .object([
+            "type": .string("object"), "properties": .object(properties), "required": .array(required.map(JSON.string)),
+            "additionalProperties": .bool(additional),
+        ])
+    }
+    static func text(_ max: Int64 = 2000) -> JSON {
+        .object(["type": .string("string"), "minLength": .int(1), "maxLength": .int(max)])
+    }
+
+    static let identifier = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+    static let id = string("An opaque pseudonymous identifier.", pattern: identifier)
+
+    static func response(_ description: String, _ schema: JSON? = nil, position: Bool = false) -> JSON {
+        var m: [String: JSON] = ["description": .string(description)]
+        if let schema { m["content"] = .object(["application/json": .object(["schema": schema])]) }
+        if position {
+            m["headers"] = .object([
+                "X-Ledger-Position": .object([
+                    "description": .string("The ledger position the data reflects."), "schema": .object(["type": .string("integer")]),
+                ])
+            ])
+        }
+        return .object(m)
+    }
+
+    static func errors(_ statuses: [Int]) -> [String: JSON] {
+        let meaning: [Int: String] = [
+            400: "invalid_json or invalid_field (with `field`)", 401: "unauthorized: missing, unknown or revoked key",
+            403: "forbidden: the key's role may not do this", 404: "not_found (also for resources out of the key's scope)",
+            409: "version_conflict or id_conflict", 413: "payload_too_large: more than 1,000 events or 1 MiB",
+            422: "a domain rule was broken (the code names it)", 503: "unavailable: the database is down (see Retry-After)",
+        ]
+        var out: [String: JSON] = [:]
+        for status in statuses { out[String(status)] = response(meaning[status] ?? "error", ref("Error")) }
+        return out
+    }
+
+    static func operation(
+        _ summary: String, _ responses: [String: JSON], parameters: [JSON] = [], body: JSON? = nil, secured: Bool = true
+    ) -> JSON {
+        var m: [String: JSON] = ["summary": .string(summary), "responses": .object(responses)]
+        if !parameters.isEmpty { m["parameters"] = .array(parameters) }
+        if let body { m["requestBody"] = .object(["required": .bool(true), "content": .object(["application/json": .object(["schema": body])])]) }
+        m["security"] = secured ? .array([.object(["bearer": .array([])])]) : .array([])
+        return .object(m)
+    }
+
+    static func parameter(_ name: String, in location: String, _ schema: JSON, required: Bool = false) -> JSON {
+        .object(["name": .string(name), "in": .string(location), "required": .bool(required || location == "path"), "schema": schema])
+    }
+
+    static var eventDataSchemas: [String: JSON] {
+        let student: JSON = id
+        let amount = integer("Integer minor units (cents).", min: 1, max: Event.maxAmountMinor)
+        let currency = string("ISO 4217 code.", pattern: "^[A-Z]{3}$")
+        let stipend: JSON = .object([
+            "oneOf": .array([
+                object(["kind": .object(["const": .string("fixed")]), "amount_minor": amount, "currency": currency], required: ["kind", "amount_minor", "currency"]),
+                object(
+                    ["kind": .object(["const": .string("hourly")]), "rate_minor": amount, "max_hours": integer("", min: 1, max: 2000), "currency": currency],
+                    required: ["kind", "rate_minor", "max_hours", "currency"]),
+            ])
+        ])
+        return [
+            "posted": object(
+                ["company_id": id, "title": text(200), "openings": integer("", min: 1, max: 1000), "stipend": stipend],
+                required: ["company_id", "title", "openings", "stipend"]),
+            "applied": object(["student_id": student, "university_id": id], required: ["student_id", "university_id"]),
+            "selected": object(["student_id": student], required: ["student_id"]),
+            "hours_logged": object(
+                [
+                    "student_id": student, "minutes": integer("Non-zero; negative is a correction and needs a reason.", min: -1440, max: 1440),
+                    "work_date": string("YYYY-MM-DD", format: "date"), "note": text(), "reason": text(),
+                ], required: ["student_id", "minutes", "work_date"]),
+            "delivered": object(["student_id": student, "summary": text(), "url": text()], required: ["student_id"]),
+            "reviewed": object(
+                ["student_id": student, "accepted": .object(["type": .string("boolean")]), "rating": integer("", min: 1, max: 5), "comment": text()],
+                required: ["student_id", "accepted", "rating"]),
+            "paid": object(
+                ["student_id": student, "amount_minor": amount, "currency": currency, "payment_ref": id, "method": text()],
+                required: ["student_id", "amount_minor", "currency", "payment_ref"]),
+            "payment_reversed": object(["student_id": student, "payment_ref": id, "reason": text()], required: ["student_id", "payment_ref", "reason"]),
+            "withdrawn": object(["student_id": student, "reason": text()], required: ["student_id"]),
+            "closed": object(["reason": text()], required: []),
+        ]
+    }
+
+    static var envelope: JSON {
+        let variants: [JSON] = EventType.allCases.map { type in
+            object(
+                [
+                    "id": string("Client-chosen UUID: the idempotency key.", format: "uuid"),
+                    "type": .object(["const": .string(type.rawValue)]),
+                    "posting_id": id,
+                    "occurred_at": string("RFC 3339 with a zone; at most 5 minutes in the future.", format: "date-time"),
+                    "expected_version": integer("The stream's version before this event (0: must not exist).", min: 0, max: Int64(Int32.max)),
+                    "actor": text(200),
+                    "data": ref("Data_\(type.rawValue)"),
+                ], required: ["id", "type", "posting_id", "occurred_at", "data"])
+        }
+        return .object(["oneOf": .array(variants)])
+    }
+
+    public static let document: JSON = {
+        var schemas: [String: JSON] = [
+            "Error": object(
+                [
+                    "error": object(
+                        [
+                            "code": .object(["type": .string("string"), "enum": .array(ErrorCode.allCases.map { .string($0.rawValue) })]),
+                            "message": .object(["type": .string("string")]), "field": .object(["type": .string("string")]),
+                            "event_index": .object(["type": .string("integer")]), "event_id": .object(["type": .string("string")]),
+                        ], required: ["code", "message"])
+                ], required: ["error"]),
+            "Envelope": envelope,
+            "Receipt": object(
+                [
+                    "id": string("", format: "uuid"), "position": integer("Global order."), "version": integer("Stream version."),
+                    "recorded_at": string("", format: "date-time"), "hash": string("SHA-256, hex.", pattern: "^[0-9a-f]{64}$"),
+                ], required: ["id", "position", "version", "recorded_at", "hash"]),
+            "RecordedEvent": .object([
+                "description": .string("The envelope plus position, version, recorded_at and hash."), "type": .string("object"),
+                "required": .array(["id", "type", "posting_id", "occurred_at", "data", "position", "version", "recorded_at", "hash"].map(JSON.string)),
+            ]),
+            "Posting": object(
+                [
+                    "posting_id": id, "company_id": id, "title": .object(["type": .string("string")]),
+                    "status": .object(["type": .string("string"), "enum": .array([.string("open"), .string("closed")])]),
+                    "openings": integer(""), "applicants": integer("Applications ever made."),
+                    "selected": integer("Placements not withdrawn."), "withdrawn": integer("Applications or placements withdrawn."),
+                    "stipend": .object(["type": .string("object")]), "created_at": string("", format: "date-time"),
+                ], required: ["posting_id", "company_id", "title", "status", "openings", "applicants", "selected", "withdrawn", "stipend", "created_at"]),
+        ]
+        for (type, schema) in eventDataSchemas { schemas["Data_\(type)"] = schema }
+        let receipts = object(["events": .object(["type": .string("array"), "items": ref("Receipt")])], required: ["events"])
+        let events = object(["events": .object(["type": .string("array"), "items": ref("RecordedEvent")])], required: ["events"])
+        let postingID = parameter("posting_id", in: "path", id)
+        let status = object(["status": .object(["type": .string("string")])], required: ["status"], additional: true)
+        var paths: [String: JSON] = [:]
+        paths["/v1/events"] = .object([
+            "post": operation(
+                "Append one event or an atomic batch (platform; company: its own postings and types posted, selected, reviewed, paid, payment_reversed, closed).",
+                ["201": response("Recorded.", receipts, position: true), "200": response("Already recorded: the original results.", receipts, position: true)]
+                    .merging(errors([400, 401, 403, 409, 413, 422, 503]), uniquingKeysWith: { a, _ in a }),
+                body: .object(["oneOf": .array([ref("Envelope"), .object(["type": .string("array"), "items": ref("Envelope"), "minItems": .int(1), "maxItems": .int(1000)])])])),
+            "get": operation(
+                "The global feed in position order (platform, admin).",
+                ["200": response("Events after `after`.", events, position: true)].merging(errors([400, 401, 403, 503]), uniquingKeysWith: { a, _ in a }),
+                parameters: [
+                    parameter("after", in: "query", integer("Position to continue after.", min: 0)),
+                    parameter("limit", in: "query", integer("At most 1,000.", min: 1, max: 1000)),
+                ]),
+        ])
+        paths["/v1/postings/{posting_id}"] = .object([
+            "get": operation(
+                "A posting (any key).",
+                ["200": response("The posting.", object(["posting": ref("Posting")], required: ["posting"]), position: true)]
+                    .merging(errors([400, 401, 404, 503]), uniquingKeysWith: { a, _ in a }), parameters: [postingID])
+        ])
+        paths["/v1/postings/{posting_id}/events"] = .object([
+            "get": operation(
+                "A posting's stream (platform, admin, the owning company).",
+                ["200": response("Its events in version order.", events, position: true)]
+                    .merging(errors([400, 401, 404, 503]), uniquingKeysWith: { a, _ in a }), parameters: [postingID])
+        ])
+        paths["/healthz"] = .object(["get": operation("Liveness.", ["200": response("Alive.", status)], secured: false)])
+        paths["/readyz"] = .object([
+            "get": operation("Readiness: database reachable and migrations current.", ["200": response("Ready.", status), "503": response("Not ready.", status)], secured: false)
+        ])
+        paths["/openapi.json"] = .object(["get": operation("This document.", ["200": response("OpenAPI 3.1.")], secured: false)])
+        return .object([
+            "openapi": .string("3.1.0"),
+            "info": .object([
+                "title": .string("Placement Ledger"), "version": .string("1.0.0"),
+                "description": .string("Event-sourced ledger of micro-internship placements and stipends. Money is integer minor units."),
+            ]),
+            "paths": .object(paths),
+            "components": .object([
+                "schemas": .object(schemas),
+                "securitySchemes": .object(["bearer": .object(["type": .string("http"), "scheme": .string("bearer")])]),
+            ]),
+        ])
+    }()
+}
