@@ -17,6 +17,7 @@ extension JSON {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
         case .int(let i): out.append(contentsOf: String(i).utf8)
+        case .decimal(let units, let scale): out.append(contentsOf: JSON.decimalText(units: units, scale: scale).utf8)
         case .string(let s): JSON.writeString(s, into: &out)
         case .array(let elements):
             out.append(UInt8(ascii: "["))
@@ -71,5 +72,21 @@ extension JSON {
     public subscript(key: String) -> JSON? {
         if case .object(let members) = self { return members[key] }
         return nil
+    }
+}
+
+extension JSON {
+    /// The shortest exact text of `units / 10^scale`: "0.5714", "4.25", "1", "-0.5".
+    public static func decimalText(units: Int64, scale: Int) -> String {
+        guard scale > 0 else { return String(units) }
+        let negative = units < 0
+        var digits = String(units.magnitude)
+        if digits.count <= scale { digits = String(repeating: "0", count: scale - digits.count + 1) + digits }
+        var whole = String(digits.dropLast(scale))
+        var fraction = String(digits.suffix(scale))
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        if whole.isEmpty { whole = "0" }
+        let text = fraction.isEmpty ? whole : whole + "." + fraction
+        return negative && text != "0" ? "-" + text : text
     }
 }

@@ -8,6 +8,9 @@ public enum JSON: Sendable, Equatable {
     case string(String)
     case array([JSON])
     case object([String: JSON])
+    /// A fixed-point decimal `units / 10^scale`, for report figures such as rates and averages.
+    /// Written, never parsed: nothing a client sends may hold a fraction.
+    case decimal(units: Int64, scale: Int)
 
     public var typeName: String {
         switch self {
@@ -17,6 +20,7 @@ public enum JSON: Sendable, Equatable {
         case .string: "string"
         case .array: "array"
         case .object: "object"
+        case .decimal: "number"
         }
     }
 }

@@ -183,7 +183,8 @@ public enum OpenAPIDocument {
             "get": operation(
                 "A posting (any key).",
                 ["200": response("The posting.", object(["posting": ref("Posting")], required: ["posting"]), position: true)]
-                    .merging(errors([400, 401, 404, 503]), uniquingKeysWith: { a, _ in a }), parameters: [postingID])
+                    .merging(errors([400, 401, 404, 503]), uniquingKeysWith: { a, _ in a }),
+                parameters: [postingID, parameter("min_position", in: "query", integer("Wait up to 5 s for the projection to reach this position.", min: 0))])
         ])
         paths["/v1/postings/{posting_id}/events"] = .object([
             "get": operation(
@@ -191,6 +192,48 @@ public enum OpenAPIDocument {
                 ["200": response("Its events in version order.", events, position: true)]
                     .merging(errors([400, 401, 404, 503]), uniquingKeysWith: { a, _ in a }), parameters: [postingID])
         ])
+        let minPosition = parameter(
+            "min_position", in: "query", integer("Wait up to 5 s for the projections to reach this position (else 503 projection_lagging).", min: 0))
+        let readErrors = errors([400, 401, 403, 404, 503])
+        func read(_ summary: String, _ body: JSON, parameters: [JSON], csv: Bool = false) -> JSON {
+            var ok = response(summary, body, position: true)
+            if csv, case .object(var m) = ok, case .object(var content)? = m["content"] {
+                content["text/csv"] = .object(["schema": .object(["type": .string("string")])])
+                m["content"] = .object(content)
+                ok = .object(m)
+            }
+            return .object(["get": operation(summary, ["200": ok].merging(readErrors, uniquingKeysWith: { a, _ in a }), parameters: parameters + [minPosition])])
+        }
+        let anyObject: JSON = .object(["type": .string("object")])
+        let list: (String) -> JSON = { name in
+            object([name: .object(["type": .string("array"), "items": anyObject]), "next_cursor": .object(["type": .array([.string("string"), .string("null")])])], required: [name, "next_cursor"])
+        }
+        let from = parameter("from", in: "query", string("Start of the business-time range (inclusive), RFC 3339.", format: "date-time"))
+        let to = parameter("to", in: "query", string("End of the business-time range (exclusive), RFC 3339.", format: "date-time"))
+        let format = parameter("format", in: "query", .object(["type": .string("string"), "enum": .array([.string("json"), .string("csv")])]))
+        paths["/v1/placements"] = read(
+            "Placement rows, scoped to the key (company: its own; university: its students'), paginated by opaque cursor.", list("placements"),
+            parameters: [
+                parameter("company_id", in: "query", id), parameter("university_id", in: "query", id), parameter("student_id", in: "query", id),
+                parameter("status", in: "query", .object(["type": .string("string"), "enum": .array(PlacementStatus.allCases.map { .string($0.rawValue) })])),
+                parameter("limit", in: "query", integer("At most 1,000.", min: 1, max: 1000)), parameter("cursor", in: "query", string("From next_cursor.")),
+            ])
+        paths["/v1/placements/{posting_id}/{student_id}"] = read(
+            "One placement and its audit trail (posting-level events and that student's).",
+            object(["placement": anyObject, "events": .object(["type": .string("array"), "items": ref("RecordedEvent")])], required: ["placement", "events"]),
+            parameters: [postingID, parameter("student_id", in: "path", id)])
+        paths["/v1/reports/universities/{university_id}"] = read(
+            "University dashboard figures (that university, platform, admin).", anyObject,
+            parameters: [parameter("university_id", in: "path", id), from, to])
+        paths["/v1/reports/companies/{company_id}/stipends"] = read(
+            "A company's stipend reconciliation (that company, platform, admin); CSV: the per-currency lines.", anyObject,
+            parameters: [parameter("company_id", in: "path", id), format], csv: true)
+        paths["/v1/reports/payouts"] = read(
+            "Payout line items and totals per currency, scoped to the key; CSV: the items.", anyObject,
+            parameters: [from, to, parameter("company_id", in: "query", id), parameter("university_id", in: "query", id), format], csv: true)
+        paths["/v1/projections"] = read(
+            "Each projection's position, lag and state (platform, admin).",
+            object(["projections": .object(["type": .string("array"), "items": anyObject])], required: ["projections"]), parameters: [])
         paths["/healthz"] = .object(["get": operation("Liveness.", ["200": response("Alive.", status)], secured: false)])
         paths["/readyz"] = .object([
             "get": operation("Readiness: database reachable and migrations current.", ["200": response("Ready.", status), "503": response("Not ready.", status)], secured: false)

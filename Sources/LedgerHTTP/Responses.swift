@@ -18,6 +18,14 @@ enum Reply {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
+    static func csv(_ text: String, filename: String, position: Int64?) -> Response {
+        var headers: HTTPFields = [
+            .contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"\(filename)\"",
+        ]
+        if let position { headers[.ledgerPosition] = String(position) }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
     static func error(_ error: LedgerError) -> Response {
         var response = json(status(for: error.code), error.json)
         if error.code == .unavailable || error.code == .projectionLagging { response.headers[.retryAfter] = "2" }

@@ -30,7 +30,7 @@ public struct LedgerAPI: Sendable {
         let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(cache: keys))
         v1.post("events") { request, context in try await self.append(request, context) }
         v1.get("events") { request, context in try await self.feed(request, context) }
-        v1.get("postings/:posting_id") { request, context in try await self.posting(request, context) }
+        addReadRoutes(to: v1)
         v1.get("postings/:posting_id/events") { request, context in try await self.postingEvents(request, context) }
         return router
     }
@@ -119,16 +119,6 @@ public struct LedgerAPI: Sendable {
         let store = store
         let events = try await db { try await store.feed(after: after, limit: Int(limit)) }
         return Reply.json(.ok, .object(["events": .array(events.map(\.json))]), position: events.last?.position ?? after)
-    }
-
-    func posting(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
-        _ = try context.caller
-        let id = try context.parameters.postingID()
-        let store = store
-        guard let entry = try await db({ try await store.postings([id]) })[id] else {
-            throw LedgerError(.notFound, "no posting \(id)")
-        }
-        return Reply.json(.ok, .object(["posting": entry.state.postingJSON]), position: entry.position)
     }
 
     func postingEvents(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {

@@ -156,6 +156,9 @@ extension EventStore {
         let touched = Set(accepted.map(\.event.postingID))
         try await saveStreams(touched.sorted().map { id in (heads[id]!, states[id]!) }, on: connection)
         if !paymentRows.isEmpty { try await insertPaymentRefs(paymentRows, on: connection) }
+        // Wakes projection workers. One per transaction: NOTIFY serialises commits on a global lock,
+        // and the payload is only a wake-up (workers read the log, never the payload).
+        try await connection.query("SELECT pg_notify(\(ProjectionEngine.channel), '')", logger: logger)
         return AppendOutcome(events: records, replayed: false, skipped: skipped, rejection: rejection)
     }
 

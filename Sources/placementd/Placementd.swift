@@ -103,7 +103,10 @@ struct Placementd: AsyncParsableCommand {
         let app = Application(
             router: api.buildRouter(),
             configuration: .init(address: .hostname(host, port: port), serverName: "placementd"),
-            services: [client, SealService(client: client, interval: .seconds(sealInterval), logger: logger)],
+            services: [
+                client, SealService(client: client, interval: .seconds(sealInterval), logger: logger),
+                ProjectionService(client: client, logger: logger),
+            ],
             onServerRunning: { _ in
                 logger.info("placementd is serving", metadata: ["http.address": "\(host):\(port)"])
                 if let printed { FileHandle.standardOutput.write(Data((printed + "\n").utf8)) }

@@ -144,3 +144,19 @@ struct CanonicalJSONTests {
         #expect(JSON.string("a")["a"] == nil)
     }
 }
+
+@Suite("Report decimals")
+struct ReportDecimalTests {
+    @Test(arguments: [
+        (Int64(4), Int64(7), 4, "0.5714"), (17, 4, 2, "4.25"), (1, 1, 4, "1"), (0, 0, 4, "0"), (2, 3, 4, "0.6667"),
+        (1, 8, 2, "0.13"), (1, 200, 2, "0.01"), (1, 201, 2, "0"),
+    ])
+    func ratiosRoundHalfUp(_ numerator: Int64, _ denominator: Int64, _ places: Int, _ text: String) {
+        #expect(ReportMath.ratio(numerator, denominator, places: places).canonicalString == text)
+    }
+
+    @Test func negativeDecimalsKeepTheirSign() {
+        #expect(JSON.decimal(units: -5, scale: 1).canonicalString == "-0.5")
+        #expect(JSON.decimal(units: -1234, scale: 2).canonicalString == "-12.34")
+    }
+}

@@ -16,8 +16,9 @@ struct APIFixture: Sendable {
     var otherCompany: String  // bound to c-2
     var university: String  // bound to u-1
     var admin: String
+    var otherUniversity: String  // bound to u-2
 
-    static func with(_ body: @Sendable (APIFixture, any TestClientProtocol) async throws -> Void) async throws {
+    static func with(_ body: @escaping @Sendable (APIFixture, any TestClientProtocol) async throws -> Void) async throws {
         try await TestLedger.with { ledger in
             let secrets = try await ledger.database.withClient(owner: true, logger: TestCluster.logger) { owner in
                 let keys = KeyStore(client: owner, logger: TestCluster.logger)
@@ -27,14 +28,18 @@ struct APIFixture: Sendable {
                     try await keys.create(role: .company, orgID: "c-2").secret,
                     try await keys.create(role: .university, orgID: "u-1").secret,
                     try await keys.create(role: .admin, orgID: nil).secret,
+                    try await keys.create(role: .university, orgID: "u-2").secret,
                 ]
             }
             let api = LedgerAPI(store: ledger.store, keys: KeyCache(keys: KeyStore(client: ledger.store.client, logger: TestCluster.logger)))
             let fixture = APIFixture(
                 ledger: ledger, api: api, platform: secrets[0], company: secrets[1], otherCompany: secrets[2], university: secrets[3],
-                admin: secrets[4])
+                admin: secrets[4], otherUniversity: secrets[5])
             let app = Application(router: api.buildRouter(), logger: TestCluster.logger)
-            try await app.test(.router) { client in try await body(fixture, client) }
+            // The projection workers run as in the daemon; reads ask for min_position to see writes.
+            try await ledger.withLiveProjections {
+                try await app.test(.router) { client in try await body(fixture, client) }
+            }
         }
     }
 }
@@ -75,6 +80,18 @@ extension JSON {
         if case .array(let elements) = self { return elements }
         return []
     }
+}
+
+extension JSON {
+    /// The highest position in an append reply.
+    var lastPosition: Int64 {
+        guard case .array(let events)? = self["events"] else { return 0 }
+        return events.compactMap { if case .int(let p)? = $0["position"] { p } else { nil } }.max() ?? 0
+    }
+}
+
+extension HTTPField.Name {
+    static let ledgerPosition = Self("X-Ledger-Position")!
 }
 
 func body(_ events: [Event]) -> String { JSON.array(events.map(\.json)).canonicalString }
@@ -217,9 +234,11 @@ struct HTTPTests {
     func roleReads() async throws {
         try await APIFixture.with { f, client in
             var e = Events("p-1")
-            _ = try await client.call(.post, "/v1/events", key: f.platform, body: body(e.placement("s-1", company: "c-1")))
+            let appended = try await client.call(.post, "/v1/events", key: f.platform, body: body(e.placement("s-1", company: "c-1")))
+            let position = appended.json.lastPosition
             for key in [f.platform, f.company, f.otherCompany, f.university, f.admin] {
-                let reply = try await client.call(.get, "/v1/postings/p-1", key: key)
+                let reply = try await client.call(.get, "/v1/postings/p-1?min_position=\(position)", key: key)
+                #expect(Int64(reply.headers[.ledgerPosition] ?? "") ?? 0 >= position)
                 #expect(reply.status == .ok)
                 #expect(reply.json["posting"]?["company_id"] == .string("c-1"))
                 #expect(reply.json["posting"]?["selected"] == .int(1))

@@ -1,0 +1,219 @@
+/// The rows the read side stores, derived from a posting's folded state. Pure: the live projection
+/// workers, a rebuild from position 0 and an `--as-of` report all derive rows through these, so they
+/// cannot disagree.
+
+/// One placement (posting × selected student) with the contract's fields.
+public struct PlacementRow: Sendable, Hashable {
+    public var postingID: String
+    public var studentID: String
+    public var companyID: String
+    public var universityID: String
+    public var title: String
+    public var status: PlacementStatus
+    public var settled: Bool
+    public var stipendKind: String
+    public var currency: String
+    public var minutesLogged: Int64
+    public var capMinor: Int64
+    public var earnedMinor: Int64
+    public var paidMinor: Int64
+    public var balanceMinor: Int64
+    public var rating: Int64?
+    public var selectedAt: Timestamp
+    public var deliveredAt: Timestamp?
+    public var reviewedAt: Timestamp?
+    public var lastPaidAt: Timestamp?
+
+    /// The placement of `studentID` on `posting`, if that student was selected.
+    public init?(posting: PostingState, studentID: String) {
+        guard let student = posting.students[studentID], let selectedAt = student.selectedAt else { return nil }
+        let money = student.money(stipend: posting.stipend)
+        self.postingID = posting.postingID
+        self.studentID = studentID
+        self.companyID = posting.companyID
+        self.universityID = student.universityID
+        self.title = posting.title
+        self.status = PlacementStatus(student)
+        self.settled = money.settled
+        self.stipendKind = posting.stipend.kind
+        self.currency = posting.stipend.currency
+        self.minutesLogged = student.minutesLogged
+        self.capMinor = money.capMinor
+        self.earnedMinor = money.earnedMinor
+        self.paidMinor = money.paidMinor
+        self.balanceMinor = money.balanceMinor
+        self.rating = student.rating
+        self.selectedAt = selectedAt
+        self.deliveredAt = student.deliveredAt
+        self.reviewedAt = student.reviewedAt
+        self.lastPaidAt = student.lastPaidAt
+    }
+
+    public init(
+        postingID: String, studentID: String, companyID: String, universityID: String, title: String,
+        status: PlacementStatus, settled: Bool, stipendKind: String, currency: String, minutesLogged: Int64,
+        capMinor: Int64, earnedMinor: Int64, paidMinor: Int64, balanceMinor: Int64, rating: Int64?,
+        selectedAt: Timestamp, deliveredAt: Timestamp?, reviewedAt: Timestamp?, lastPaidAt: Timestamp?
+    ) {
+        self.postingID = postingID
+        self.studentID = studentID
+        self.companyID = companyID
+        self.universityID = universityID
+        self.title = title
+        self.status = status
+        self.settled = settled
+        self.stipendKind = stipendKind
+        self.currency = currency
+        self.minutesLogged = minutesLogged
+        self.capMinor = capMinor
+        self.earnedMinor = earnedMinor
+        self.paidMinor = paidMinor
+        self.balanceMinor = balanceMinor
+        self.rating = rating
+        self.selectedAt = selectedAt
+        self.deliveredAt = deliveredAt
+        self.reviewedAt = reviewedAt
+        self.lastPaidAt = lastPaidAt
+    }
+
+    /// The contract's placement object; absent times are null.
+    public var json: JSON {
+        func time(_ t: Timestamp?) -> JSON { t.map { .string($0.rfc3339) } ?? .null }
+        return .object([
+            "posting_id": .string(postingID), "student_id": .string(studentID), "company_id": .string(companyID),
+            "university_id": .string(universityID), "title": .string(title), "status": .string(status.rawValue),
+            "settled": .bool(settled), "stipend_kind": .string(stipendKind), "currency": .string(currency),
+            "minutes_logged": .int(minutesLogged), "cap_minor": .int(capMinor), "earned_minor": .int(earnedMinor),
+            "paid_minor": .int(paidMinor), "balance_minor": .int(balanceMinor), "rating": rating.map(JSON.int) ?? .null,
+            "selected_at": time(selectedAt), "delivered_at": time(deliveredAt), "reviewed_at": time(reviewedAt),
+            "last_paid_at": time(lastPaidAt),
+        ])
+    }
+
+    public static let columns = [
+        "posting_id", "student_id", "company_id", "university_id", "title", "status", "settled", "stipend_kind",
+        "currency", "minutes_logged", "cap_minor", "earned_minor", "paid_minor", "balance_minor", "rating",
+        "selected_at", "delivered_at", "reviewed_at", "last_paid_at",
+    ]
+}
+
+/// One application of a student to a posting (the university report counts them).
+public struct ApplicationRow: Sendable, Hashable {
+    public var postingID: String
+    public var studentID: String
+    public var universityID: String
+    public var companyID: String
+    public var appliedAt: Timestamp
+
+    public init(posting: PostingState, studentID: String) {
+        let student = posting.students[studentID]!
+        postingID = posting.postingID
+        self.studentID = studentID
+        universityID = student.universityID
+        companyID = posting.companyID
+        appliedAt = student.appliedAt
+    }
+}
+
+/// One `paid` event as a payout line item, and whether it has been reversed since.
+public struct PaymentRow: Sendable, Hashable {
+    public var postingID: String
+    public var studentID: String
+    public var universityID: String
+    public var companyID: String
+    public var paymentRef: String
+    public var amountMinor: Int64
+    public var currency: String
+    public var occurredAt: Timestamp
+    public var reversed: Bool
+
+    public init(
+        postingID: String, studentID: String, universityID: String, companyID: String, paymentRef: String,
+        amountMinor: Int64, currency: String, occurredAt: Timestamp, reversed: Bool
+    ) {
+        self.postingID = postingID
+        self.studentID = studentID
+        self.universityID = universityID
+        self.companyID = companyID
+        self.paymentRef = paymentRef
+        self.amountMinor = amountMinor
+        self.currency = currency
+        self.occurredAt = occurredAt
+        self.reversed = reversed
+    }
+
+    public static func rows(posting: PostingState, studentID: String) -> [PaymentRow] {
+        guard let student = posting.students[studentID] else { return [] }
+        return student.payments.map {
+            PaymentRow(
+                postingID: posting.postingID, studentID: studentID, universityID: student.universityID,
+                companyID: posting.companyID, paymentRef: $0.ref, amountMinor: $0.amountMinor,
+                currency: posting.stipend.currency, occurredAt: $0.occurredAt, reversed: $0.reversed)
+        }
+    }
+
+    /// The contract's payout item, fields in the contract's order (CSV uses the same order).
+    public static let columns = [
+        "posting_id", "student_id", "university_id", "company_id", "payment_ref", "amount_minor", "currency",
+        "occurred_at", "reversed",
+    ]
+
+    public var json: JSON {
+        .object([
+            "posting_id": .string(postingID), "student_id": .string(studentID), "university_id": .string(universityID),
+            "company_id": .string(companyID), "payment_ref": .string(paymentRef), "amount_minor": .int(amountMinor),
+            "currency": .string(currency), "occurred_at": .string(occurredAt.rfc3339), "reversed": .bool(reversed),
+        ])
+    }
+}
+
+/// What a batch of events changed, so a projection rewrites only those rows.
+public struct FoldChanges: Sendable {
+    /// Every posting the batch touched, in its state after the batch.
+    public var postings: [String: PostingState] = [:]
+    /// (posting, student) pairs the batch touched.
+    public var students: Set<PostingStudent> = []
+
+    public init() {}
+
+    public struct PostingStudent: Sendable, Hashable, Comparable {
+        public var postingID: String
+        public var studentID: String
+        public init(_ postingID: String, _ studentID: String) {
+            self.postingID = postingID
+            self.studentID = studentID
+        }
+        public static func < (a: Self, b: Self) -> Bool { (a.postingID, a.studentID) < (b.postingID, b.studentID) }
+    }
+
+    /// Applies recorded events (in position order) to the states they belong to. `states` must hold
+    /// the state of every posting the events touch (a new posting: absent).
+    public static func fold(_ events: [RecordedEvent], states: [String: PostingState]) -> FoldChanges {
+        var changes = FoldChanges()
+        changes.postings.reserveCapacity(states.count)
+        for recorded in events {
+            let id = recorded.event.postingID
+            var state = changes.postings[id] ?? states[id] ?? PostingState(postingID: id)
+            state.evolve(recorded.event)
+            changes.postings[id] = state
+            if let student = recorded.event.data.studentID { changes.students.insert(PostingStudent(id, student)) }
+        }
+        return changes
+    }
+}
+
+/// Report arithmetic in integers: ratios rounded half up to a number of decimals.
+public enum ReportMath {
+    /// `numerator / denominator` rounded half up to `places` decimals, as a decimal JSON number
+    /// (0 when the denominator is 0). Both must be ≥ 0.
+    public static func ratio(_ numerator: Int64, _ denominator: Int64, places: Int) -> JSON {
+        guard denominator > 0 else { return .decimal(units: 0, scale: places) }
+        var scale: Int64 = 1
+        for _ in 0..<places { scale *= 10 }
+        let units = (numerator * scale * 2 + denominator) / (denominator * 2)
+        return .decimal(units: units, scale: places)
+    }
+
+    /// `YYYY-MM` of a time in UTC.
+    public static func month(_ t: Timestamp) -> String { String(t.rfc3339.prefix(7)) }
+}

@@ -1,0 +1,429 @@
+import Foundation
+public import LedgerCore
+public import Logging
+public import PostgresNIO
+import Synchronization
+
+/// Progress of a long build, for a terminal or a log.
+public struct BuildProgress: Sendable {
+    public var projection: String
+    public var events: Int64
+    public var total: Int64
+    public var elapsed: Duration
+}
+
+/// One projection's checkpoint and state as `GET /v1/projections` and `placementctl status` show it.
+public struct ProjectionStatus: Sendable {
+    public var name: String
+    public var version: Int
+    public var codeVersion: Int
+    public var position: Int64
+    public var events: Int64
+    /// Events recorded after the checkpoint.
+    public var lag: Int64
+    /// How long the oldest unprojected event has waited (0 when none).
+    public var lagMilliseconds: Int64
+    public var rebuilding: Bool
+    public var rebuildPosition: Int64?
+
+    public var json: JSON {
+        var members: [String: JSON] = [
+            "name": .string(name), "version": .int(Int64(version)), "position": .int(position), "events": .int(events),
+            "lag": .int(lag), "lag_ms": .int(lagMilliseconds), "state": .string(rebuilding ? "rebuilding" : "live"),
+        ]
+        if let rebuildPosition { members["rebuild_position"] = .int(rebuildPosition) }
+        return .object(members)
+    }
+}
+
+/// Runs projections: live workers that follow the log, rebuilds into shadow schemas, and
+/// throwaway builds for time travel.
+public struct ProjectionRunner: Sendable {
+    public let client: PostgresClient
+    public let logger: Logger
+    public var definitions: [ProjectionDefinition]
+
+    public init(client: PostgresClient, logger: Logger, definitions: [ProjectionDefinition] = ProjectionDefinition.all) {
+        self.client = client
+        self.logger = logger
+        self.definitions = definitions
+    }
+
+    // MARK: Checkpoints
+
+    /// Makes sure every projection has a checkpoint row and a live schema. A projection seen for
+    /// the first time starts empty at position 0 and catches up live.
+    public func prepare() async throws {
+        try await client.withConnection { connection in
+            for definition in definitions {
+                try await ProjectionEngine.transaction(on: connection, logger: logger) {
+                    try await connection.query("LOCK TABLE projections IN SHARE ROW EXCLUSIVE MODE", logger: logger)
+                    var exists = false
+                    for try await _ in try await connection.query(
+                        "SELECT 1 FROM projections WHERE name = \(definition.name)", logger: logger)
+                    {
+                        exists = true
+                    }
+                    if !exists {
+                        try await ProjectionEngine.create(definition, schema: definition.liveSchema, on: connection, logger: logger)
+                        try await connection.query(
+                            "INSERT INTO projections (name, version) VALUES (\(definition.name), \(definition.version))", logger: logger)
+                    }
+                }
+            }
+        }
+    }
+
+    public func status() async throws -> [ProjectionStatus] {
+        let rows = try await client.query(
+            """
+            SELECT p.name, p.version, p.position, p.events, p.rebuild_version IS NOT NULL, p.rebuild_position,
+                (SELECT count(*) FROM (SELECT 1 FROM events e WHERE e.position > p.position LIMIT 10000000) x),
+                COALESCE((SELECT (extract(epoch FROM now() - min(e.recorded_at)) * 1000)::int8 FROM events e WHERE e.position > p.position), 0)
+            FROM projections p ORDER BY p.name
+            """, logger: logger)
+        var result: [ProjectionStatus] = []
+        for try await (name, version, position, events, rebuilding, rebuildPosition, lag, lagMs) in rows.decode(
+            (String, Int, Int64, Int64, Bool, Int64?, Int64, Int64).self)
+        {
+            let code = ProjectionDefinition.named(name)?.version ?? version
+            result.append(
+                ProjectionStatus(
+                    name: name, version: version, codeVersion: code, position: position, events: events, lag: lag,
+                    lagMilliseconds: max(0, lagMs), rebuilding: rebuilding || version != code, rebuildPosition: rebuildPosition))
+        }
+        return result
+    }
+
+    /// The lowest checkpoint among `names` (what a read across them reflects).
+    public static func position(of names: [String], on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
+        var lowest: Int64?
+        for try await position in try await connection.query(
+            "SELECT min(position) FROM projections WHERE name = ANY(\(names)::text[])", logger: logger
+        ).decode(Int64?.self) {
+            lowest = position
+        }
+        return lowest ?? 0
+    }
+
+    // MARK: Live
+
+    /// Follows the log for one projection until cancelled: holds the projection's lease (a
+    /// session advisory lock, so two daemons never run it twice; when the holder dies its
+    /// connection closes and another takes over within `leaseRetry`), wakes on NOTIFY with a
+    /// polling fallback, and applies batches with the checkpoint in the same transaction.
+    public func runLive(
+        _ definition: ProjectionDefinition, poll: Duration = .milliseconds(500), leaseRetry: Duration = .seconds(2),
+        onBatch: @escaping @Sendable (Int, Int64) -> Void = { _, _ in }
+    ) async {
+        let lease = "placement:projection:\(definition.name)"
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    var held = false
+                    for try await value in try await connection.query(
+                        "SELECT pg_try_advisory_lock(hashtext(\(lease)))", logger: logger
+                    ).decode(Bool.self) {
+                        held = value
+                    }
+                    guard held else { return }
+                    logger.info("projection lease taken", metadata: ["projection": "\(definition.name)"])
+                    defer { logger.info("projection lease released", metadata: ["projection": "\(definition.name)"]) }
+                    let wakeup = Wakeup()
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            // Listening belongs to this child so that cancelling the group ends it.
+                            let notifications = try await connection.listen(ProjectionEngine.channel)
+                            for try await _ in notifications { wakeup.signal() }
+                        }
+                        group.addTask {
+                            while !Task.isCancelled {
+                                let needsRebuild = try await self.checkVersion(definition, on: connection)
+                                if needsRebuild {
+                                    _ = try await self.rebuild(definition, on: connection, progress: { p in
+                                        self.logger.debug(
+                                            "rebuilding projection",
+                                            metadata: ["projection": "\(p.projection)", "events": "\(p.events)", "total": "\(p.total)"])
+                                    })
+                                    continue
+                                }
+                                let (count, position) = try await self.step(definition, on: connection)
+                                if count > 0 {
+                                    onBatch(count, position)
+                                } else {
+                                    await wakeup.wait(timeout: poll)
+                                }
+                            }
+                        }
+                        try await group.next()
+                        group.cancelAll()
+                    }
+                    // Stopping: the lease ends with the session; otherwise hand it back explicitly.
+                    if Task.isCancelled { return }
+                    try await connection.query("SELECT pg_advisory_unlock(hashtext(\(lease)))", logger: logger)
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning(
+                    "projection worker stopped; retrying", metadata: ["projection": "\(definition.name)", "error": "\(describe(error))"])
+            }
+            try? await Task.sleep(for: leaseRetry)
+        }
+    }
+
+    /// True when the live schema was built by another version of the code.
+    func checkVersion(_ definition: ProjectionDefinition, on connection: PostgresConnection) async throws -> Bool {
+        for try await version in try await connection.query(
+            "SELECT version FROM projections WHERE name = \(definition.name)", logger: logger
+        ).decode(Int.self) {
+            return version != definition.version
+        }
+        return false
+    }
+
+    /// Applies the next batch to the live schema. Returns how many events and the new checkpoint.
+    func step(_ definition: ProjectionDefinition, on connection: PostgresConnection, limit: Int = ProjectionEngine.batchSize) async throws
+        -> (Int, Int64)
+    {
+        try await ProjectionEngine.transaction(on: connection, logger: logger) {
+            var checkpoint: (version: Int, position: Int64)?
+            for try await row in try await connection.query(
+                "SELECT version, position FROM projections WHERE name = \(definition.name) FOR UPDATE", logger: logger
+            ).decode((Int, Int64).self) {
+                checkpoint = row
+            }
+            guard let checkpoint, checkpoint.version == definition.version else { return (0, 0) }
+            let events = try await ProjectionEngine.fetch(
+                after: checkpoint.position, limit: limit, bound: .now, on: connection, logger: logger)
+            guard let last = events.last else { return (0, checkpoint.position) }
+            try await ProjectionEngine.apply(events, to: definition, schema: definition.liveSchema, on: connection, logger: logger)
+            try await connection.query(
+                """
+                UPDATE projections SET position = \(last.position), events = events + \(Int64(events.count)), updated_at = now()
+                WHERE name = \(definition.name)
+                """, logger: logger)
+            return (events.count, last.position)
+        }
+    }
+
+    /// Brings every projection up to what is committed now (tests, the CLI). Returns the positions.
+    public func catchUp() async throws -> [String: Int64] {
+        try await client.withConnection { connection in
+            var positions: [String: Int64] = [:]
+            for definition in definitions {
+                while true {
+                    let (count, position) = try await step(definition, on: connection)
+                    positions[definition.name] = position
+                    if count == 0 { break }
+                }
+            }
+            return positions
+        }
+    }
+
+    // MARK: Rebuild
+
+    public struct RebuildResult: Sendable {
+        public var events: Int64
+        public var position: Int64
+        public var elapsed: Duration
+    }
+
+    /// Rebuilds a projection from position 0 into a shadow schema while the live one keeps serving,
+    /// then swaps them in one transaction. Streams the log in batches; never holds it in memory.
+    public func rebuild(_ definition: ProjectionDefinition, progress: @escaping @Sendable (BuildProgress) -> Void = { _ in })
+        async throws -> RebuildResult
+    {
+        try await client.withConnection { try await rebuild(definition, on: $0, progress: progress) }
+    }
+
+    func rebuild(
+        _ definition: ProjectionDefinition, on connection: PostgresConnection, progress: @escaping @Sendable (BuildProgress) -> Void
+    ) async throws -> RebuildResult {
+        let lock = "placement:rebuild:\(definition.name)"
+        var locked = false
+        for try await value in try await connection.query("SELECT pg_try_advisory_lock(hashtext(\(lock)))", logger: logger).decode(Bool.self) {
+            locked = value
+        }
+        guard locked else {
+            throw ConfigurationError("a rebuild of projection \(definition.name) is already running; wait for it to finish")
+        }
+        do {
+            let result = try await rebuildLocked(definition, on: connection, progress: progress)
+            _ = try? await connection.query("SELECT pg_advisory_unlock(hashtext(\(lock)))", logger: logger)
+            return result
+        } catch {
+            _ = try? await connection.query(
+                "UPDATE projections SET rebuild_version = NULL, rebuild_position = NULL, rebuild_started = NULL WHERE name = \(definition.name)",
+                logger: logger)
+            _ = try? await connection.query("SELECT pg_advisory_unlock(hashtext(\(lock)))", logger: logger)
+            throw error
+        }
+    }
+
+    private func rebuildLocked(
+        _ definition: ProjectionDefinition, on connection: PostgresConnection, progress: @escaping @Sendable (BuildProgress) -> Void
+    ) async throws -> RebuildResult {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let shadow = definition.shadowSchema
+        try await ProjectionEngine.transaction(on: connection, logger: logger) {
+            try await ProjectionEngine.create(definition, schema: shadow, on: connection, logger: logger)
+            try await connection.query(
+                """
+                INSERT INTO projections (name, version, rebuild_version, rebuild_position, rebuild_started)
+                VALUES (\(definition.name), \(definition.version), \(definition.version), 0, now())
+                ON CONFLICT (name) DO UPDATE SET rebuild_version = EXCLUDED.rebuild_version, rebuild_position = 0,
+                    rebuild_started = now()
+                """, logger: logger)
+        }
+        var total: Int64 = 0
+        for try await n in try await connection.query("SELECT count(*) FROM events", logger: logger).decode(Int64.self) { total = n }
+        var position: Int64 = 0
+        var done: Int64 = 0
+        // Catch up in short transactions (a long one would hold every gap-free reader back).
+        while true {
+            let count = try await ProjectionEngine.transaction(on: connection, logger: logger) {
+                let events = try await ProjectionEngine.fetch(
+                    after: position, limit: ProjectionEngine.batchSize, bound: .now, on: connection, logger: logger)
+                guard let last = events.last else { return 0 }
+                try await ProjectionEngine.apply(events, to: definition, schema: shadow, on: connection, logger: logger)
+                try await connection.query(
+                    "UPDATE projections SET rebuild_position = \(last.position) WHERE name = \(definition.name)", logger: logger)
+                position = last.position
+                return events.count
+            }
+            done += Int64(count)
+            progress(BuildProgress(projection: definition.name, events: done, total: max(total, done), elapsed: clock.now - started))
+            if count < ProjectionEngine.batchSize { break }
+        }
+        // Swap: wait for the live worker's batch (the checkpoint row lock), take what committed since,
+        // and replace the live schema, all in one transaction.
+        try await ProjectionEngine.transaction(on: connection, logger: logger) {
+            try await connection.query("SELECT 1 FROM projections WHERE name = \(definition.name) FOR UPDATE", logger: logger)
+            while true {
+                let events = try await ProjectionEngine.fetch(
+                    after: position, limit: ProjectionEngine.batchSize, bound: .now, on: connection, logger: logger)
+                guard let last = events.last else { break }
+                try await ProjectionEngine.apply(events, to: definition, schema: shadow, on: connection, logger: logger)
+                position = last.position
+                done += Int64(events.count)
+            }
+            try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(definition.liveSchema) CASCADE"), logger: logger)
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "ALTER SCHEMA \(shadow) RENAME TO \(definition.liveSchema)"), logger: logger)
+            try await connection.query(
+                """
+                UPDATE projections SET version = \(definition.version), position = \(position), events = \(done), updated_at = now(),
+                    rebuild_version = NULL, rebuild_position = NULL, rebuild_started = NULL
+                WHERE name = \(definition.name)
+                """, logger: logger)
+        }
+        let elapsed = clock.now - started
+        progress(BuildProgress(projection: definition.name, events: done, total: done, elapsed: elapsed))
+        logger.info("projection rebuilt", metadata: ["projection": "\(definition.name)", "events": "\(done)"])
+        return RebuildResult(events: done, position: position, elapsed: elapsed)
+    }
+
+    // MARK: Time travel
+
+    /// Builds every projection from position 0 up to `bound` into throwaway schemas on one
+    /// connection, runs `body` with a read model over them, and drops them. The same fold and the
+    /// same row code as the live workers.
+    public func withBuild<R: Sendable>(
+        upTo bound: LogBound, progress: @escaping @Sendable (BuildProgress) -> Void = { _ in },
+        _ body: (ReadModel) async throws -> R
+    ) async throws -> R {
+        let suffix = String(UInt32.random(in: .min ... .max), radix: 16)
+        return try await client.withConnection { connection in
+            var schemas: [String: String] = [:]
+            defer {}
+            do {
+                for definition in definitions {
+                    let schema = "proj_\(definition.name)_asof_\(suffix)"
+                    schemas[definition.name] = schema
+                    try await ProjectionEngine.transaction(on: connection, logger: logger) {
+                        try await ProjectionEngine.create(definition, schema: schema, on: connection, logger: logger)
+                    }
+                    let clock = ContinuousClock()
+                    let started = clock.now
+                    var position: Int64 = 0
+                    var done: Int64 = 0
+                    while true {
+                        let events = try await ProjectionEngine.fetch(
+                            after: position, limit: ProjectionEngine.batchSize, bound: bound, on: connection, logger: logger)
+                        guard let last = events.last else { break }
+                        try await ProjectionEngine.transaction(on: connection, logger: logger) {
+                            try await ProjectionEngine.apply(events, to: definition, schema: schema, on: connection, logger: logger)
+                        }
+                        position = last.position
+                        done += Int64(events.count)
+                        progress(BuildProgress(projection: definition.name, events: done, total: done, elapsed: clock.now - started))
+                    }
+                }
+                let model = ReadModel(logger: logger, schemas: schemas, fixedPosition: bound)
+                let result = try await body(model)
+                try await dropAll(Array(schemas.values), on: connection)
+                return result
+            } catch {
+                try? await dropAll(Array(schemas.values), on: connection)
+                throw error
+            }
+        }
+    }
+
+    private func dropAll(_ schemas: [String], on connection: PostgresConnection) async throws {
+        try await ProjectionEngine.transaction(on: connection, logger: logger) {
+            for schema in schemas {
+                try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: logger)
+            }
+        }
+    }
+}
+
+/// A wake-up signal with a timeout: NOTIFY wakes a worker at once, the timeout is the polling
+/// fallback (a missed notification only delays, never loses, work).
+final class Wakeup: Sendable {
+    private let state = Mutex<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+    func signal() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if let w = s.waiter {
+                s.waiter = nil
+                return w
+            }
+            s.pending = true
+            return nil
+        }
+        waiter?.resume()
+    }
+
+    private func next() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { s -> Bool in
+                if s.pending {
+                    s.pending = false
+                    return true
+                }
+                s.waiter = continuation
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    func wait(timeout: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.next() }
+            group.addTask {
+                // Cancelled or not: the other child must finish too (a spare signal only causes one extra poll).
+                try? await Task.sleep(for: timeout)
+                self.signal()
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+}

@@ -1,0 +1,255 @@
+import Foundation
+public import LedgerCore
+public import Logging
+public import PostgresNIO
+
+/// A read model derived from the log. Its tables live in one schema (`proj_<name>` when live) and
+/// are created by the code that owns their shape: a change of shape is a new `version`, and a new
+/// version is rebuilt from position 0 into a shadow schema while the old one keeps serving.
+///
+/// Every projection folds events into posting states with the domain's own `evolve` and derives
+/// its rows from those states (`LedgerCore/ReadModel.swift`), so a live worker, a rebuild and an
+/// `--as-of` report run the same code and cannot disagree.
+public struct ProjectionDefinition: Sendable {
+    public let name: String
+    public let version: Int
+    /// DDL; `{S}` stands for the schema.
+    let tables: [String]
+    let write: @Sendable (_ changes: FoldChanges, _ schema: String, _ connection: PostgresConnection, _ logger: Logger) async throws -> Void
+
+    public static let postings = ProjectionDefinition(
+        name: "postings", version: 1,
+        tables: [
+            """
+            CREATE TABLE {S}.postings (
+                posting_id text PRIMARY KEY, company_id text NOT NULL, title text NOT NULL, status text NOT NULL,
+                openings int8 NOT NULL, applicants int8 NOT NULL, selected int8 NOT NULL, withdrawn int8 NOT NULL,
+                stipend text NOT NULL, created_at int8 NOT NULL)
+            """,
+            "CREATE INDEX ON {S}.postings (company_id, posting_id)",
+        ],
+        write: { changes, schema, connection, logger in
+            let states = changes.postings.keys.sorted().map { changes.postings[$0]! }.filter(\.exists)
+            guard !states.isEmpty else { return }
+            let rows = states.map(\.postingJSON)
+            func column(_ key: String) -> [String] {
+                rows.map { if case .string(let s)? = $0[key] { s } else { "" } }
+            }
+            func number(_ key: String) -> [Int64] {
+                rows.map { if case .int(let n)? = $0[key] { n } else { 0 } }
+            }
+            try await connection.query(
+                """
+                INSERT INTO \(unescaped: schema).postings
+                SELECT * FROM unnest(\(column("posting_id"))::text[], \(column("company_id"))::text[], \(column("title"))::text[],
+                    \(column("status"))::text[], \(number("openings"))::int8[], \(number("applicants"))::int8[],
+                    \(number("selected"))::int8[], \(number("withdrawn"))::int8[], \(states.map { $0.stipend.json.canonicalString })::text[],
+                    \(states.map(\.createdAt.microseconds))::int8[])
+                ON CONFLICT (posting_id) DO UPDATE SET company_id = EXCLUDED.company_id, title = EXCLUDED.title,
+                    status = EXCLUDED.status, openings = EXCLUDED.openings, applicants = EXCLUDED.applicants,
+                    selected = EXCLUDED.selected, withdrawn = EXCLUDED.withdrawn, stipend = EXCLUDED.stipend,
+                    created_at = EXCLUDED.created_at
+                """, logger: logger)
+        })
+
+    public static let placements = ProjectionDefinition(
+        name: "placements", version: 1,
+        tables: [
+            """
+            CREATE TABLE {S}.placements (
+                posting_id text NOT NULL, student_id text NOT NULL, company_id text NOT NULL, university_id text NOT NULL,
+                title text NOT NULL, status text NOT NULL, settled boolean NOT NULL, stipend_kind text NOT NULL,
+                currency text NOT NULL, minutes_logged int8 NOT NULL, cap_minor int8 NOT NULL, earned_minor int8 NOT NULL,
+                paid_minor int8 NOT NULL, balance_minor int8 NOT NULL, rating int8, selected_at int8 NOT NULL,
+                selected_month text NOT NULL, delivered_at int8, reviewed_at int8, last_paid_at int8,
+                PRIMARY KEY (posting_id, student_id))
+            """,
+            "CREATE INDEX ON {S}.placements (company_id, posting_id, student_id)",
+            "CREATE INDEX ON {S}.placements (university_id, posting_id, student_id)",
+            "CREATE INDEX ON {S}.placements (student_id)",
+            "CREATE INDEX ON {S}.placements (university_id, selected_at)",
+            """
+            CREATE TABLE {S}.applications (
+                posting_id text NOT NULL, student_id text NOT NULL, university_id text NOT NULL, company_id text NOT NULL,
+                applied_at int8 NOT NULL, PRIMARY KEY (posting_id, student_id))
+            """,
+            "CREATE INDEX ON {S}.applications (university_id, applied_at)",
+            """
+            CREATE TABLE {S}.payments (
+                company_id text NOT NULL, payment_ref text NOT NULL, posting_id text NOT NULL, student_id text NOT NULL,
+                university_id text NOT NULL, currency text NOT NULL, amount_minor int8 NOT NULL, occurred_at int8 NOT NULL,
+                reversed boolean NOT NULL, PRIMARY KEY (company_id, payment_ref))
+            """,
+            "CREATE INDEX ON {S}.payments (occurred_at, payment_ref)",
+            "CREATE INDEX ON {S}.payments (university_id, occurred_at)",
+        ],
+        write: { changes, schema, connection, logger in
+            var placements: [PlacementRow] = []
+            var applications: [ApplicationRow] = []
+            var payments: [PaymentRow] = []
+            for key in changes.students.sorted() {
+                guard let posting = changes.postings[key.postingID], posting.students[key.studentID] != nil else { continue }
+                applications.append(ApplicationRow(posting: posting, studentID: key.studentID))
+                if let row = PlacementRow(posting: posting, studentID: key.studentID) { placements.append(row) }
+                payments += PaymentRow.rows(posting: posting, studentID: key.studentID)
+            }
+            // Titles change only with the posting; a posting touched without students needs no rows.
+            let none = Int64.min
+            if !placements.isEmpty {
+                let p = placements
+                try await connection.query(
+                    """
+                    INSERT INTO \(unescaped: schema).placements
+                    SELECT u.p, u.s, u.c, u.u, u.t, u.st, u.se, u.k, u.cu, u.m, u.cap, u.e, u.pa, u.b, NULLIF(u.r, 0), u.sa, u.sm,
+                        NULLIF(u.da, \(none)), NULLIF(u.ra, \(none)), NULLIF(u.lp, \(none))
+                    FROM unnest(\(p.map(\.postingID))::text[], \(p.map(\.studentID))::text[], \(p.map(\.companyID))::text[],
+                        \(p.map(\.universityID))::text[], \(p.map(\.title))::text[], \(p.map(\.status.rawValue))::text[],
+                        \(p.map(\.settled))::bool[], \(p.map(\.stipendKind))::text[], \(p.map(\.currency))::text[],
+                        \(p.map(\.minutesLogged))::int8[], \(p.map(\.capMinor))::int8[], \(p.map(\.earnedMinor))::int8[],
+                        \(p.map(\.paidMinor))::int8[], \(p.map(\.balanceMinor))::int8[], \(p.map { $0.rating ?? 0 })::int8[],
+                        \(p.map(\.selectedAt.microseconds))::int8[], \(p.map { ReportMath.month($0.selectedAt) })::text[],
+                        \(p.map { $0.deliveredAt?.microseconds ?? none })::int8[], \(p.map { $0.reviewedAt?.microseconds ?? none })::int8[],
+                        \(p.map { $0.lastPaidAt?.microseconds ?? none })::int8[])
+                        AS u(p, s, c, u, t, st, se, k, cu, m, cap, e, pa, b, r, sa, sm, da, ra, lp)
+                    ON CONFLICT (posting_id, student_id) DO UPDATE SET company_id = EXCLUDED.company_id,
+                        university_id = EXCLUDED.university_id, title = EXCLUDED.title, status = EXCLUDED.status,
+                        settled = EXCLUDED.settled, stipend_kind = EXCLUDED.stipend_kind, currency = EXCLUDED.currency,
+                        minutes_logged = EXCLUDED.minutes_logged, cap_minor = EXCLUDED.cap_minor,
+                        earned_minor = EXCLUDED.earned_minor, paid_minor = EXCLUDED.paid_minor,
+                        balance_minor = EXCLUDED.balance_minor, rating = EXCLUDED.rating, selected_at = EXCLUDED.selected_at,
+                        selected_month = EXCLUDED.selected_month, delivered_at = EXCLUDED.delivered_at,
+                        reviewed_at = EXCLUDED.reviewed_at, last_paid_at = EXCLUDED.last_paid_at
+                    """, logger: logger)
+            }
+            if !applications.isEmpty {
+                let a = applications
+                try await connection.query(
+                    """
+                    INSERT INTO \(unescaped: schema).applications
+                    SELECT * FROM unnest(\(a.map(\.postingID))::text[], \(a.map(\.studentID))::text[],
+                        \(a.map(\.universityID))::text[], \(a.map(\.companyID))::text[], \(a.map(\.appliedAt.microseconds))::int8[])
+                    ON CONFLICT (posting_id, student_id) DO UPDATE SET university_id = EXCLUDED.university_id,
+                        company_id = EXCLUDED.company_id, applied_at = EXCLUDED.applied_at
+                    """, logger: logger)
+            }
+            if !payments.isEmpty {
+                let y = payments
+                try await connection.query(
+                    """
+                    INSERT INTO \(unescaped: schema).payments
+                    SELECT u.c, u.r, u.p, u.s, u.u, u.cu, u.a, u.o, u.x
+                    FROM unnest(\(y.map(\.companyID))::text[], \(y.map(\.paymentRef))::text[], \(y.map(\.postingID))::text[],
+                        \(y.map(\.studentID))::text[], \(y.map(\.universityID))::text[], \(y.map(\.currency))::text[],
+                        \(y.map(\.amountMinor))::int8[], \(y.map(\.occurredAt.microseconds))::int8[], \(y.map(\.reversed))::bool[])
+                        AS u(c, r, p, s, u, cu, a, o, x)
+                    ON CONFLICT (company_id, payment_ref) DO UPDATE SET reversed = EXCLUDED.reversed
+                    """, logger: logger)
+            }
+        })
+
+    /// Every projection, in the order they are listed.
+    public static let all: [ProjectionDefinition] = [.postings, .placements]
+
+    public static func named(_ name: String) -> ProjectionDefinition? { all.first { $0.name == name } }
+
+    public var liveSchema: String { "proj_\(name)" }
+    var shadowSchema: String { "proj_\(name)_next" }
+}
+
+/// Which events a build takes: what is committed now, or what the ledger had at a past moment.
+public enum LogBound: Sendable, Hashable {
+    /// Everything a gap-free reader can see now.
+    case now
+    /// Events at or below a position.
+    case position(Int64)
+    /// Events recorded (recorded_at) at or before a time.
+    case recordedBy(Timestamp)
+}
+
+/// The machinery every projection shares: creating its tables, folding a batch of events into
+/// them, and reading the log in gap-free batches.
+public enum ProjectionEngine {
+    /// The NOTIFY channel appends signal on.
+    public static let channel = "ledger_events"
+    /// Events per transaction when catching up or rebuilding.
+    public static let batchSize = 2_000
+
+    /// Creates a projection's schema and tables (dropping any leftover of that name first).
+    static func create(_ definition: ProjectionDefinition, schema: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: logger)
+        try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(schema)"), logger: logger)
+        try await connection.query(
+            PostgresQuery(unsafeSQL: "CREATE TABLE \(schema).state (posting_id text PRIMARY KEY, state text NOT NULL)"), logger: logger)
+        for ddl in definition.tables {
+            try await connection.query(PostgresQuery(unsafeSQL: ddl.replacingOccurrences(of: "{S}", with: schema)), logger: logger)
+        }
+    }
+
+    /// Folds `events` (in position order, following what `schema` already holds) into the schema.
+    static func apply(
+        _ events: [RecordedEvent], to definition: ProjectionDefinition, schema: String, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        guard !events.isEmpty else { return }
+        let ids = Array(Set(events.map(\.event.postingID)))
+        var states: [String: PostingState] = [:]
+        let decoder = JSONDecoder()
+        for try await (id, text) in try await connection.query(
+            "SELECT posting_id, state FROM \(unescaped: schema).state WHERE posting_id = ANY(\(ids)::text[])", logger: logger
+        ).decode((String, String).self) {
+            states[id] = try decoder.decode(PostingState.self, from: Data(text.utf8))
+        }
+        let changes = FoldChanges.fold(events, states: states)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]  // the same state is always the same text
+        let keys = changes.postings.keys.sorted()
+        let texts = try keys.map { String(decoding: try encoder.encode(changes.postings[$0]!), as: UTF8.self) }
+        try await connection.query(
+            """
+            INSERT INTO \(unescaped: schema).state SELECT * FROM unnest(\(keys)::text[], \(texts)::text[])
+            ON CONFLICT (posting_id) DO UPDATE SET state = EXCLUDED.state
+            """, logger: logger)
+        try await definition.write(changes, schema, connection, logger)
+    }
+
+    /// The next batch of events after `position` within `bound`, gap-free.
+    static func fetch(after position: Int64, limit: Int, bound: LogBound, on connection: PostgresConnection, logger: Logger) async throws
+        -> [RecordedEvent]
+    {
+        switch bound {
+        case .now:
+            return try await EventStore.feed(after: position, limit: limit, postingID: nil, on: connection, logger: logger)
+        case .position(let upto):
+            let events = try await EventStore.feed(after: position, limit: limit, postingID: nil, on: connection, logger: logger)
+            return events.filter { $0.position <= upto }
+        case .recordedBy(let time):
+            let query: PostgresQuery = """
+                SELECT \(unescaped: eventColumns) FROM events
+                WHERE position > \(position)
+                  AND position < (SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::int8 + position_offset) << 16 FROM ledger_clock)
+                  AND recorded_at <= 'epoch'::timestamptz + make_interval(secs => \(time.microseconds / 1_000_000)::int8)
+                                      + \(time.microseconds % 1_000_000)::int8 * interval '1 microsecond'
+                ORDER BY position LIMIT \(limit)
+                """
+            var events: [RecordedEvent] = []
+            for try await row in try await connection.query(query, logger: logger) { events.append(try decodeRecorded(row)) }
+            return events
+        }
+    }
+
+    /// Runs `body` in a transaction acting as the app role, so every projection object has one owner
+    /// whether the daemon or the owner's CLI builds it.
+    static func transaction<R>(on connection: PostgresConnection, logger: Logger, _ body: () async throws -> R) async throws -> R {
+        try await connection.query("BEGIN", logger: logger)
+        do {
+            try await connection.query(
+                "SELECT set_config('role', \(EmbeddedCluster.appUser), true) WHERE current_user <> \(EmbeddedCluster.appUser)",
+                logger: logger)
+            let result = try await body()
+            try await connection.query("COMMIT", logger: logger)
+            return result
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw error
+        }
+    }
+}

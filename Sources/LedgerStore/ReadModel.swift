@@ -1,0 +1,447 @@
+import Foundation
+public import LedgerCore
+public import Logging
+public import PostgresNIO
+
+/// Who is asking: a tenant sees only its own rows. `nil` fields mean no restriction.
+public struct ReadScope: Sendable, Hashable {
+    public var companyID: String?
+    public var universityID: String?
+
+    public init(companyID: String? = nil, universityID: String? = nil) {
+        self.companyID = companyID
+        self.universityID = universityID
+    }
+
+    public static let everything = ReadScope()
+}
+
+/// Filters of the placements list.
+public struct PlacementFilter: Sendable, Hashable {
+    public var companyID: String?
+    public var universityID: String?
+    public var studentID: String?
+    public var status: PlacementStatus?
+
+    public init(companyID: String? = nil, universityID: String? = nil, studentID: String? = nil, status: PlacementStatus? = nil) {
+        self.companyID = companyID
+        self.universityID = universityID
+        self.studentID = studentID
+        self.status = status
+    }
+}
+
+/// A half-open range of business time `[from, to)`; either end may be open.
+public struct TimeRange: Sendable, Hashable {
+    public var from: Timestamp?
+    public var to: Timestamp?
+
+    public init(from: Timestamp? = nil, to: Timestamp? = nil) {
+        self.from = from
+        self.to = to
+    }
+
+    var fromMicros: Int64? { from?.microseconds }
+    var toMicros: Int64? { to?.microseconds }
+    var json: [String: JSON] { ["from": from.map { .string($0.rfc3339) } ?? .null, "to": to.map { .string($0.rfc3339) } ?? .null] }
+}
+
+/// The queries behind the read routes and `placementctl report`, over a set of projection schemas:
+/// the live ones, or throwaway ones built for time travel.
+public struct ReadModel: Sendable {
+    public let logger: Logger
+    let schemas: [String: String]
+    /// Set for a time-travel build: what the figures reflect.
+    public let fixedPosition: LogBound?
+
+    public init(logger: Logger) {
+        self.logger = logger
+        self.schemas = Dictionary(uniqueKeysWithValues: ProjectionDefinition.all.map { ($0.name, $0.liveSchema) })
+        self.fixedPosition = nil
+    }
+
+    init(logger: Logger, schemas: [String: String], fixedPosition: LogBound?) {
+        self.logger = logger
+        self.schemas = schemas
+        self.fixedPosition = fixedPosition
+    }
+
+    var postings: String { schemas["postings"]! }
+    var placements: String { schemas["placements"]! }
+
+    /// Runs `body` in one read-only snapshot and reports the projections' position it reflects.
+    /// With `minPosition`, first waits up to `wait` for the projections to reach it and throws
+    /// `projection_lagging` if they do not.
+    public static func read<R: Sendable>(
+        _ client: PostgresClient, projections: [String], minPosition: Int64?, wait: Duration = .seconds(5), logger: Logger,
+        _ body: @Sendable (PostgresConnection) async throws -> R
+    ) async throws -> (R, Int64) {
+        let clock = ContinuousClock()
+        let deadline = clock.now + wait
+        return try await client.withConnection { connection in
+            while true {
+                try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
+                do {
+                    let position = try await ProjectionRunner.position(of: projections, on: connection, logger: logger)
+                    if let minPosition, position < minPosition {
+                        try await connection.query("ROLLBACK", logger: logger)
+                        guard clock.now < deadline else {
+                            throw LedgerError(
+                                .projectionLagging,
+                                "the projections have reached position \(position), not yet \(minPosition); retry shortly")
+                        }
+                        try await Task.sleep(for: .milliseconds(10))
+                        continue
+                    }
+                    let result = try await body(connection)
+                    try await connection.query("COMMIT", logger: logger)
+                    return (result, position)
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    throw error
+                }
+            }
+        }
+    }
+
+    // MARK: Postings
+
+    public func posting(_ id: String, on connection: PostgresConnection) async throws -> JSON? {
+        try await postingRows(where: "posting_id = $1", id, on: connection).first
+    }
+
+    /// Every posting in `posting_id` order (`report postings`).
+    public func allPostings(scope: ReadScope, on connection: PostgresConnection) async throws -> [JSON] {
+        try await postingRows(where: "($1::text IS NULL OR company_id = $1)", scope.companyID, on: connection)
+    }
+
+    private func postingRows(where condition: String, _ value: String?, on connection: PostgresConnection) async throws -> [JSON] {
+        var bindings = PostgresBindings()
+        bindings.append(value)
+        let rows = try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT posting_id, company_id, title, status, openings, applicants, selected, withdrawn, stipend, created_at
+                    FROM \(postings).postings WHERE \(condition) ORDER BY posting_id
+                    """, binds: bindings), logger: logger)
+        var result: [JSON] = []
+        for try await (id, company, title, status, openings, applicants, selected, withdrawn, stipend, created) in rows.decode(
+            (String, String, String, String, Int64, Int64, Int64, Int64, String, Int64).self)
+        {
+            result.append(
+                .object([
+                    "posting_id": .string(id), "company_id": .string(company), "title": .string(title), "status": .string(status),
+                    "openings": .int(openings), "applicants": .int(applicants), "selected": .int(selected),
+                    "withdrawn": .int(withdrawn), "stipend": (try? JSONParser.parse(stipend)) ?? .null,
+                    "created_at": .string(Timestamp(microseconds: created).rfc3339),
+                ]))
+        }
+        return result
+    }
+
+    // MARK: Placements
+
+    static let placementColumns = PlacementRow.columns.joined(separator: ", ")
+
+    /// One page of placements in (posting_id, student_id) order, after `cursor`.
+    public func placements(
+        filter: PlacementFilter, scope: ReadScope, limit: Int, after cursor: PlacementCursor?, on connection: PostgresConnection
+    ) async throws -> (rows: [PlacementRow], next: PlacementCursor?) {
+        let rows = try await connection.query(
+            """
+            SELECT \(unescaped: Self.placementColumns) FROM \(unescaped: placements).placements
+            WHERE (\(filter.companyID)::text IS NULL OR company_id = \(filter.companyID))
+              AND (\(filter.universityID)::text IS NULL OR university_id = \(filter.universityID))
+              AND (\(filter.studentID)::text IS NULL OR student_id = \(filter.studentID))
+              AND (\(filter.status?.rawValue)::text IS NULL OR status = \(filter.status?.rawValue))
+              AND (\(scope.companyID)::text IS NULL OR company_id = \(scope.companyID))
+              AND (\(scope.universityID)::text IS NULL OR university_id = \(scope.universityID))
+              AND (\(cursor?.postingID)::text IS NULL OR (posting_id, student_id) > (\(cursor?.postingID), \(cursor?.studentID)))
+            ORDER BY posting_id, student_id LIMIT \(limit + 1)
+            """, logger: logger)
+        var result = try await decodePlacements(rows)
+        var next: PlacementCursor?
+        if result.count > limit {
+            result.removeLast()
+            next = result.last.map { PlacementCursor(postingID: $0.postingID, studentID: $0.studentID) }
+        }
+        return (result, next)
+    }
+
+    public func placement(postingID: String, studentID: String, scope: ReadScope, on connection: PostgresConnection) async throws
+        -> PlacementRow?
+    {
+        let rows = try await connection.query(
+            """
+            SELECT \(unescaped: Self.placementColumns) FROM \(unescaped: placements).placements
+            WHERE posting_id = \(postingID) AND student_id = \(studentID)
+              AND (\(scope.companyID)::text IS NULL OR company_id = \(scope.companyID))
+              AND (\(scope.universityID)::text IS NULL OR university_id = \(scope.universityID))
+            """, logger: logger)
+        return try await decodePlacements(rows).first
+    }
+
+    private func decodePlacements(_ rows: PostgresRowSequence) async throws -> [PlacementRow] {
+        var result: [PlacementRow] = []
+        for try await row in rows {
+            let (p, s, c, u, t, status, settled, kind, currency, minutes, cap, earned, paid, balance, rating, sel, del, rev, last) =
+                try row.decode(
+                    (String, String, String, String, String, String, Bool, String, String, Int64, Int64, Int64, Int64, Int64, Int64?,
+                        Int64, Int64?, Int64?, Int64?).self)
+            result.append(
+                PlacementRow(
+                    postingID: p, studentID: s, companyID: c, universityID: u, title: t,
+                    status: PlacementStatus(rawValue: status) ?? .inProgress, settled: settled, stipendKind: kind, currency: currency,
+                    minutesLogged: minutes, capMinor: cap, earnedMinor: earned, paidMinor: paid, balanceMinor: balance, rating: rating,
+                    selectedAt: Timestamp(microseconds: sel), deliveredAt: del.map(Timestamp.init(microseconds:)),
+                    reviewedAt: rev.map(Timestamp.init(microseconds:)), lastPaidAt: last.map(Timestamp.init(microseconds:))))
+        }
+        return result
+    }
+
+    // MARK: Reports
+
+    /// Universities with any application, in order (`report universities`).
+    public func universities(scope: ReadScope, on connection: PostgresConnection) async throws -> [String] {
+        var ids: [String] = []
+        for try await id in try await connection.query(
+            """
+            SELECT DISTINCT university_id FROM \(unescaped: placements).applications
+            WHERE \(scope.universityID)::text IS NULL OR university_id = \(scope.universityID) ORDER BY university_id
+            """, logger: logger
+        ).decode(String.self) { ids.append(id) }
+        return ids
+    }
+
+    /// Companies with any posting, in order (`report stipends`).
+    public func companies(scope: ReadScope, on connection: PostgresConnection) async throws -> [String] {
+        var ids: [String] = []
+        for try await id in try await connection.query(
+            """
+            SELECT DISTINCT company_id FROM \(unescaped: postings).postings
+            WHERE \(scope.companyID)::text IS NULL OR company_id = \(scope.companyID) ORDER BY company_id
+            """, logger: logger
+        ).decode(String.self) { ids.append(id) }
+        return ids
+    }
+
+    /// The university dashboard figures: applications whose `applied` and placements whose
+    /// `selected` occurred in the range.
+    public func universityReport(_ universityID: String, range: TimeRange, on connection: PostgresConnection) async throws -> JSON {
+        let from = range.fromMicros, to = range.toMicros
+        var applicants: Int64 = 0
+        for try await n in try await connection.query(
+            """
+            SELECT count(*) FROM \(unescaped: placements).applications WHERE university_id = \(universityID)
+              AND (\(from)::int8 IS NULL OR applied_at >= \(from)) AND (\(to)::int8 IS NULL OR applied_at < \(to))
+            """, logger: logger
+        ).decode(Int64.self) { applicants = n }
+
+        let inRange = "university_id = $1 AND ($2::int8 IS NULL OR selected_at >= $2) AND ($3::int8 IS NULL OR selected_at < $3)"
+        var bindings = PostgresBindings()
+        bindings.append(universityID)
+        bindings.append(from)
+        bindings.append(to)
+        let counts = """
+            count(*)::int8, (count(*) FILTER (WHERE status = 'accepted'))::int8, (count(*) FILTER (WHERE status = 'withdrawn'))::int8,
+            COALESCE(sum(minutes_logged), 0)::int8
+            """
+        var overall: [String: JSON] = [:]
+        for try await (placed, accepted, withdrawn, minutes, ratingSum, ratings, companies) in try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT \(counts), COALESCE(sum(rating), 0)::int8, count(rating)::int8, count(DISTINCT company_id)::int8
+                    FROM \(placements).placements WHERE \(inRange)
+                    """, binds: bindings), logger: logger
+        ).decode((Int64, Int64, Int64, Int64, Int64, Int64, Int64).self) {
+            overall = [
+                "applicants": .int(applicants), "placed": .int(placed), "accepted": .int(accepted), "withdrawn": .int(withdrawn),
+                "completion_rate": ReportMath.ratio(accepted, placed, places: 4), "minutes_logged": .int(minutes),
+                "average_rating": ratings == 0 ? .null : ReportMath.ratio(ratingSum, ratings, places: 2),
+                "companies": .int(companies),
+            ]
+        }
+        var byCurrency: [JSON] = []
+        for try await (currency, placed, accepted, withdrawn, minutes, earned, paid, balance) in try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT currency, \(counts), sum(earned_minor)::int8, sum(paid_minor)::int8, sum(balance_minor)::int8
+                    FROM \(placements).placements WHERE \(inRange) GROUP BY currency ORDER BY currency
+                    """, binds: bindings), logger: logger
+        ).decode((String, Int64, Int64, Int64, Int64, Int64, Int64, Int64).self) {
+            byCurrency.append(
+                .object([
+                    "currency": .string(currency), "placed": .int(placed), "accepted": .int(accepted), "withdrawn": .int(withdrawn),
+                    "minutes_logged": .int(minutes), "earned_minor": .int(earned), "paid_minor": .int(paid),
+                    "balance_minor": .int(balance),
+                ]))
+        }
+        var byMonth: [JSON] = []
+        for try await (month, placed, accepted, withdrawn, minutes) in try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT selected_month, \(counts) FROM \(placements).placements WHERE \(inRange)
+                    GROUP BY selected_month ORDER BY selected_month
+                    """, binds: bindings), logger: logger
+        ).decode((String, Int64, Int64, Int64, Int64).self) {
+            byMonth.append(
+                .object([
+                    "month": .string(month), "placed": .int(placed), "accepted": .int(accepted), "withdrawn": .int(withdrawn),
+                    "minutes_logged": .int(minutes),
+                ]))
+        }
+        var members = range.json
+        members["university_id"] = .string(universityID)
+        members["overall"] = .object(overall)
+        members["by_currency"] = .array(byCurrency)
+        members["by_month"] = .array(byMonth)
+        return .object(members)
+    }
+
+    /// A company's reconciliation: money per currency and the placements with a balance.
+    public func companyStipends(_ companyID: String, on connection: PostgresConnection) async throws -> JSON {
+        var counts: [String: (payments: Int64, reversals: Int64)] = [:]
+        for try await (currency, payments, reversals) in try await connection.query(
+            """
+            SELECT currency, count(*)::int8, (count(*) FILTER (WHERE reversed))::int8 FROM \(unescaped: placements).payments
+            WHERE company_id = \(companyID) GROUP BY currency
+            """, logger: logger
+        ).decode((String, Int64, Int64).self) { counts[currency] = (payments, reversals) }
+        var byCurrency: [JSON] = []
+        for try await (currency, n, cap, earned, paid, balance) in try await connection.query(
+            """
+            SELECT currency, count(*)::int8, sum(cap_minor)::int8, sum(earned_minor)::int8, sum(paid_minor)::int8, sum(balance_minor)::int8
+            FROM \(unescaped: placements).placements WHERE company_id = \(companyID) GROUP BY currency ORDER BY currency
+            """, logger: logger
+        ).decode((String, Int64, Int64, Int64, Int64, Int64).self) {
+            byCurrency.append(
+                .object([
+                    "currency": .string(currency), "placements": .int(n), "cap_minor": .int(cap), "earned_minor": .int(earned),
+                    "paid_minor": .int(paid), "balance_minor": .int(balance), "payments": .int(counts[currency]?.payments ?? 0),
+                    "reversals": .int(counts[currency]?.reversals ?? 0),
+                ]))
+        }
+        var open: [JSON] = []
+        for try await (posting, student, currency, earned, paid, balance, selected) in try await connection.query(
+            """
+            SELECT posting_id, student_id, currency, earned_minor, paid_minor, balance_minor, selected_at
+            FROM \(unescaped: placements).placements WHERE company_id = \(companyID) AND balance_minor <> 0
+            ORDER BY selected_at, posting_id, student_id
+            """, logger: logger
+        ).decode((String, String, String, Int64, Int64, Int64, Int64).self) {
+            open.append(
+                .object([
+                    "posting_id": .string(posting), "student_id": .string(student), "currency": .string(currency),
+                    "earned_minor": .int(earned), "paid_minor": .int(paid), "balance_minor": .int(balance),
+                    "selected_at": .string(Timestamp(microseconds: selected).rfc3339),
+                ]))
+        }
+        return .object(["company_id": .string(companyID), "by_currency": .array(byCurrency), "open_balances": .array(open)])
+    }
+
+    public static let stipendCSVColumns = [
+        "currency", "placements", "cap_minor", "earned_minor", "paid_minor", "balance_minor", "payments", "reversals",
+    ]
+
+    /// Payout line items (one per `paid` event in the range) and totals per currency.
+    public func payouts(
+        range: TimeRange, companyID: String?, universityID: String?, scope: ReadScope, on connection: PostgresConnection
+    ) async throws -> (items: [PaymentRow], json: JSON) {
+        let from = range.fromMicros, to = range.toMicros
+        let rows = try await connection.query(
+            """
+            SELECT posting_id, student_id, university_id, company_id, payment_ref, amount_minor, currency, occurred_at, reversed
+            FROM \(unescaped: placements).payments
+            WHERE (\(from)::int8 IS NULL OR occurred_at >= \(from)) AND (\(to)::int8 IS NULL OR occurred_at < \(to))
+              AND (\(companyID)::text IS NULL OR company_id = \(companyID))
+              AND (\(universityID)::text IS NULL OR university_id = \(universityID))
+              AND (\(scope.companyID)::text IS NULL OR company_id = \(scope.companyID))
+              AND (\(scope.universityID)::text IS NULL OR university_id = \(scope.universityID))
+            ORDER BY occurred_at, payment_ref, company_id
+            """, logger: logger)
+        var items: [PaymentRow] = []
+        for try await (p, s, u, c, ref, amount, currency, occurred, reversed) in rows.decode(
+            (String, String, String, String, String, Int64, String, Int64, Bool).self)
+        {
+            items.append(
+                PaymentRow(
+                    postingID: p, studentID: s, universityID: u, companyID: c, paymentRef: ref, amountMinor: amount, currency: currency,
+                    occurredAt: Timestamp(microseconds: occurred), reversed: reversed))
+        }
+        var totals: [String: (payments: Int64, paid: Int64, reversed: Int64)] = [:]
+        for item in items {
+            var t = totals[item.currency] ?? (0, 0, 0)
+            t.payments += 1
+            t.paid += item.amountMinor
+            if item.reversed { t.reversed += item.amountMinor }
+            totals[item.currency] = t
+        }
+        var members = range.json
+        members["items"] = .array(items.map(\.json))
+        members["totals"] = .array(
+            totals.keys.sorted().map { currency in
+                let t = totals[currency]!
+                return .object([
+                    "currency": .string(currency), "payments": .int(t.payments), "paid_minor": .int(t.paid),
+                    "reversed_minor": .int(t.reversed), "net_minor": .int(t.paid - t.reversed),
+                ])
+            })
+        return (items, .object(members))
+    }
+}
+
+/// The opaque cursor of the placements list: where the last page ended.
+public struct PlacementCursor: Sendable, Hashable {
+    public var postingID: String
+    public var studentID: String
+
+    public init(postingID: String, studentID: String) {
+        self.postingID = postingID
+        self.studentID = studentID
+    }
+
+    /// base64url of the canonical JSON `[posting_id, student_id]`.
+    public var token: String {
+        let bytes = JSON.array([.string(postingID), .string(studentID)]).canonicalBytes
+        return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    public init?(token: String) {
+        var text = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while text.count % 4 != 0 { text += "=" }
+        guard let data = Data(base64Encoded: text), case .array(let parts)? = try? JSONParser.parse([UInt8](data)),
+            parts.count == 2, case .string(let posting) = parts[0], case .string(let student) = parts[1]
+        else { return nil }
+        postingID = posting
+        studentID = student
+    }
+}
+
+/// CSV with RFC 4180 quoting.
+public enum CSV {
+    public static func field(_ value: JSON) -> String {
+        let text: String
+        switch value {
+        case .null: text = ""
+        case .bool(let b): text = b ? "true" : "false"
+        case .int(let n): text = String(n)
+        case .string(let s): text = s
+        case .decimal(let units, let scale): text = JSON.decimalText(units: units, scale: scale)
+        case .array, .object: text = value.canonicalString
+        }
+        if text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
+            return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+        return text
+    }
+
+    /// A header row and one row per object, taking `columns` in order.
+    public static func table(columns: [String], rows: [JSON]) -> String {
+        var out = columns.joined(separator: ",") + "\r\n"
+        for row in rows {
+            out += columns.map { field(row[$0] ?? .null) }.joined(separator: ",") + "\r\n"
+        }
+        return out
+    }
+}
