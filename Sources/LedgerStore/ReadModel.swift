@@ -421,6 +421,15 @@ public struct PlacementCursor: Sendable, Hashable {
 /// CSV with RFC 4180 quoting.
 public enum CSV {
     public static func field(_ value: JSON) -> String {
+        let text = plain(value)
+        if text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
+            return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+        return text
+    }
+
+    /// A value as text, unquoted.
+    public static func plain(_ value: JSON) -> String {
         let text: String
         switch value {
         case .null: text = ""
@@ -429,9 +438,6 @@ public enum CSV {
         case .string(let s): text = s
         case .decimal(let units, let scale): text = JSON.decimalText(units: units, scale: scale)
         case .array, .object: text = value.canonicalString
-        }
-        if text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
-            return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
         }
         return text
     }
