@@ -238,6 +238,12 @@ public enum OpenAPIDocument {
         paths["/readyz"] = .object([
             "get": operation("Readiness: database reachable and migrations current.", ["200": response("Ready.", status), "503": response("Not ready.", status)], secured: false)
         ])
+        paths["/metrics"] = .object([
+            "get": operation(
+                "Prometheus text: appends, rejections by code, request latency histogram, database pool, projection lag.",
+                ["200": .object(["description": .string("Prometheus text format 0.0.4."), "content": .object(["text/plain": .object(["schema": .object(["type": .string("string")])])])])],
+                secured: false)
+        ])
         paths["/openapi.json"] = .object(["get": operation("This document.", ["200": response("OpenAPI 3.1.")], secured: false)])
         return .object([
             "openapi": .string("3.1.0"),

@@ -27,9 +27,11 @@ extension LedgerAPI {
         let minPosition = try request.uri.queryParameters.optionalInteger("min_position", range: 0...Int64.max)
         let store = store
         let model = ReadModel(logger: store.logger)
-        return try await withDeadline(databaseDeadline + .seconds(5)) {
+        return try await metrics.databaseCall {
+            try await withDeadline(databaseDeadline + .seconds(5)) {
             try await ReadModel.read(store.client, projections: projections, minPosition: minPosition, logger: store.logger) {
-                try await body(model, $0)
+                    try await body(model, $0)
+                }
             }
         }
     }

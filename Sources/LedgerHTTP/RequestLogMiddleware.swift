@@ -4,11 +4,14 @@ import Logging
 /// One log line per request, after it is answered: method, path, status and duration.
 struct RequestLogMiddleware: RouterMiddleware {
     typealias Context = LedgerRequestContext
+    let metrics: LedgerMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
         let response = try await next(request, context)
         let elapsed = ContinuousClock.now - start
+        metrics.request(
+            method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: response.status.code, elapsed: elapsed)
         let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         context.logger.info(
             "request",

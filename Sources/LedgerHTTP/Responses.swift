@@ -6,6 +6,8 @@ import PostgresNIO
 
 extension HTTPField.Name {
     static let ledgerPosition = Self("X-Ledger-Position")!
+    /// The error code of an error response, for logs and metrics without parsing the body.
+    static let ledgerErrorCode = Self("X-Ledger-Error")!
 }
 
 /// JSON responses, always in the canonical serialisation the ledger uses everywhere.
@@ -28,6 +30,7 @@ enum Reply {
 
     static func error(_ error: LedgerError) -> Response {
         var response = json(status(for: error.code), error.json)
+        response.headers[.ledgerErrorCode] = error.code.rawValue
         if error.code == .unavailable || error.code == .projectionLagging { response.headers[.retryAfter] = "2" }
         if error.code == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer" }
         return response
@@ -53,8 +56,17 @@ enum Reply {
 /// details go to the log only.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = LedgerRequestContext
+    let metrics: LedgerMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let response = try await answer(request, context: context, next: next)
+        if response.status.code >= 400 {
+            metrics.rejected(response.headers[.ledgerErrorCode] ?? (response.status.code >= 500 ? "internal" : "other"))
+        }
+        return response
+    }
+
+    private func answer(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as LedgerError {

@@ -9,6 +9,9 @@ import PostgresNIO
 public struct LedgerAPI: Sendable {
     public let store: EventStore
     public let keys: KeyCache
+    public let metrics = LedgerMetrics()
+    /// The pool size the daemon configured (reported by /metrics).
+    public var poolSize = 20
     /// How long a request may wait for the database before it answers 503.
     public var databaseDeadline: Duration = .seconds(5)
 
@@ -22,11 +25,12 @@ public struct LedgerAPI: Sendable {
 
     public func buildRouter() -> Router<LedgerRequestContext> {
         let router = Router(context: LedgerRequestContext.self)
-        router.add(middleware: RequestLogMiddleware())
-        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: RequestLogMiddleware(metrics: metrics))
+        router.add(middleware: ErrorMiddleware(metrics: metrics))
         router.get("/healthz") { _, _ in Reply.json(.ok, .object(["status": .string("ok")])) }
         router.get("/readyz") { _, _ in try await self.ready() }
         router.get("/openapi.json") { _, _ in Reply.json(.ok, OpenAPIDocument.document) }
+        router.get("/metrics") { _, _ in try await self.prometheus() }
         let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(cache: keys))
         v1.post("events") { request, context in try await self.append(request, context) }
         v1.get("events") { request, context in try await self.feed(request, context) }
@@ -36,7 +40,16 @@ public struct LedgerAPI: Sendable {
     }
 
     func db<R: Sendable>(_ body: @escaping @Sendable () async throws -> R) async throws -> R {
-        try await withDeadline(databaseDeadline, body)
+        try await metrics.databaseCall { try await withDeadline(databaseDeadline, body) }
+    }
+
+    func prometheus() async throws -> Response {
+        let runner = ProjectionRunner(client: store.client, logger: store.logger)
+        let projections = try? await withDeadline(.seconds(2)) { try await runner.status() }
+        let text = metrics.render(projections: projections, poolSize: poolSize)
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     // MARK: Operations
@@ -75,6 +88,7 @@ public struct LedgerAPI: Sendable {
         if caller.role == .company { try await checkCompanyScope(events, company: caller.orgID ?? "") }
         let store = store
         let outcome = try await db { try await store.append(events) }
+        metrics.appended(events: outcome.events.count, replayed: outcome.replayed)
         return Reply.json(
             outcome.replayed ? .ok : .created, .object(["events": .array(outcome.events.map(\.receiptJSON))]),
             position: outcome.events.map(\.position).max())

@@ -156,3 +156,28 @@ extension JSON {
         return elements[index]
     }
 }
+
+@Suite("Metrics")
+struct MetricsTests {
+    @Test("/metrics counts appends and rejections by code, times requests and shows projection lag")
+    func prometheusText() async throws {
+        try await APIFixture.with { f, client in
+            var e = Events("p-1")
+            #expect(try await client.call(.post, "/v1/events", key: f.platform, body: body(e.placement("s-1"))).status == .created)
+            #expect(try await client.call(.post, "/v1/events", key: f.platform, body: body(e.selected("s-1"))).status == .unprocessableContent)
+            #expect(try await client.call(.get, "/v1/events", key: nil).status == .unauthorized)
+            let text = try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType]?.hasPrefix("text/plain") == true)
+                return String(buffer: response.body)
+            }
+            let lines = Set(text.split(separator: "\n").map(String.init))
+            #expect(lines.contains("placement_events_appended_total 3"))
+            #expect(lines.contains("placement_rejections_total{code=\"already_selected\"} 1"))
+            #expect(lines.contains("placement_rejections_total{code=\"unauthorized\"} 1"))
+            #expect(lines.contains("placement_db_up 1"))
+            #expect(lines.contains { $0.hasPrefix("placement_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/events\"} 2") })
+            #expect(lines.contains { $0.hasPrefix("placement_projection_lag_events{projection=\"placements\"}") })
+        }
+    }
+}
