@@ -238,6 +238,18 @@ public enum OpenAPIDocument {
         paths["/readyz"] = .object([
             "get": operation("Readiness: database reachable and migrations current.", ["200": response("Ready.", status), "503": response("Not ready.", status)], secured: false)
         ])
+        paths["/"] = .object([
+            "get": operation(
+                "The web dashboard: a self-contained page; paste a key (kept in sessionStorage, sent as a bearer header).",
+                ["200": .object(["description": .string("HTML."), "content": .object(["text/html": .object(["schema": .object(["type": .string("string")])])])])],
+                secured: false)
+        ])
+        paths["/v1/me"] = .object([
+            "get": operation(
+                "The calling key: its id, role and organisation (the dashboard uses it).",
+                ["200": response("The key.", object(["key_id": .object(["type": .string("string")]), "role": .object(["type": .string("string"), "enum": .array(["platform", "company", "university", "admin"].map(JSON.string))]), "org_id": .object(["type": .array([.string("string"), .string("null")])])], required: ["key_id", "role", "org_id"]))]
+                    .merging(errors([401, 503]), uniquingKeysWith: { a, _ in a }))
+        ])
         paths["/metrics"] = .object([
             "get": operation(
                 "Prometheus text: appends, rejections by code, request latency histogram, database pool, projection lag.",

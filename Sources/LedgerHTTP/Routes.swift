@@ -31,10 +31,26 @@ public struct LedgerAPI: Sendable {
         router.get("/readyz") { _, _ in try await self.ready() }
         router.get("/openapi.json") { _, _ in Reply.json(.ok, OpenAPIDocument.document) }
         router.get("/metrics") { _, _ in try await self.prometheus() }
+        router.get("/") { _, _ in
+            Response(
+                status: .ok,
+                headers: [
+                    .contentType: "text/html; charset=utf-8",
+                    .contentSecurityPolicy:
+                        "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'",
+                    .cacheControl: "no-store",
+                ],
+                body: .init(byteBuffer: ByteBuffer(string: Dashboard.html)))
+        }
         let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(cache: keys))
         v1.post("events") { request, context in try await self.append(request, context) }
         v1.get("events") { request, context in try await self.feed(request, context) }
         addReadRoutes(to: v1)
+        v1.get("me") { _, context in
+            let caller = try context.caller
+            return Reply.json(
+                .ok, .object(["key_id": .string(caller.keyID), "role": .string(caller.role.rawValue), "org_id": caller.orgID.map(JSON.string) ?? .null]))
+        }
         v1.get("postings/:posting_id/events") { request, context in try await self.postingEvents(request, context) }
         return router
     }
