@@ -9,6 +9,10 @@ public final class EventStore: Sendable {
     public let client: PostgresClient
     public let logger: Logger
 
+    /// Signalled after every append that recorded something (wakes this process's projection
+    /// workers at once, and the notifier that tells other processes).
+    public let appended = AppendSignal()
+
     public init(client: PostgresClient, logger: Logger) {
         self.client = client
         self.logger = logger
@@ -46,11 +50,13 @@ extension EventStore {
         while true {
             attempt += 1
             do {
-                return try await client.withConnection { connection in
+                let outcome = try await client.withConnection { connection in
                     try await self.transaction(connection) {
                         try await self.appendOnce(events, mode: mode, on: connection)
                     }
                 }
+                if !outcome.replayed && !outcome.events.isEmpty { appended.signal() }
+                return outcome
             } catch let error as PSQLError where attempt < 10 && error.isRetryableRace {
                 logger.debug("append raced another transaction; retrying", metadata: ["ledger.sqlstate": "\(error.sqlState ?? "")"])
                 try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 * attempt))))
@@ -156,9 +162,6 @@ extension EventStore {
         let touched = Set(accepted.map(\.event.postingID))
         try await saveStreams(touched.sorted().map { id in (heads[id]!, states[id]!) }, on: connection)
         if !paymentRows.isEmpty { try await insertPaymentRefs(paymentRows, on: connection) }
-        // Wakes projection workers. One per transaction: NOTIFY serialises commits on a global lock,
-        // and the payload is only a wake-up (workers read the log, never the payload).
-        try await connection.query("SELECT pg_notify(\(ProjectionEngine.channel), '')", logger: logger)
         return AppendOutcome(events: records, replayed: false, skipped: skipped, rejection: rejection)
     }
 

@@ -42,11 +42,17 @@ public struct ProjectionRunner: Sendable {
     public let client: PostgresClient
     public let logger: Logger
     public var definitions: [ProjectionDefinition]
+    /// This process's appends (wake the workers without a round trip through PostgreSQL).
+    public var localAppends: AppendSignal?
 
-    public init(client: PostgresClient, logger: Logger, definitions: [ProjectionDefinition] = ProjectionDefinition.all) {
+    public init(
+        client: PostgresClient, logger: Logger, definitions: [ProjectionDefinition] = ProjectionDefinition.all,
+        localAppends: AppendSignal? = nil
+    ) {
         self.client = client
         self.logger = logger
         self.definitions = definitions
+        self.localAppends = localAppends
     }
 
     // MARK: Checkpoints
@@ -130,6 +136,8 @@ public struct ProjectionRunner: Sendable {
                     logger.info("projection lease taken", metadata: ["projection": "\(definition.name)"])
                     defer { logger.info("projection lease released", metadata: ["projection": "\(definition.name)"]) }
                     let wakeup = Wakeup()
+                    let registration = localAppends?.register(wakeup)
+                    defer { if let registration { localAppends?.unregister(registration) } }
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {
                             // Listening belongs to this child so that cancelling the group ends it.
@@ -381,6 +389,27 @@ public struct ProjectionRunner: Sendable {
             }
         }
     }
+}
+
+/// Fans a signal out to every registered `Wakeup` (the process's projection workers and notifier).
+public final class AppendSignal: Sendable {
+    private let state = Mutex<(next: Int, wakeups: [Int: Wakeup])>((0, [:]))
+
+    public init() {}
+
+    public func signal() {
+        for wakeup in state.withLock({ Array($0.wakeups.values) }) { wakeup.signal() }
+    }
+
+    func register(_ wakeup: Wakeup) -> Int {
+        state.withLock {
+            $0.next += 1
+            $0.wakeups[$0.next] = wakeup
+            return $0.next
+        }
+    }
+
+    func unregister(_ id: Int) { _ = state.withLock { $0.wakeups.removeValue(forKey: id) } }
 }
 
 /// A wake-up signal with a timeout: NOTIFY wakes a worker at once, the timeout is the polling

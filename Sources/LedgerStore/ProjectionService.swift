@@ -9,8 +9,30 @@ public struct ProjectionService: Service, CustomStringConvertible {
 
     public var description: String { "ProjectionService" }
 
-    public init(client: PostgresClient, logger: Logger) {
-        runner = ProjectionRunner(client: client, logger: logger)
+    let appends: AppendSignal
+
+    public init(client: PostgresClient, logger: Logger, appends: AppendSignal) {
+        runner = ProjectionRunner(client: client, logger: logger, localAppends: appends)
+        self.appends = appends
+    }
+
+    /// Tells other processes (other daemons' workers) that events were appended: at most one
+    /// NOTIFY per `interval`, outside the append transactions. NOTIFY takes a global lock at commit,
+    /// so sending it from every append transaction would serialise their commits (and fsyncs).
+    func notifyOthers(interval: Duration = .milliseconds(50)) async {
+        let wakeup = Wakeup()
+        let id = appends.register(wakeup)
+        defer { appends.unregister(id) }
+        while !Task.isCancelled {
+            await wakeup.wait(timeout: .seconds(3600))
+            if Task.isCancelled { return }
+            do {
+                try await runner.client.query("SELECT pg_notify(\(ProjectionEngine.channel), '')", logger: runner.logger)
+            } catch {
+                runner.logger.debug("notify failed", metadata: ["error": "\(describe(error))"])
+            }
+            try? await Task.sleep(for: interval)
+        }
     }
 
     public func run() async throws {
@@ -26,6 +48,7 @@ public struct ProjectionService: Service, CustomStringConvertible {
                 }
             }
             await withDiscardingTaskGroup { group in
+                group.addTask { await notifyOthers() }
                 for definition in runner.definitions {
                     group.addTask { await runner.runLive(definition) }
                 }

@@ -105,7 +105,7 @@ struct Placementd: AsyncParsableCommand {
             configuration: .init(address: .hostname(host, port: port), serverName: "placementd"),
             services: [
                 client, SealService(client: client, interval: .seconds(sealInterval), logger: logger),
-                ProjectionService(client: client, logger: logger),
+                ProjectionService(client: client, logger: logger, appends: store.appended),
             ],
             onServerRunning: { _ in
                 logger.info("placementd is serving", metadata: ["http.address": "\(host):\(port)"])

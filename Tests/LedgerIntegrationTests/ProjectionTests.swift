@@ -6,7 +6,7 @@ import PostgresNIO
 import Testing
 
 extension TestLedger {
-    var runner: ProjectionRunner { ProjectionRunner(client: store.client, logger: TestCluster.logger) }
+    var runner: ProjectionRunner { ProjectionRunner(client: store.client, logger: TestCluster.logger, localAppends: store.appended) }
 
     /// Every row of every table of a projection's live schema, as text, in order.
     func dump(_ definition: ProjectionDefinition) async throws -> [String: [String]] {
