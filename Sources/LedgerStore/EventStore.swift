@@ -13,10 +13,19 @@ public final class EventStore: Sendable {
     /// workers at once, and the notifier that tells other processes).
     public let appended = AppendSignal()
 
-    public init(client: PostgresClient, logger: Logger) {
+    /// Group commit of API appends.
+    let queue: AppendQueue
+
+    /// `appendGroups` is how many group transactions may run at once (see `AppendQueue`); keep it
+    /// below the pool size so reads always find a connection.
+    public init(client: PostgresClient, logger: Logger, appendGroups: Int = 4) {
         self.client = client
         self.logger = logger
+        self.queue = AppendQueue(maxGroups: appendGroups)
     }
+
+    /// API appends waiting for a group transaction.
+    public var queuedAppends: Int { queue.waiting }
 }
 
 /// How an append treats ids that are already recorded and rules that are broken.
@@ -41,22 +50,47 @@ public struct AppendOutcome: Sendable {
 }
 
 extension EventStore {
-    /// Appends a batch in one transaction. Throws `LedgerError` for a rejected batch (atomic mode),
-    /// other errors when the database fails. Unique-key races (the same id, a new posting or a
-    /// payment reference appended concurrently) and deadlocks are retried, so a race surfaces as
-    /// the conflict or rule it really is, never as a silent success.
+    /// Appends a batch atomically. Throws `LedgerError` for a rejected batch (atomic mode), other
+    /// errors when the database fails. Concurrent atomic appends share transactions (group commit,
+    /// see `AppendQueue`); each batch is still all or nothing on its own. Import mode appends in a
+    /// transaction of its own.
     public func append(_ events: [Event], mode: AppendMode = .atomic) async throws -> AppendOutcome {
+        guard mode == .atomic else { return try await appendGroup([events], mode: mode)[0].get() }
+        let id = queue.makeID()
+        switch await queue.turn(id: id, events: events) {
+        case .done(let result):
+            return try result.get()
+        case .lead:
+            let followers = queue.takeFollowers(leading: events.count)
+            let results: [Result<AppendOutcome, any Error>]
+            do {
+                results = try await appendGroup([events] + followers.map(\.events), mode: .atomic).map { $0.mapError { $0 } }
+            } catch {
+                results = Array(repeating: .failure(error), count: followers.count + 1)
+            }
+            for (waiter, result) in zip(followers, results.dropFirst()) { waiter.continuation.resume(returning: .done(result)) }
+            queue.handOff()
+            return try results[0].get()
+        }
+    }
+
+    /// Appends requests in one transaction, each decided on its own. Unique-key races (the same id,
+    /// a new posting or a payment reference appended concurrently) and deadlocks are retried, so a
+    /// race surfaces as the conflict or rule it really is, never as a silent success.
+    func appendGroup(_ requests: [[Event]], mode: AppendMode) async throws -> [Result<AppendOutcome, LedgerError>] {
         var attempt = 0
         while true {
             attempt += 1
             do {
-                let outcome = try await client.withConnection { connection in
+                let results = try await client.withConnection { connection in
                     try await self.transaction(connection) {
-                        try await self.appendOnce(events, mode: mode, on: connection)
+                        try await self.appendOnce(requests, mode: mode, on: connection)
                     }
                 }
-                if !outcome.replayed && !outcome.events.isEmpty { appended.signal() }
-                return outcome
+                if results.contains(where: { (try? $0.get()).map { !$0.replayed && !$0.events.isEmpty } ?? false }) {
+                    appended.signal()
+                }
+                return results
             } catch let error as PSQLError where attempt < 10 && error.isRetryableRace {
                 logger.debug("append raced another transaction; retrying", metadata: ["ledger.sqlstate": "\(error.sqlState ?? "")"])
                 try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 * attempt))))
@@ -76,93 +110,116 @@ extension EventStore {
         }
     }
 
-    private func appendOnce(_ input: [Event], mode: AppendMode, on connection: PostgresConnection) async throws -> AppendOutcome {
-        // 1. Lock the streams involved (in a fixed order, so appends never deadlock) and load their state.
-        //    Locking first means a concurrent append of the same events has committed by the time we
-        //    look for recorded ids, so a racing retry is answered as a retry, not as a broken rule.
-        let postingIDs = Array(Set(input.map(\.postingID))).sorted()
-        var heads = try await lockStreams(postingIDs, on: connection)
-        var states = heads.mapValues(\.state)
-
-        // 2. Idempotency: which ids are recorded already?
-        let recorded = try await recordedEvents(ids: input.map(\.id), on: connection)
-        var events = input
-        var skipped = 0
-        if !recorded.isEmpty {
-            for (i, event) in input.enumerated() {
-                if let original = recorded[event.id], original.event.contentFingerprint != event.contentFingerprint {
-                    throw LedgerError(
-                        .idConflict, "event id \(event.id) is already recorded with different content",
-                        eventIndex: i, eventID: event.id)
-                }
-            }
-            switch mode {
-            case .atomic:
-                guard recorded.count == input.count else {
-                    let i = input.firstIndex { recorded[$0.id] != nil }!
-                    throw LedgerError(
-                        .idConflict,
-                        "the batch mixes already recorded events (like \(input[i].id)) with new ones: re-send the original batch unchanged, or send only new events",
-                        eventIndex: i, eventID: input[i].id)
-                }
-                return AppendOutcome(events: input.map { recorded[$0.id]! }, replayed: true, skipped: 0, rejection: nil)
-            case .prefix:
-                events = input.filter { recorded[$0.id] == nil }
-                skipped = input.count - events.count
-                if events.isEmpty { return AppendOutcome(events: [], replayed: true, skipped: skipped, rejection: nil) }
-            }
-        }
-
-        // 3. The transaction's position base and the server's time.
-        let (base, nowMicros) = try await clock(on: connection)
-        let now = Timestamp(microseconds: nowMicros)
-
-        // 4. Payment references the batch uses that some company used before.
-        var context = DecisionContext(now: now)
-        let refs = events.compactMap { event -> String? in
+    /// One transaction, five round trips whatever the number of requests: BEGIN; lock the streams
+    /// and read the clock and used payment references; look up recorded ids; write; COMMIT.
+    private func appendOnce(_ requests: [[Event]], mode: AppendMode, on connection: PostgresConnection) async throws
+        -> [Result<AppendOutcome, LedgerError>]
+    {
+        let all = requests.flatMap { $0 }
+        // 1. Lock the streams involved (in a fixed order, so appends never deadlock) and load their
+        //    state, the transaction's position base, the server's time and the payment references
+        //    in use. Looking for recorded ids only after the lock (a new statement, a new snapshot)
+        //    means a concurrent append of the same events has committed by then, so a racing retry
+        //    is answered as a retry, not as a broken rule.
+        let refs = all.compactMap { event -> String? in
             if case .paid(_, _, _, let ref, _) = event.data { return ref } else { return nil }
         }
-        if !refs.isEmpty { context.usedPaymentRefs = try await usedPaymentRefs(refs, on: connection) }
+        let locked = try await lockStreams(Array(Set(all.map(\.postingID))).sorted(), paymentRefs: refs, on: connection)
+        var group = GroupState(
+            heads: locked.heads, base: locked.base, context: DecisionContext(now: Timestamp(microseconds: locked.now), usedPaymentRefs: locked.usedRefs))
+        // 2. Idempotency: which ids are recorded already?
+        group.recorded = try await recordedEvents(ids: all.map(\.id), on: connection)
+        // 3. Each request on its own, against the state the ones before it left.
+        let results = requests.map { group.decide($0, mode: mode) }
+        // 4. Write.
+        if !group.records.isEmpty { try await write(group, on: connection) }
+        return results
+    }
 
-        // 5. The rules.
-        let (accepted, rejection) = BatchDecision.decide(events, states: &states, context: &context)
-        if let rejection {
-            var error = rejection
-            if let index = error.eventIndex, mode == .atomic || skipped > 0 {
-                // Report the index in the caller's batch.
-                error.eventIndex = input.firstIndex { $0.id == events[index].id } ?? index
-            }
-            if mode == .atomic || accepted.isEmpty {
-                if mode == .atomic { throw error }
-                return AppendOutcome(events: [], replayed: false, skipped: skipped, rejection: error)
-            }
-        }
-
-        // 6. Positions, hashes, chains.
+    /// What a group transaction has decided so far.
+    struct GroupState {
+        var heads: [String: StreamHead]
+        var base: Int64
+        var context: DecisionContext
+        var recorded: [String: RecordedEvent] = [:]
         var records: [RecordedEvent] = []
-        records.reserveCapacity(accepted.count)
         var paymentRows: [(company: String, ref: String, posting: String, position: Int64)] = []
-        for (i, decided) in accepted.enumerated() {
-            let position = base + Int64(i)
-            let head = heads[decided.event.postingID]
-            let prevHash = head?.hash ?? []
-            let hash = EventHash.compute(
-                event: decided.event, version: decided.version, position: position, recordedAt: now, prevHash: prevHash)
-            records.append(
-                RecordedEvent(event: decided.event, position: position, version: decided.version, recordedAt: now, prevHash: prevHash, hash: hash))
-            heads[decided.event.postingID, default: StreamHead(postingID: decided.event.postingID)].advance(
-                position: position, hash: hash)
-            if case .paid(_, _, _, let ref, _) = decided.event.data {
-                paymentRows.append((states[decided.event.postingID]!.companyID, ref, decided.event.postingID, position))
-            }
+        var touched: Set<String> = []
+
+        init(heads: [String: StreamHead], base: Int64, context: DecisionContext) {
+            self.heads = heads
+            self.base = base
+            self.context = context
         }
 
-        // 7. Write.
-        try await insertEvents(records, on: connection)
-        let touched = Set(accepted.map(\.event.postingID))
-        try await saveStreams(touched.sorted().map { id in (heads[id]!, states[id]!) }, on: connection)
-        if !paymentRows.isEmpty { try await insertPaymentRefs(paymentRows, on: connection) }
-        return AppendOutcome(events: records, replayed: false, skipped: skipped, rejection: rejection)
+        mutating func decide(_ input: [Event], mode: AppendMode) -> Result<AppendOutcome, LedgerError> {
+            // Idempotency: events already recorded (before, or earlier in this group).
+            var events = input
+            var skipped = 0
+            if input.contains(where: { recorded[$0.id] != nil }) {
+                for (i, event) in input.enumerated() {
+                    if let original = recorded[event.id], original.event.contentFingerprint != event.contentFingerprint {
+                        return .failure(
+                            LedgerError(
+                                .idConflict, "event id \(event.id) is already recorded with different content", eventIndex: i, eventID: event.id))
+                    }
+                }
+                switch mode {
+                case .atomic:
+                    guard input.allSatisfy({ recorded[$0.id] != nil }) else {
+                        let i = input.firstIndex { recorded[$0.id] != nil }!
+                        return .failure(
+                            LedgerError(
+                                .idConflict,
+                                "the batch mixes already recorded events (like \(input[i].id)) with new ones: re-send the original batch unchanged, or send only new events",
+                                eventIndex: i, eventID: input[i].id))
+                    }
+                    return .success(AppendOutcome(events: input.map { recorded[$0.id]! }, replayed: true, skipped: 0, rejection: nil))
+                case .prefix:
+                    events = input.filter { recorded[$0.id] == nil }
+                    skipped = input.count - events.count
+                    if events.isEmpty { return .success(AppendOutcome(events: [], replayed: true, skipped: skipped, rejection: nil)) }
+                }
+            }
+
+            // The rules, on this request's streams only: a rejected request leaves no trace.
+            var states: [String: PostingState] = [:]
+            for id in Set(events.map(\.postingID)) { states[id] = heads[id]?.state }
+            var context = self.context
+            let (accepted, rejection) = BatchDecision.decide(events, states: &states, context: &context)
+            if var error = rejection {
+                if let index = error.eventIndex, mode == .atomic || skipped > 0 {
+                    // Report the index in the caller's batch.
+                    error.eventIndex = input.firstIndex { $0.id == events[index].id } ?? index
+                }
+                if mode == .atomic { return .failure(error) }
+                if accepted.isEmpty { return .success(AppendOutcome(events: [], replayed: false, skipped: skipped, rejection: error)) }
+            }
+            self.context = context
+
+            // Positions, hashes, chains.
+            var outcome: [RecordedEvent] = []
+            outcome.reserveCapacity(accepted.count)
+            for decided in accepted {
+                let postingID = decided.event.postingID
+                let position = base + Int64(records.count)
+                let prevHash = heads[postingID]?.hash ?? []
+                let hash = EventHash.compute(
+                    event: decided.event, version: decided.version, position: position, recordedAt: context.now, prevHash: prevHash)
+                let record = RecordedEvent(
+                    event: decided.event, position: position, version: decided.version, recordedAt: context.now, prevHash: prevHash, hash: hash)
+                records.append(record)
+                outcome.append(record)
+                recorded[decided.event.id] = record
+                heads[postingID, default: StreamHead(postingID: postingID)].advance(position: position, hash: hash)
+                if case .paid(_, _, _, let ref, _) = decided.event.data {
+                    paymentRows.append((states[postingID]!.companyID, ref, postingID, position))
+                }
+            }
+            for (id, state) in states { heads[id]!.state = state }
+            touched.formUnion(states.keys)
+            return .success(AppendOutcome(events: outcome, replayed: false, skipped: skipped, rejection: rejection))
+        }
     }
 
     // MARK: Steps
@@ -197,65 +254,75 @@ extension EventStore {
         }
     }
 
-    private func lockStreams(_ postingIDs: [String], on connection: PostgresConnection) async throws -> [String: StreamHead] {
+    struct Locked {
+        var heads: [String: StreamHead] = [:]
+        var base: Int64 = 0
+        var now: Int64 = 0
+        var usedRefs: Set<CompanyPaymentRef> = []
+    }
+
+    /// One statement: the clock (the transaction's position base, the server's time), the streams
+    /// locked in posting order with their state, and the payment references already in use.
+    private func lockStreams(_ postingIDs: [String], paymentRefs: [String], on connection: PostgresConnection) async throws -> Locked {
         let rows = try await connection.query(
             """
-            SELECT posting_id, version, head_position, encode(head_hash, 'hex'), snapshot_format, snapshot
-            FROM streams WHERE posting_id = ANY(\(postingIDs)::text[]) ORDER BY posting_id FOR UPDATE
+            WITH locked AS (
+                SELECT posting_id, version, head_position, head_hash, snapshot_format, snapshot
+                FROM streams WHERE posting_id = ANY(\(postingIDs)::text[]) ORDER BY posting_id FOR UPDATE)
+            SELECT 0, NULL::text, ((pg_current_xact_id()::text::int8 + position_offset) << 16),
+                   (extract(epoch FROM now()) * 1000000)::int8, NULL::text, NULL::int4, NULL::text
+            FROM ledger_clock
+            UNION ALL
+            SELECT 1, posting_id, version, head_position, encode(head_hash, 'hex'), snapshot_format, snapshot FROM locked
+            UNION ALL
+            SELECT 2, company_id, NULL, NULL, payment_ref, NULL, NULL
+            FROM payment_refs WHERE payment_ref = ANY(\(paymentRefs)::text[])
             """, logger: logger)
-        var heads: [String: StreamHead] = [:]
+        var locked = Locked()
+        var sawClock = false
         var stale: [String] = []
-        for try await (postingID, version, position, hashHex, format, snapshot) in rows.decode(
-            (String, Int64, Int64, String, Int, String).self)
+        for try await (kind, text, number1, number2, text2, format, snapshot) in rows.decode(
+            (Int, String?, Int64?, Int64?, String?, Int?, String?).self)
         {
-            var head = StreamHead(postingID: postingID)
-            head.version = version
-            head.position = position
-            head.hash = Hex.decode(hashHex) ?? []
-            if format == PostingState.snapshotFormat,
-                let state = try? JSONDecoder().decode(PostingState.self, from: Data(snapshot.utf8)), state.version == version
-            {
-                head.state = state
-            } else {
-                stale.append(postingID)
+            switch kind {
+            case 0:
+                sawClock = true
+                locked.base = number1 ?? 0
+                locked.now = number2 ?? 0
+            case 1:
+                guard let postingID = text, let version = number1 else { continue }
+                var head = StreamHead(postingID: postingID)
+                head.version = version
+                head.position = number2 ?? 0
+                head.hash = text2.flatMap(Hex.decode) ?? []
+                if format == PostingState.snapshotFormat, let snapshot,
+                    let state = try? JSONDecoder().decode(PostingState.self, from: Data(snapshot.utf8)), state.version == version
+                {
+                    head.state = state
+                } else {
+                    stale.append(postingID)
+                }
+                locked.heads[postingID] = head
+            default:
+                if let company = text, let ref = text2 { locked.usedRefs.insert(CompanyPaymentRef(companyID: company, paymentRef: ref)) }
             }
-            heads[postingID] = head
         }
+        guard sawClock else { throw ConfigurationError("the ledger_clock row is missing: run placementctl migrate") }
         // A snapshot of an older format (or one that disagrees with the stream) is rebuilt from the events.
         for postingID in stale {
             var state = PostingState(postingID: postingID)
             for event in try await stream(postingID, on: connection) { state.evolve(event.event) }
-            heads[postingID]!.state = state
+            locked.heads[postingID]!.state = state
         }
-        return heads
+        return locked
     }
 
-    private func clock(on connection: PostgresConnection) async throws -> (Int64, Int64) {
-        let rows = try await connection.query(
-            """
-            SELECT ((pg_current_xact_id()::text::int8 + position_offset) << 16),
-                   (extract(epoch FROM now()) * 1000000)::int8
-            FROM ledger_clock
-            """, logger: logger)
-        for try await (base, now) in rows.decode((Int64, Int64).self) { return (base, now) }
-        throw ConfigurationError("the ledger_clock row is missing: run placementctl migrate")
-    }
-
-    private func usedPaymentRefs(_ refs: [String], on connection: PostgresConnection) async throws -> Set<CompanyPaymentRef> {
-        let rows = try await connection.query(
-            "SELECT company_id, payment_ref FROM payment_refs WHERE payment_ref = ANY(\(refs)::text[])", logger: logger)
-        var used: Set<CompanyPaymentRef> = []
-        for try await (company, ref) in rows.decode((String, String).self) {
-            used.insert(CompanyPaymentRef(companyID: company, paymentRef: ref))
-        }
-        return used
-    }
-
-    private func insertEvents(_ records: [RecordedEvent], on connection: PostgresConnection) async throws {
+    /// One statement: the events, the streams' new heads and snapshots, the payment references.
+    private func write(_ group: GroupState, on connection: PostgresConnection) async throws {
         var positions: [Int64] = [], ids: [String] = [], postings: [String] = [], versions: [Int64] = []
         var types: [String] = [], occurred: [Int64] = [], expected: [Int64] = [], actors: [String] = []
         var data: [String] = [], prevs: [String] = [], hashes: [String] = []
-        for r in records {
+        for r in group.records {
             positions.append(r.position)
             ids.append(r.event.id)
             postings.append(r.event.postingID)
@@ -268,51 +335,46 @@ extension EventStore {
             prevs.append(Hex.encode(r.prevHash))
             hashes.append(Hex.encode(r.hash))
         }
-        try await connection.query(
-            """
-            INSERT INTO events (position, id, posting_id, version, type, occurred_at, recorded_at,
-                                expected_version, actor, data, prev_hash, hash)
-            SELECT u.p, u.i::uuid, u.s, u.v, u.t, timestamptz 'epoch' + u.o * interval '1 microsecond', now(),
-                   NULLIF(u.e, -1), NULLIF(u.a, ''), u.d::jsonb, decode(u.ph, 'hex'), decode(u.h, 'hex')
-            FROM unnest(\(positions)::int8[], \(ids)::text[], \(postings)::text[], \(versions)::int8[], \(types)::text[],
-                        \(occurred)::int8[], \(expected)::int8[], \(actors)::text[], \(data)::text[], \(prevs)::text[],
-                        \(hashes)::text[]) AS u(p, i, s, v, t, o, e, a, d, ph, h)
-            """, logger: logger)
-    }
-
-    private func saveStreams(_ streams: [(StreamHead, PostingState)], on connection: PostgresConnection) async throws {
         let encoder = JSONEncoder()
-        var postings: [String] = [], companies: [String] = [], versions: [Int64] = [], positions: [Int64] = []
-        var hashes: [String] = [], snapshots: [String] = []
-        for (head, state) in streams {
-            postings.append(head.postingID)
-            companies.append(state.companyID)
-            versions.append(head.version)
-            positions.append(head.position)
-            hashes.append(Hex.encode(head.hash))
-            snapshots.append(String(decoding: try encoder.encode(state), as: UTF8.self))
+        var streamIDs: [String] = [], companies: [String] = [], streamVersions: [Int64] = [], heads: [Int64] = []
+        var headHashes: [String] = [], snapshots: [String] = []
+        for id in group.touched.sorted() {
+            let head = group.heads[id]!
+            streamIDs.append(id)
+            companies.append(head.state.companyID)
+            streamVersions.append(head.version)
+            heads.append(head.position)
+            headHashes.append(Hex.encode(head.hash))
+            snapshots.append(String(decoding: try encoder.encode(head.state), as: UTF8.self))
         }
-        try await connection.query(
+        let refs = group.paymentRows
+        // The statement returns a row: read it, or an error (a unique violation) would surface only
+        // after COMMIT had quietly rolled the transaction back.
+        let rows = try await connection.query(
             """
-            INSERT INTO streams (posting_id, company_id, version, head_position, head_hash, snapshot_format, snapshot)
-            SELECT u.s, u.c, u.v, u.p, decode(u.h, 'hex'), \(PostingState.snapshotFormat), u.n
-            FROM unnest(\(postings)::text[], \(companies)::text[], \(versions)::int8[], \(positions)::int8[],
-                        \(hashes)::text[], \(snapshots)::text[]) AS u(s, c, v, p, h, n)
-            ON CONFLICT (posting_id) DO UPDATE SET
-                version = EXCLUDED.version, head_position = EXCLUDED.head_position, head_hash = EXCLUDED.head_hash,
-                snapshot_format = EXCLUDED.snapshot_format, snapshot = EXCLUDED.snapshot
+            WITH e AS (
+                INSERT INTO events (position, id, posting_id, version, type, occurred_at, recorded_at,
+                                    expected_version, actor, data, prev_hash, hash)
+                SELECT u.p, u.i::uuid, u.s, u.v, u.t, timestamptz 'epoch' + u.o * interval '1 microsecond', now(),
+                       NULLIF(u.e, -1), NULLIF(u.a, ''), u.d::jsonb, decode(u.ph, 'hex'), decode(u.h, 'hex')
+                FROM unnest(\(positions)::int8[], \(ids)::text[], \(postings)::text[], \(versions)::int8[], \(types)::text[],
+                            \(occurred)::int8[], \(expected)::int8[], \(actors)::text[], \(data)::text[], \(prevs)::text[],
+                            \(hashes)::text[]) AS u(p, i, s, v, t, o, e, a, d, ph, h)),
+            s AS (
+                INSERT INTO streams (posting_id, company_id, version, head_position, head_hash, snapshot_format, snapshot)
+                SELECT u.s, u.c, u.v, u.p, decode(u.h, 'hex'), \(PostingState.snapshotFormat), u.n
+                FROM unnest(\(streamIDs)::text[], \(companies)::text[], \(streamVersions)::int8[], \(heads)::int8[],
+                            \(headHashes)::text[], \(snapshots)::text[]) AS u(s, c, v, p, h, n)
+                ON CONFLICT (posting_id) DO UPDATE SET
+                    version = EXCLUDED.version, head_position = EXCLUDED.head_position, head_hash = EXCLUDED.head_hash,
+                    snapshot_format = EXCLUDED.snapshot_format, snapshot = EXCLUDED.snapshot),
+            r AS (
+                INSERT INTO payment_refs (company_id, payment_ref, posting_id, position)
+                SELECT * FROM unnest(\(refs.map(\.company))::text[], \(refs.map(\.ref))::text[], \(refs.map(\.posting))::text[],
+                                     \(refs.map(\.position))::int8[]))
+            SELECT 1
             """, logger: logger)
-    }
-
-    private func insertPaymentRefs(
-        _ rows: [(company: String, ref: String, posting: String, position: Int64)], on connection: PostgresConnection
-    ) async throws {
-        try await connection.query(
-            """
-            INSERT INTO payment_refs (company_id, payment_ref, posting_id, position)
-            SELECT * FROM unnest(\(rows.map(\.company))::text[], \(rows.map(\.ref))::text[], \(rows.map(\.posting))::text[],
-                                 \(rows.map(\.position))::int8[])
-            """, logger: logger)
+        for try await _ in rows {}
     }
 }
 

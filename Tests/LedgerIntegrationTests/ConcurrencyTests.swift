@@ -71,6 +71,7 @@ struct ConcurrencyTests {
             }
             #expect(results.filter { $0 == nil }.count == 1)
             #expect(results.filter { $0 == .duplicatePaymentRef }.count == payments.count - 1)
+            #expect(try await ledger.count("SELECT count(*) FROM events WHERE type = 'paid'") == 1)
         }
     }
 
@@ -151,5 +152,107 @@ struct ConcurrencyTests {
             #expect(seen.count == Int(stored))
             #expect(Set(seen).count == seen.count)
         }
+    }
+}
+
+@Suite("Group commit")
+struct GroupCommitTests {
+    /// Waits (at most 20 s) until `condition` holds.
+    static func eventually(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { Issue.record("timed out"); return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    @Test("requests sharing one transaction are each all-or-nothing: valid ones recorded, rejected ones leave no trace, racing retries answered as retries")
+    func mixedGroup() async throws {
+        try await TestLedger.with { ledger in
+            let store = EventStore(client: ledger.store.client, logger: TestCluster.logger, appendGroups: 1)
+            var block = Events("p-block")
+            var setup = [block.posted()]
+            var paying = Events("p-pay")
+            setup += paying.placement("s-pay")
+            _ = try await store.append(setup)
+
+            // The requests of the group.
+            var valid: [[Event]] = []
+            for i in 0..<20 {
+                var e = Events("p-new-\(i)")
+                valid.append(i.isMultiple(of: 2) ? [e.posted()] : e.placement("s-\(i)"))
+            }
+            let retried = Array(valid.prefix(5))  // sent twice at once
+            var ghost = Events("p-ghost")
+            let unknownPosting = [ghost.applied("s-x")]  // posting_not_found
+            var late = Events("p-new-0")
+            let rejectedBatch = [late.applied("s-a"), late.selected("s-b")]  // s-b never applied: the whole batch fails
+            let payments = [[paying.paid("s-pay", 100, ref: "ref-1")], [paying.paid("s-pay", 100, ref: "ref-1")]]
+            var requests: [(name: String, events: [Event])] = []
+            requests += valid.enumerated().map { ("valid-\($0.offset)", $0.element) }
+            requests += retried.enumerated().map { ("retry-\($0.offset)", $0.element) }
+            requests += [("unknown", unknownPosting), ("rejected", rejectedBatch), ("pay-a", payments[0]), ("pay-b", payments[1])]
+
+            // Hold the first request's stream so everything else queues behind it, then release.
+            let results = try await ledger.asOwner { owner in
+                try await owner.query("BEGIN", logger: TestCluster.logger)
+                try await owner.query("SELECT 1 FROM streams WHERE posting_id = 'p-block' FOR UPDATE", logger: TestCluster.logger)
+                return try await withThrowingTaskGroup(of: (String, Result<AppendOutcome, any Error>).self) { group in
+                    let first = block.applied("s-first")
+                    group.addTask { ("first", await Result { try await store.append([first]) }) }
+                    try await Self.eventually { store.queuedAppends == 0 }
+                    for request in requests {
+                        group.addTask { (request.name, await Result { try await store.append(request.events) }) }
+                    }
+                    try await Self.eventually { store.queuedAppends == requests.count }
+                    try await owner.query("COMMIT", logger: TestCluster.logger)
+                    var all: [String: Result<AppendOutcome, any Error>] = [:]
+                    for try await (name, result) in group { all[name] = result }
+                    return all
+                }
+            }
+
+            func outcome(_ name: String) throws -> AppendOutcome { try #require(try? results[name]?.get(), "\(name) failed") }
+            // The queued requests shared one transaction (one xid, so one position base).
+            let bases = Set(try (0..<20).flatMap { try outcome("valid-\($0)").events.map { $0.position >> 16 } })
+            #expect(bases.count == 1)
+            #expect(try outcome("first").events.count == 1)
+            for i in 0..<5 {
+                let original = try outcome("valid-\(i)"), retry = try outcome("retry-\(i)")
+                #expect(original.events == retry.events)
+                #expect(original.replayed != retry.replayed)
+            }
+            #expect(results["unknown"].flatMap { try? $0.get() } == nil)
+            if case .failure(let error) = results["unknown"] { #expect(LedgerError.code(error) == .postingNotFound) }
+            // not_applied, or posting_not_found when it queued before the request that posts p-new-0.
+            if case .failure(let error) = results["rejected"] { #expect([.notApplied, .postingNotFound].contains(LedgerError.code(error))) } else {
+                Issue.record("the rejected batch was accepted")
+            }
+            let payCodes = ["pay-a", "pay-b"].map { name -> ErrorCode? in
+                switch results[name] {
+                case .success?: nil
+                case .failure(let error)?: LedgerError.code(error)
+                case nil: .unavailable
+                }
+            }
+            #expect(payCodes.filter { $0 == nil }.count == 1)
+            #expect(payCodes.contains(.duplicatePaymentRef))
+
+            // Exactly what was accepted is recorded, once, with intact chains.
+            let expected = 4 + valid.map(\.count).reduce(0, +) + 1 + 1  // setup, the group, the first request, one payment
+            #expect(try await ledger.count() == Int64(expected))
+            #expect(try await ledger.count("SELECT count(*) FROM events WHERE posting_id = 'p-ghost'") == 0)
+            #expect(try await ledger.count("SELECT count(*) FROM events WHERE posting_id = 'p-new-0'") == 1)
+            #expect(try await ledger.count("SELECT version FROM streams WHERE posting_id = 'p-new-0'") == 1)
+            #expect(try await ledger.count("SELECT count(*) FROM payment_refs") == 1)
+            let report = try await ledger.integrity.verify()
+            #expect(report.ok, "\(report.problems)")
+        }
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }
