@@ -35,6 +35,8 @@ public struct DemoHistory: Sequence, Sendable {
     public var seed: UInt64
     /// Business time of the first posting; the history spreads over the following 600 days.
     public var start: Timestamp
+    /// Posting ids are this prefix and a number (histories with different prefixes and seeds never collide).
+    public var postingPrefix = "p-"
 
     public static let defaultStart = Timestamp(rfc3339: "2025-01-06T09:00:00Z")!
 
@@ -61,7 +63,7 @@ public struct DemoHistory: Sequence, Sendable {
 
     public func makeIterator() -> Iterator { Iterator(history: self) }
 
-    public struct Iterator: IteratorProtocol {
+    public struct Iterator: IteratorProtocol, Sendable {
         let history: DemoHistory
         var random: SeededRandom
         var nextPosting = 0
@@ -121,7 +123,7 @@ public struct DemoHistory: Sequence, Sendable {
             let spanMicros: Int64 = 600 * 86_400 * 1_000_000
             let offset = history.postings > 1 ? spanMicros / Int64(history.postings) * Int64(index) : 0
             clock = Timestamp(microseconds: history.start.microseconds + offset + Int64(int(0...3600)) * 1_000_000)
-            postingID = "p-\(String(index + 1000))"
+            postingID = history.postingPrefix + String(index + 1000)
             state = PostingState(postingID: postingID)
             events = []
             let company = DemoHistory.companies[int(0...DemoHistory.companies.count - 1)]

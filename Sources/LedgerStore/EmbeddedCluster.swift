@@ -50,6 +50,9 @@ public struct EmbeddedCluster: Sendable {
 
     // MARK: Finding PostgreSQL
 
+    /// The directory of the PostgreSQL programs this machine has (15 or newer).
+    public static func binaryDirectory() throws(ClusterError) -> String { try locateBinaries() }
+
     static func locateBinaries() throws(ClusterError) -> String {
         let fm = FileManager.default
         var candidates: [String] = []
@@ -198,12 +201,16 @@ public struct EmbeddedCluster: Sendable {
 
     // MARK: Processes
 
-    struct Output {
-        var status: Int32
-        var output: String
+    public struct Output: Sendable {
+        public var status: Int32
+        public var output: String
     }
 
-    func run(_ executable: String, _ arguments: [String], asServerUser: Bool = false) throws(ClusterError) -> Output {
+    /// The path of one of the cluster's PostgreSQL programs (psql, pgbench, pg_basebackup, …).
+    public func tool(_ name: String) -> String { binDirectory + "/" + name }
+
+    /// Runs a program to completion, as the server's user when this process is root.
+    public func run(_ executable: String, _ arguments: [String], asServerUser: Bool = false) throws(ClusterError) -> Output {
         var argv = [executable] + arguments
         if asServerUser, let user = serverUser {
             let runuser = FileManager.default.isExecutableFile(atPath: "/usr/sbin/runuser") ? "/usr/sbin/runuser" : "/sbin/runuser"
@@ -215,7 +222,7 @@ public struct EmbeddedCluster: Sendable {
 
 /// Runs a program to completion with posix_spawn and waitpid, capturing its output in a file.
 /// (Foundation's Process can hang waiting for a child when called from a concurrency thread.)
-func spawnAndWait(_ argv: [String]) throws(ClusterError) -> EmbeddedCluster.Output {
+public func spawnAndWait(_ argv: [String]) throws(ClusterError) -> EmbeddedCluster.Output {
     let outputPath = "/tmp/placement-spawn-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out"
     let fd = open(outputPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
     guard fd >= 0 else { throw ClusterError("cannot create \(outputPath): \(String(cString: strerror(errno)))") }
@@ -223,17 +230,7 @@ func spawnAndWait(_ argv: [String]) throws(ClusterError) -> EmbeddedCluster.Outp
         close(fd)
         unlink(outputPath)
     }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_adddup2(&actions, fd, 1)
-    posix_spawn_file_actions_adddup2(&actions, fd, 2)
-    var cArgs = argv.map { strdup($0) } + [nil]
-    defer { for arg in cArgs { free(arg) } }
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, environ)
-    guard rc == 0 else { throw ClusterError("cannot run \(argv[0]): \(String(cString: strerror(rc)))") }
+    let pid = try spawnProcess(argv, outputFD: fd)
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 {
         guard errno == EINTR else { throw ClusterError("waiting for \(argv[0]) failed: \(String(cString: strerror(errno)))") }
@@ -241,6 +238,34 @@ func spawnAndWait(_ argv: [String]) throws(ClusterError) -> EmbeddedCluster.Outp
     let exitCode: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
     let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
     return EmbeddedCluster.Output(status: exitCode, output: output)
+}
+
+/// Starts a program with stdin on /dev/null and stdout and stderr on `outputFD`. The child gets
+/// an empty signal mask and default signal actions: ignored or blocked signals are inherited
+/// through exec, and pgbench, for one, ends its `-T` runs by SIGALRM.
+public func spawnProcess(_ argv: [String], outputFD: Int32) throws(ClusterError) -> Int32 {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_adddup2(&actions, outputFD, 1)
+    posix_spawn_file_actions_adddup2(&actions, outputFD, 2)
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var noSignals = sigset_t()
+    sigemptyset(&noSignals)
+    var allSignals = sigset_t()
+    sigfillset(&allSignals)
+    posix_spawnattr_setsigmask(&attributes, &noSignals)
+    posix_spawnattr_setsigdefault(&attributes, &allSignals)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    var cArgs = argv.map { strdup($0) } + [nil]
+    defer { for arg in cArgs { free(arg) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, argv[0], &actions, &attributes, &cArgs, environ)
+    guard rc == 0 else { throw ClusterError("cannot run \(argv[0]): \(String(cString: strerror(rc)))") }
+    return pid
 }
 
 public struct ClusterError: Error, CustomStringConvertible, Sendable {

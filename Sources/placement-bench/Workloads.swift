@@ -1,0 +1,285 @@
+import Foundation
+import Histogram
+import LedgerCore
+import LedgerStore
+import NIOCore
+import PostgresNIO
+import Synchronization
+
+extension Bench {
+    func runAll(_ options: PlacementBench, into report: inout Report) async throws {
+        let selected = Set(options.selected)
+        let seconds = Int(options.phase.seconds)
+        var (daemon, load) = try await startDaemon()
+        defer { daemon.stop() }
+
+        if selected.contains("appends") {
+            for (i, clients) in options.clientCounts.enumerated() {
+                print("\n== single-event appends, \(clients) clients, \(seconds) s")
+                let histories = ClientHistories(clients: clients, run: "a\(i)")
+                let ours = try await load.closedLoop(clients: clients, duration: options.phase) { client in
+                    histories.next(client).map { LoadRequest.append([$0]) }
+                }
+                try check(ours, "single-event appends")
+                try await waitForProjections()
+                print("   raw: pgbench, one single-row INSERT per transaction, \(clients) clients")
+                try raw.createTable("bench_raw")
+                let baseline = try raw.pgbench(
+                    script: RawPostgres.insertScript(table: "bench_raw", rows: 1, data: Bench.typicalData), clients: clients, seconds: seconds,
+                    directory: workDirectory)
+                report.add(
+                    ResultRow(
+                        workload: "single-event appends, \(clients) clients", unit: "events/s", ours: ours.eventsPerSecond, raw: baseline.tps,
+                        bar: .ratio(0.5),
+                        details: [
+                            ("p50", "\(format(ours.percentileMilliseconds(50))) ms"), ("p99", "\(format(ours.percentileMilliseconds(99))) ms"),
+                            ("p999", "\(format(ours.percentileMilliseconds(99.9))) ms"),
+                            ("raw mean latency", "\(format(baseline.latencyAverageMilliseconds)) ms"),
+                        ]))
+            }
+        }
+
+        if selected.contains("batches") {
+            let clients = options.batchClients, size = options.batchSize
+            print("\n== \(size)-event batches, \(clients) clients, \(seconds) s")
+            let histories = ClientHistories(clients: clients, run: "b")
+            let ours = try await load.closedLoop(clients: clients, duration: options.phase) { client in
+                let events = histories.next(client, count: size)
+                return events.isEmpty ? nil : LoadRequest.append(events)
+            }
+            try check(ours, "batches")
+            try await waitForProjections()
+            print("   raw: pgbench, one \(size)-row INSERT per transaction, \(clients) clients")
+            try raw.createTable("bench_raw")
+            let baseline = try raw.pgbench(
+                script: RawPostgres.insertScript(table: "bench_raw", rows: size, data: Bench.typicalData), clients: clients,
+                seconds: seconds, directory: workDirectory)
+            report.add(
+                ResultRow(
+                    workload: "\(size)-event batches, \(clients) clients", unit: "events/s", ours: ours.eventsPerSecond,
+                    raw: baseline.tps * Double(size), bar: .ratio(0.5),
+                    details: [("p99", "\(format(ours.percentileMilliseconds(99))) ms per batch")]))
+        }
+
+        if selected.contains("lag") {
+            print("\n== projection lag at \(options.lagRate) appends/s, \(seconds) s")
+            try await report.add(lag(load: load, options: options))
+        }
+
+        if selected.contains("import") {
+            daemon.stop()
+            try await importWorkload(options, into: &report)
+            print("\n== the daemon catches up with the import")
+            let before = try await projectionProgress()
+            let backlog = try await scalar("SELECT count(*) FROM events WHERE position > \(before.checkpoint)")
+            (daemon, load) = try await startDaemon()
+            let elapsed = try await waitForProjections()
+            let memory = daemon.memory
+            report.add(
+                ResultRow(
+                    workload: "daemon catch-up of \(backlog) events (both projections)", unit: "events/s",
+                    ours: Double(backlog) / max(elapsed.seconds, 0.001), raw: nil, bar: .none,
+                    details: [("peak RSS", "\(memory.peak >> 20) MiB")]))
+        }
+
+        if selected.contains("rebuild") {
+            let runner = ProjectionRunner(client: client, logger: logger)
+            for definition in ProjectionDefinition.all {
+                print("\n== rebuild of \(definition.name) from position 0 (the daemon keeps serving)")
+                let result = try await runner.rebuild(definition)
+                report.add(
+                    ResultRow(
+                        workload: "rebuild \(definition.name), \(result.events) events", unit: "events/s",
+                        ours: Double(result.events) / max(result.elapsed.seconds, 0.001), raw: nil, bar: .atLeast(100_000),
+                        details: [("time", "\(format(result.elapsed.seconds)) s")]))
+            }
+        }
+
+        if selected.contains("queries") {
+            let total = try await scalar("SELECT count(*) FROM events")
+            print("\n== dashboard and list queries at \(total) events, \(options.queryClients) clients, \(seconds) s")
+            try await report.add(queries(load: load, options: options, total: total))
+        }
+
+        let memory = daemon.memory
+        let total = try await scalar("SELECT count(*) FROM events")
+        report.add(
+            ResultRow(
+                workload: "daemon peak RSS at \(total) events", unit: "MiB", ours: Double(memory.peak >> 20), raw: nil, bar: .atMost(256),
+                details: [("RSS now", "\(memory.current >> 20) MiB")]))
+    }
+
+    func check(_ result: LoadResult, _ name: String) throws {
+        print("   \(result.requests) requests, \(result.events) events in \(format(result.elapsed.seconds)) s, statuses \(result.statuses)")
+        if let failure = result.firstFailure {
+            throw LoadError("\(name): \(result.failures) requests failed; the first: \(failure)")
+        }
+        guard result.requests > 0 else { throw LoadError("\(name): no request was sent") }
+    }
+
+    // MARK: Lag
+
+    func lag(load: HTTPLoad, options: PlacementBench) async throws -> ResultRow {
+        let connections = 16
+        let histories = ClientHistories(clients: connections, run: "l")
+        let acks = Shared<[(ContinuousClock.Instant, Int64)]>([])
+        let polls = Shared<[(ContinuousClock.Instant, Int64)]>([])
+        let done = Shared(false)
+        let clock = ContinuousClock()
+        let ours = try await withThrowingTaskGroup(of: LoadResult?.self) { group in
+            group.addTask {
+                // The projections' lowest checkpoint, every 2 ms.
+                while !done.value {
+                    let checkpoint = try await self.scalar("SELECT min(position) FROM projections")
+                    let now = clock.now
+                    polls.withLock { $0.append((now, checkpoint)) }
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+                // Until the last acknowledged position is passed.
+                let last = acks.withLock { $0.map(\.1).max() ?? 0 }
+                while true {
+                    let checkpoint = try await self.scalar("SELECT min(position) FROM projections")
+                    let now = clock.now
+                    polls.withLock { $0.append((now, checkpoint)) }
+                    if checkpoint >= last { return nil }
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+            }
+            group.addTask {
+                defer { done.withLock { $0 = true } }
+                return try await load.openLoop(
+                    rate: options.lagRate, connections: connections, duration: options.phase,
+                    next: { histories.next($0).map { LoadRequest.append([$0]) } },
+                    onSuccess: { _, response, at in
+                        if let position = response.position { acks.withLock { $0.append((at, position)) } }
+                    })
+            }
+            var result: LoadResult?
+            for try await r in group where r != nil { result = r }
+            return result!
+        }
+        try check(ours, "lag")
+        // For each acknowledgement: the first poll at or after it whose checkpoint covers it.
+        let pollLog = polls.value
+        var lags = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+        var index = 0
+        for (ackedAt, position) in acks.value.sorted(by: { $0.0 < $1.0 }) {
+            while index < pollLog.count && pollLog[index].0 < ackedAt { index += 1 }
+            guard let hit = pollLog[index...].first(where: { $0.1 >= position }) else { continue }
+            _ = lags.record(UInt64(max(0, (hit.0 - ackedAt).seconds * 1e6)))
+        }
+        let p99 = Double(lags.valueAtPercentile(99)) / 1000
+        return ResultRow(
+            workload: "projection lag at \(options.lagRate) appends/s", unit: "ms p99", ours: p99, raw: nil, bar: .atMost(250),
+            details: [
+                ("p50", "\(format(Double(lags.valueAtPercentile(50)) / 1000)) ms"),
+                ("max", "\(format(Double(lags.max) / 1000)) ms"), ("achieved", "\(format(ours.eventsPerSecond)) appends/s"),
+                ("append p99", "\(format(ours.percentileMilliseconds(99))) ms"), ("samples", String(lags.totalCount)),
+                ("resolution", "2 ms polling"),
+            ])
+    }
+
+    // MARK: Import
+
+    func importWorkload(_ options: PlacementBench, into report: inout Report) async throws {
+        let count = options.eventCount
+        let file = workDirectory + "/import.ndjson"
+        print("\n== import of \(count) events with placementctl import (daemon stopped)")
+        var history = DemoHistory(postings: count / 15 + 64, seed: UInt64.random(in: 1...UInt64.max))
+        history.postingPrefix = "imp-"
+        guard FileManager.default.createFile(atPath: file, contents: nil), let handle = FileHandle(forWritingAtPath: file) else {
+            throw LoadError("cannot create \(file)")
+        }
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 22)
+        var written = 0
+        for event in history.prefix(count) {
+            buffer += Array(event.json.canonicalString.utf8)
+            buffer.append(0x0A)
+            written += 1
+            if buffer.count >= 1 << 22 {
+                handle.write(Data(buffer))
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        handle.write(Data(buffer))
+        try handle.close()
+        chmod(file, 0o644)
+
+        let headBefore = try await scalar("SELECT COALESCE(max(position), 0) FROM events")
+        let clock = ContinuousClock()
+        let start = clock.now
+        try runChecked([binaries + "/placementctl", "import", file] + daemonArguments)
+        let ours = clock.now - start
+        let imported = try await scalar("SELECT count(*) FROM events WHERE position > \(headBefore)")
+        guard imported == written else { throw LoadError("import recorded \(imported) of \(written) events") }
+
+        print("   raw: COPY of the same \(imported) rows into an equivalent table (psql \\copy)")
+        let rows = workDirectory + "/rows.copy"
+        _ = try raw.psql("\\copy (SELECT * FROM events WHERE position > \(headBefore)) TO '\(rows)'")
+        try raw.createTable("bench_copy")
+        let copyStart = clock.now
+        _ = try raw.psql("\\copy bench_copy FROM '\(rows)'")
+        let copy = clock.now - copyStart
+        _ = try raw.psql("DROP TABLE bench_copy; DROP TABLE IF EXISTS bench_raw")
+        try? FileManager.default.removeItem(atPath: rows)
+        try? FileManager.default.removeItem(atPath: file)
+        report.add(
+            ResultRow(
+                workload: "placementctl import of \(imported) events", unit: "events/s", ours: Double(imported) / ours.seconds,
+                raw: Double(imported) / copy.seconds, bar: .ratio(0.3),
+                details: [("time", "\(format(ours.seconds)) s"), ("COPY time", "\(format(copy.seconds)) s")]))
+    }
+
+    // MARK: Queries
+
+    func queries(load: HTTPLoad, options: PlacementBench, total: Int64) async throws -> ResultRow {
+        // Real ids to ask for: postings and placements of the scoped organisations.
+        var postings: [String] = []
+        for try await id in try await client.query(
+            "SELECT posting_id FROM streams WHERE company_id = \(Bench.company) ORDER BY posting_id LIMIT 200", logger: logger
+        ).decode(String.self) { postings.append(id) }
+        guard !postings.isEmpty else { throw LoadError("no posting of \(Bench.company) to query") }
+        let university = keys[.university]!, company = keys[.company]!, admin = keys[.admin]!
+        let routes: [(name: String, key: String, path: @Sendable (Int) -> String)] = [
+            ("placements list (university)", university, { _ in "/v1/placements?limit=50" }),
+            ("placements list (company, status filter)", company, { _ in "/v1/placements?limit=50&status=accepted" }),
+            ("university report", university, { _ in "/v1/reports/universities/\(Bench.university)" }),
+            ("company stipends", company, { _ in "/v1/reports/companies/\(Bench.company)/stipends" }),
+            ("posting", company, { [postings] i in "/v1/postings/\(postings[i % postings.count])" }),
+            ("projections", admin, { _ in "/v1/projections" }),
+        ]
+        let counters = Shared([Int](repeating: 0, count: options.queryClients))
+        let perRoute = Shared([String: Histogram<UInt64>]())
+        let clock = ContinuousClock()
+        let result = try await load.closedLoop(
+            clients: options.queryClients, duration: options.phase,
+            next: { client in
+                let n = counters.withLock { c -> Int in
+                    c[client] += 1
+                    return c[client]
+                }
+                let route = routes[(n + client) % routes.count]
+                var request = LoadRequest(path: route.path(n))
+                request.authorization = route.key
+                request.label = route.name
+                request.started = clock.now
+                return request
+            },
+            onSuccess: { request, _, at in
+                guard let label = request.label, let started = request.started else { return }
+                perRoute.withLock {
+                    _ = $0[label, default: Histogram(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)].record(
+                        UInt64((at - started).seconds * 1e6))
+                }
+            })
+        try check(result, "queries")
+        var details: [(String, String)] = [("p50", "\(format(result.percentileMilliseconds(50))) ms"), ("requests/s", format(Double(result.requests) / result.elapsed.seconds))]
+        for (name, histogram) in perRoute.value.sorted(by: { $0.key < $1.key }) {
+            details.append(("\(name) p99", "\(format(Double(histogram.valueAtPercentile(99)) / 1000)) ms"))
+        }
+        return ResultRow(
+            workload: "dashboard and list queries at \(total) events", unit: "ms p99", ours: result.percentileMilliseconds(99), raw: nil,
+            bar: .atMost(20), details: details)
+    }
+}
