@@ -51,22 +51,13 @@ public struct JSONParser {
     private let bytes: [UInt8]
     private var index = 0
     private var depth = 0
-    private var path: [PathComponent] = []
 
-    private enum PathComponent {
-        case key(String)
-        case index(Int)
-    }
-
-    private var pathText: String {
-        var text = ""
-        for component in path {
-            switch component {
-            case .key(let key): text += text.isEmpty ? key : ".\(key)"
-            case .index(let i): text += "[\(i)]"
-            }
-        }
-        return text
+    /// The path of an error is built as it propagates out of the values it is in (each object or
+    /// array puts its key or index in front), so parsing valid JSON pays nothing for it.
+    private static func inside(_ component: String, _ error: JSONSyntaxError) -> JSONSyntaxError {
+        var error = error
+        error.path = component + (error.path.isEmpty || error.path.hasPrefix("[") ? error.path : "." + error.path)
+        return error
     }
 
     private init(_ bytes: [UInt8]) { self.bytes = bytes }
@@ -85,7 +76,7 @@ public struct JSONParser {
     }
 
     private func error(_ message: String, float: Bool = false, outOfRange: Bool = false) -> JSONSyntaxError {
-        JSONSyntaxError(message: message, offset: index, isFloat: float, isOutOfRange: outOfRange, path: pathText)
+        JSONSyntaxError(message: message, offset: index, isFloat: float, isOutOfRange: outOfRange)
     }
 
     private mutating func skipWhitespace() {
@@ -144,11 +135,10 @@ public struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
             index += 1
             skipWhitespace()
-            path.append(.key(key))
-            let value = try parseValue()
-            path.removeLast()
+            let value: JSON
+            do { value = try parseValue() } catch { throw Self.inside(key, error) }
             if members.updateValue(value, forKey: key) != nil {
-                throw JSONSyntaxError(message: "duplicate key \"\(key)\"", offset: keyOffset, isFloat: false, path: pathText)
+                throw JSONSyntaxError(message: "duplicate key \"\(key)\"", offset: keyOffset, isFloat: false)
             }
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input") }
@@ -172,9 +162,7 @@ public struct JSONParser {
         }
         while true {
             skipWhitespace()
-            path.append(.index(elements.count))
-            elements.append(try parseValue())
-            path.removeLast()
+            do { elements.append(try parseValue()) } catch { throw Self.inside("[\(elements.count)]", error) }
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -226,6 +214,18 @@ public struct JSONParser {
 
     private mutating func parseString() throws(JSONSyntaxError) -> String {
         index += 1  // opening quote
+        // Fast path: a string without escapes becomes one String straight from its bytes.
+        let start = index
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                index += 1
+                return String(decoding: bytes[start..<(index - 1)], as: UTF8.self)
+            }
+            if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+            if byte < 0x80 { index += 1 } else { try skipUTF8Sequence() }
+        }
+        index = start
         var scalars = String.UnicodeScalarView()
         var runStart = index
         var plain: [UInt8] = []

@@ -71,7 +71,7 @@ extension EventStore {
             var found: [String: (state: PostingState, position: Int64)] = [:]
             for try await (postingID, version, position, format, snapshot) in rows.decode((String, Int64, Int64, Int, String).self) {
                 if format == PostingState.snapshotFormat,
-                    let state = try? JSONDecoder().decode(PostingState.self, from: Data(snapshot.utf8)), state.version == version
+                    let state = try? PostingState(snapshot: snapshot), state.version == version
                 {
                     found[postingID] = (state, position)
                 } else {

@@ -296,7 +296,7 @@ extension EventStore {
                 head.position = number2 ?? 0
                 head.hash = text2.flatMap(Hex.decode) ?? []
                 if format == PostingState.snapshotFormat, let snapshot,
-                    let state = try? JSONDecoder().decode(PostingState.self, from: Data(snapshot.utf8)), state.version == version
+                    let state = try? PostingState(snapshot: snapshot), state.version == version
                 {
                     head.state = state
                 } else {
@@ -335,7 +335,6 @@ extension EventStore {
             prevs.append(Hex.encode(r.prevHash))
             hashes.append(Hex.encode(r.hash))
         }
-        let encoder = JSONEncoder()
         var streamIDs: [String] = [], companies: [String] = [], streamVersions: [Int64] = [], heads: [Int64] = []
         var headHashes: [String] = [], snapshots: [String] = []
         for id in group.touched.sorted() {
@@ -345,7 +344,7 @@ extension EventStore {
             streamVersions.append(head.version)
             heads.append(head.position)
             headHashes.append(Hex.encode(head.hash))
-            snapshots.append(String(decoding: try encoder.encode(head.state), as: UTF8.self))
+            snapshots.append(head.state.snapshotText)
         }
         let refs = group.paymentRows
         // The statement returns a row: read it, or an error (a unique violation) would surface only

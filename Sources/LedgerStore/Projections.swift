@@ -192,17 +192,14 @@ public enum ProjectionEngine {
         guard !events.isEmpty else { return }
         let ids = Array(Set(events.map(\.event.postingID)))
         var states: [String: PostingState] = [:]
-        let decoder = JSONDecoder()
         for try await (id, text) in try await connection.query(
             "SELECT posting_id, state FROM \(unescaped: schema).state WHERE posting_id = ANY(\(ids)::text[])", logger: logger
         ).decode((String, String).self) {
-            states[id] = try decoder.decode(PostingState.self, from: Data(text.utf8))
+            states[id] = try PostingState(snapshot: text)
         }
         let changes = FoldChanges.fold(events, states: states)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]  // the same state is always the same text
         let keys = changes.postings.keys.sorted()
-        let texts = try keys.map { String(decoding: try encoder.encode(changes.postings[$0]!), as: UTF8.self) }
+        let texts = keys.map { changes.postings[$0]!.snapshotText }  // the same state is always the same text
         try await connection.query(
             """
             INSERT INTO \(unescaped: schema).state SELECT * FROM unnest(\(keys)::text[], \(texts)::text[])

@@ -292,4 +292,17 @@ struct JSONParserTests {
         let error = rejection("[1] x")
         #expect(error?.description.contains("at byte 4") == true)
     }
+
+    @Test(arguments: [
+        (#"{"a":[1,{"b":1.5}]}"#, "a[1].b"),
+        (#"[{"x":{"y":"\q"}}]"#, "[0].x.y"),
+        (#"{"data":{"minutes":99999999999999999999}}"#, "data.minutes"),
+        (#"{"a":{"b":1,"b":2}}"#, "a"),
+        (#"[[1,[2,tru]]]"#, "[0][1][1]"),
+        (#"{"top":1.0}"#, "top"),
+        ("1.5", ""),
+    ])
+    func errorPathNamesWhereTheBadValueIs(text: String, path: String) {
+        #expect(rejection(text)?.path == path)
+    }
 }
