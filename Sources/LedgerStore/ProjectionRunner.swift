@@ -278,7 +278,7 @@ public struct ProjectionRunner: Sendable {
         let started = clock.now
         let shadow = definition.shadowSchema
         try await ProjectionEngine.transaction(on: connection, logger: logger) {
-            try await ProjectionEngine.create(definition, schema: shadow, on: connection, logger: logger)
+            try await ProjectionEngine.create(definition, schema: shadow, withIndexes: false, on: connection, logger: logger)
             try await connection.query(
                 """
                 INSERT INTO projections (name, version, rebuild_version, rebuild_position, rebuild_started)
@@ -291,11 +291,14 @@ public struct ProjectionRunner: Sendable {
         for try await n in try await connection.query("SELECT count(*) FROM events", logger: logger).decode(Int64.self) { total = n }
         var position: Int64 = 0
         var done: Int64 = 0
-        // Catch up in short transactions (a long one would hold every gap-free reader back).
+        // Catch up in short transactions (a long one would hold every gap-free reader back), reading
+        // the next batch on another connection while this one is applied.
+        var pending = prefetch(after: position, bound: .now)
+        defer { pending.cancel() }
         while true {
+            let events = try await pending.value
+            if let last = events.last, events.count == ProjectionEngine.buildBatchSize { pending = prefetch(after: last.position, bound: .now) }
             let count = try await ProjectionEngine.transaction(on: connection, logger: logger) {
-                let events = try await ProjectionEngine.fetch(
-                    after: position, limit: ProjectionEngine.batchSize, bound: .now, on: connection, logger: logger)
                 guard let last = events.last else { return 0 }
                 try await ProjectionEngine.apply(events, to: definition, schema: shadow, on: connection, logger: logger)
                 try await connection.query(
@@ -305,7 +308,10 @@ public struct ProjectionRunner: Sendable {
             }
             done += Int64(count)
             progress(BuildProgress(projection: definition.name, events: done, total: max(total, done), elapsed: clock.now - started))
-            if count < ProjectionEngine.batchSize { break }
+            if count < ProjectionEngine.buildBatchSize { break }
+        }
+        try await ProjectionEngine.transaction(on: connection, logger: logger) {
+            try await ProjectionEngine.createIndexes(definition, schema: shadow, on: connection, logger: logger)
         }
         // Swap: wait for the live worker's batch (the checkpoint row lock), take what committed since,
         // and replace the live schema, all in one transaction.
@@ -337,6 +343,19 @@ public struct ProjectionRunner: Sendable {
 
     // MARK: Time travel
 
+    /// The batch after `position`, read on a connection of its own so that it arrives while the
+    /// caller applies the previous one (decoding and PostgreSQL's reading overlap the fold and the
+    /// writes). One batch ahead at most: the log is streamed, never held.
+    private func prefetch(after position: Int64, bound: LogBound) -> Task<[RecordedEvent], any Error> {
+        let client = self.client, logger = self.logger
+        return Task {
+            try await client.withConnection { connection in
+                try await ProjectionEngine.fetch(
+                    after: position, limit: ProjectionEngine.buildBatchSize, bound: bound, on: connection, logger: logger)
+            }
+        }
+    }
+
     /// Builds every projection from position 0 up to `bound` into throwaway schemas on one
     /// connection, runs `body` with a read model over them, and drops them. The same fold and the
     /// same row code as the live workers.
@@ -353,22 +372,27 @@ public struct ProjectionRunner: Sendable {
                     let schema = "proj_\(definition.name)_asof_\(suffix)"
                     schemas[definition.name] = schema
                     try await ProjectionEngine.transaction(on: connection, logger: logger) {
-                        try await ProjectionEngine.create(definition, schema: schema, on: connection, logger: logger)
+                        try await ProjectionEngine.create(definition, schema: schema, withIndexes: false, on: connection, logger: logger)
                     }
                     let clock = ContinuousClock()
                     let started = clock.now
                     var position: Int64 = 0
                     var done: Int64 = 0
+                    var pending = prefetch(after: 0, bound: bound)
+                    defer { pending.cancel() }
                     while true {
-                        let events = try await ProjectionEngine.fetch(
-                            after: position, limit: ProjectionEngine.batchSize, bound: bound, on: connection, logger: logger)
+                        let events = try await pending.value
                         guard let last = events.last else { break }
+                        pending = prefetch(after: last.position, bound: bound)
                         try await ProjectionEngine.transaction(on: connection, logger: logger) {
                             try await ProjectionEngine.apply(events, to: definition, schema: schema, on: connection, logger: logger)
                         }
                         position = last.position
                         done += Int64(events.count)
                         progress(BuildProgress(projection: definition.name, events: done, total: done, elapsed: clock.now - started))
+                    }
+                    try await ProjectionEngine.transaction(on: connection, logger: logger) {
+                        try await ProjectionEngine.createIndexes(definition, schema: schema, on: connection, logger: logger)
                     }
                 }
                 let model = ReadModel(logger: logger, schemas: schemas, fixedPosition: bound)

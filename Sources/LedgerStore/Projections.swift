@@ -171,19 +171,35 @@ public enum LogBound: Sendable, Hashable {
 public enum ProjectionEngine {
     /// The NOTIFY channel appends signal on.
     public static let channel = "ledger_events"
-    /// Events per transaction when catching up or rebuilding.
-    public static let batchSize = 2_000
+    /// Events per transaction when a live worker catches up.
+    public static let batchSize = 5_000
+    /// Batches of builds from position 0 (rebuilds, `--as-of` reports): larger, because a posting's
+    /// students are rewritten once per batch that touches them. Two batches are in memory at once.
+    public static let buildBatchSize = 20_000
 
-    /// Creates a projection's schema and tables (dropping any leftover of that name first).
-    static func create(_ definition: ProjectionDefinition, schema: String, on connection: PostgresConnection, logger: Logger) async throws {
+    /// Creates a projection's schema and tables (dropping any leftover of that name first). A build
+    /// from position 0 passes `withIndexes: false` and calls `createIndexes` once the bulk of the log
+    /// is in: building an index once is far cheaper than maintaining it row by row.
+    static func create(
+        _ definition: ProjectionDefinition, schema: String, withIndexes: Bool = true, on connection: PostgresConnection, logger: Logger
+    ) async throws {
         try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: logger)
         try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(schema)"), logger: logger)
         try await connection.query(
             PostgresQuery(unsafeSQL: "CREATE TABLE \(schema).state (posting_id text PRIMARY KEY, state text NOT NULL)"), logger: logger)
-        for ddl in definition.tables {
+        for ddl in definition.tables where withIndexes || !Self.isSecondaryIndex(ddl) {
             try await connection.query(PostgresQuery(unsafeSQL: ddl.replacingOccurrences(of: "{S}", with: schema)), logger: logger)
         }
     }
+
+    /// The secondary indexes `create(withIndexes: false)` left out.
+    static func createIndexes(_ definition: ProjectionDefinition, schema: String, on connection: PostgresConnection, logger: Logger) async throws {
+        for ddl in definition.tables where Self.isSecondaryIndex(ddl) {
+            try await connection.query(PostgresQuery(unsafeSQL: ddl.replacingOccurrences(of: "{S}", with: schema)), logger: logger)
+        }
+    }
+
+    private static func isSecondaryIndex(_ ddl: String) -> Bool { ddl.hasPrefix("CREATE INDEX") }
 
     /// Folds `events` (in position order, following what `schema` already holds) into the schema.
     static func apply(
