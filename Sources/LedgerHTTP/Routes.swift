@@ -101,18 +101,19 @@ public struct LedgerAPI: Sendable {
             throw LedgerError(.payloadTooLarge, "the body is larger than \(BatchLimits.maxBytes) bytes; split the batch")
         }
         let events = try BatchDecision.parseBody(Array(body.readableBytesView))
-        if caller.role == .company { try await checkCompanyScope(events, company: caller.orgID ?? "") }
+        let company = caller.role == .company ? caller.orgID ?? "" : nil
+        if let company { try checkCompanyTypes(events, company: company) }
         let store = store
-        let outcome = try await db { try await store.append(events) }
+        let outcome = try await db { try await store.append(events, company: company) }
         metrics.appended(events: outcome.events.count, replayed: outcome.replayed)
         return Reply.json(
             outcome.replayed ? .ok : .created, .object(["events": .array(outcome.events.map(\.receiptJSON))]),
             position: outcome.events.map(\.position).max())
     }
 
-    /// A company key appends only the company's types, and only to its own postings.
-    func checkCompanyScope(_ events: [Event], company: String) async throws {
-        var owners: [String: String] = [:]
+    /// A company key appends only the company's types, and posts only for itself. (That the other
+    /// events are on its own postings is checked by the store under the streams' locks.)
+    func checkCompanyTypes(_ events: [Event], company: String) throws {
         for (i, event) in events.enumerated() {
             guard Self.companyTypes.contains(event.type) else {
                 throw LedgerError(.forbidden, "a company key may not append \(event.type.rawValue) events", eventIndex: i, eventID: event.id)
@@ -123,19 +124,6 @@ public struct LedgerAPI: Sendable {
                         .forbidden, "a company key may only post for its own company (\(company))", field: "data.company_id",
                         eventIndex: i, eventID: event.id)
                 }
-                owners[event.postingID] = owner
-            }
-        }
-        let unknown = Array(Set(events.map(\.postingID)).filter { owners[$0] == nil })
-        if !unknown.isEmpty {
-            let store = store
-            let stored = try await db { try await store.postings(unknown) }
-            for (id, entry) in stored { owners[id] = entry.state.companyID }
-        }
-        for (i, event) in events.enumerated() {
-            if let owner = owners[event.postingID], owner != company {
-                throw LedgerError(
-                    .forbidden, "posting \(event.postingID) belongs to another company", eventIndex: i, eventID: event.id)
             }
         }
     }

@@ -15,7 +15,7 @@ final class AppendQueue: Sendable {
 
     struct Waiter: Sendable {
         var id: UInt64
-        var events: [Event]
+        var request: AppendRequest
         var continuation: CheckedContinuation<Turn, Never>
     }
 
@@ -47,7 +47,7 @@ final class AppendQueue: Sendable {
     }
 
     /// Waits for this request's turn: either to lead a group or for its result.
-    func turn(id: UInt64, events: [Event]) async -> Turn {
+    func turn(id: UInt64, request: AppendRequest) async -> Turn {
         let turn = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Turn, Never>) in
                 let immediate = state.withLock { s -> Turn? in
@@ -56,7 +56,7 @@ final class AppendQueue: Sendable {
                         s.leaders += 1
                         return .lead
                     }
-                    s.waiting.append(Waiter(id: id, events: events, continuation: continuation))
+                    s.waiting.append(Waiter(id: id, request: request, continuation: continuation))
                     return nil
                 }
                 if let immediate { continuation.resume(returning: immediate) }
@@ -80,8 +80,8 @@ final class AppendQueue: Sendable {
             var total = leading
             var count = 0
             for waiter in s.waiting {
-                guard total + waiter.events.count <= maxGroupEvents else { break }
-                total += waiter.events.count
+                guard total + waiter.request.events.count <= maxGroupEvents else { break }
+                total += waiter.request.events.count
                 count += 1
             }
             let taken = Array(s.waiting.prefix(count))

@@ -38,6 +38,12 @@ public enum AppendMode: Sendable {
     case prefix
 }
 
+/// One caller's batch and, for a company key, the company it must stay within.
+struct AppendRequest: Sendable {
+    var events: [Event]
+    var company: String?
+}
+
 public struct AppendOutcome: Sendable {
     /// The recorded events: new ones, or for a replayed batch the originals, in request order.
     public var events: [RecordedEvent]
@@ -54,17 +60,22 @@ extension EventStore {
     /// errors when the database fails. Concurrent atomic appends share transactions (group commit,
     /// see `AppendQueue`); each batch is still all or nothing on its own. Import mode appends in a
     /// transaction of its own.
-    public func append(_ events: [Event], mode: AppendMode = .atomic) async throws -> AppendOutcome {
-        guard mode == .atomic else { return try await appendGroup([events], mode: mode)[0].get() }
+    ///
+    /// `company`: the batch comes from that company's key, and every event must be on one of its
+    /// postings (403 otherwise). Checked against the locked streams inside the transaction, so a
+    /// posting created for another company a moment earlier cannot slip through.
+    public func append(_ events: [Event], mode: AppendMode = .atomic, company: String? = nil) async throws -> AppendOutcome {
+        let request = AppendRequest(events: events, company: company)
+        guard mode == .atomic else { return try await appendGroup([request], mode: mode)[0].get() }
         let id = queue.makeID()
-        switch await queue.turn(id: id, events: events) {
+        switch await queue.turn(id: id, request: request) {
         case .done(let result):
             return try result.get()
         case .lead:
             let followers = queue.takeFollowers(leading: events.count)
             let results: [Result<AppendOutcome, any Error>]
             do {
-                results = try await appendGroup([events] + followers.map(\.events), mode: .atomic).map { $0.mapError { $0 } }
+                results = try await appendGroup([request] + followers.map(\.request), mode: .atomic).map { $0.mapError { $0 } }
             } catch {
                 results = Array(repeating: .failure(error), count: followers.count + 1)
             }
@@ -77,7 +88,7 @@ extension EventStore {
     /// Appends requests in one transaction, each decided on its own. Unique-key races (the same id,
     /// a new posting or a payment reference appended concurrently) and deadlocks are retried, so a
     /// race surfaces as the conflict or rule it really is, never as a silent success.
-    func appendGroup(_ requests: [[Event]], mode: AppendMode) async throws -> [Result<AppendOutcome, LedgerError>] {
+    func appendGroup(_ requests: [AppendRequest], mode: AppendMode) async throws -> [Result<AppendOutcome, LedgerError>] {
         var attempt = 0
         while true {
             attempt += 1
@@ -112,10 +123,10 @@ extension EventStore {
 
     /// One transaction, five round trips whatever the number of requests: BEGIN; lock the streams
     /// and read the clock and used payment references; look up recorded ids; write; COMMIT.
-    private func appendOnce(_ requests: [[Event]], mode: AppendMode, on connection: PostgresConnection) async throws
+    private func appendOnce(_ requests: [AppendRequest], mode: AppendMode, on connection: PostgresConnection) async throws
         -> [Result<AppendOutcome, LedgerError>]
     {
-        let all = requests.flatMap { $0 }
+        let all = requests.flatMap(\.events)
         // 1. Lock the streams involved (in a fixed order, so appends never deadlock) and load their
         //    state, the transaction's position base, the server's time and the payment references
         //    in use. Looking for recorded ids only after the lock (a new statement, a new snapshot)
@@ -130,7 +141,7 @@ extension EventStore {
         // 2. Idempotency: which ids are recorded already?
         group.recorded = try await recordedEvents(ids: all.map(\.id), on: connection)
         // 3. Each request on its own, against the state the ones before it left.
-        let results = requests.map { group.decide($0, mode: mode) }
+        let results = requests.map { group.decide($0.events, mode: mode, company: $0.company) }
         // 4. Write.
         if !group.records.isEmpty { try await write(group, on: connection) }
         return results
@@ -152,7 +163,20 @@ extension EventStore {
             self.context = context
         }
 
-        mutating func decide(_ input: [Event], mode: AppendMode) -> Result<AppendOutcome, LedgerError> {
+        mutating func decide(_ input: [Event], mode: AppendMode, company: String? = nil) -> Result<AppendOutcome, LedgerError> {
+            // A company's key: only its own postings, as they stand under the lock (checked before
+            // idempotency, so a replay cannot be used to read another company's events either).
+            if let company {
+                var postedHere: [String: String] = [:]
+                for (i, event) in input.enumerated() {
+                    let stored = heads[event.postingID].map(\.state).flatMap { $0.exists ? $0.companyID : nil }
+                    if let owner = stored ?? postedHere[event.postingID], owner != company {
+                        return .failure(
+                            LedgerError(.forbidden, "posting \(event.postingID) belongs to another company", eventIndex: i, eventID: event.id))
+                    }
+                    if case .posted(let owner, _, _, _) = event.data, stored == nil { postedHere[event.postingID] = owner }
+                }
+            }
             // Idempotency: events already recorded (before, or earlier in this group).
             var events = input
             var skipped = 0

@@ -120,7 +120,9 @@ extension Bench {
     // MARK: Lag
 
     func lag(load: HTTPLoad, options: PlacementBench) async throws -> ResultRow {
-        let connections = 16
+        // Enough connections that the rate, not the connections, sets the pace: each sends its share
+        // on schedule as long as the append latency stays under connections / rate (64 ms here).
+        let connections = max(16, options.lagRate / 16)
         let histories = ClientHistories(clients: connections, run: "l")
         let acks = Shared<[(ContinuousClock.Instant, Int64)]>([])
         let polls = Shared<[(ContinuousClock.Instant, Int64)]>([])

@@ -166,6 +166,48 @@ struct GroupCommitTests {
         }
     }
 
+    @Test("a company key's event on a posting created for another company moments earlier is refused under the lock, even in the same group")
+    func companyScopeIsCheckedUnderTheLock() async throws {
+        try await TestLedger.with { ledger in
+            let store = EventStore(client: ledger.store.client, logger: TestCluster.logger, appendGroups: 1)
+            var block = Events("p-block")
+            _ = try await store.append([block.posted()])
+            var contested = Events("p-contested")
+            let platform = [contested.posted(company: "c-other"), contested.applied("s-1")]
+            let intruder = [contested.selected("s-1")]  // sent by c-acme's key before p-contested existed
+
+            // Both queue behind a held stream, so they are decided in one group: the platform's first.
+            let (first, second) = try await ledger.asOwner { owner in
+                try await owner.query("BEGIN", logger: TestCluster.logger)
+                try await owner.query("SELECT 1 FROM streams WHERE posting_id = 'p-block' FOR UPDATE", logger: TestCluster.logger)
+                let held = block.applied("s-held")
+                async let holder = Result { try await store.append([held]) }
+                try await GroupCommitTests.eventually { store.queuedAppends == 0 }
+                async let a = Result { try await store.append(platform) }
+                try await GroupCommitTests.eventually { store.queuedAppends == 1 }
+                async let b = Result { try await store.append(intruder, company: "c-acme") }
+                try await GroupCommitTests.eventually { store.queuedAppends == 2 }
+                try await owner.query("COMMIT", logger: TestCluster.logger)
+                _ = try await holder.get()
+                return (await a, await b)
+            }
+            #expect(try first.get().events.count == 2)
+            #expect(throws: LedgerError.self) { try second.get() }
+            if case .failure(let error as LedgerError) = second {
+                #expect(error.code == .forbidden)
+                #expect(error.message.contains("belongs to another company"))
+            }
+            // Alone, too; and its own postings stay open to it.
+            let again = contested.selected("s-1")
+            await #expect(throws: LedgerError.self) { try await store.append([again], company: "c-acme") }
+            var own = Events("p-own")
+            let mine = try await store.append([own.posted(company: "c-acme"), own.applied("s-2")], company: "c-acme")
+            #expect(mine.events.count == 2)
+            let recorded = try await ledger.store.stream("p-contested")
+            #expect(recorded.map(\.event.type) == [.posted, .applied])
+        }
+    }
+
     @Test("requests sharing one transaction are each all-or-nothing: valid ones recorded, rejected ones leave no trace, racing retries answered as retries")
     func mixedGroup() async throws {
         try await TestLedger.with { ledger in
