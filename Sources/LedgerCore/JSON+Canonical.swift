@@ -39,14 +39,35 @@ extension JSON {
         }
     }
 
+    /// RFC 8785 orders keys by UTF-16 code units. UTF-8 byte order is code point order, which
+    /// agrees with UTF-16 order except between U+E000...U+FFFF and the supplementary planes (lead
+    /// bytes 0xEE and up), so bytes decide unless the first difference involves such a character.
     static func utf16Less(_ a: String, _ b: String) -> Bool {
-        a.utf16.lexicographicallyPrecedes(b.utf16)
+        var i = a.utf8.makeIterator()
+        var j = b.utf8.makeIterator()
+        while true {
+            switch (i.next(), j.next()) {
+            case (nil, nil): return false
+            case (nil, _): return true
+            case (_, nil): return false
+            case (let x?, let y?):
+                if x == y { continue }
+                if x < 0xEE && y < 0xEE { return x < y }
+                return a.utf16.lexicographicallyPrecedes(b.utf16)
+            }
+        }
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
     public static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Most strings need no escape: copy them whole.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out.append(contentsOf: s.utf8)
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in s.utf8 {
             switch byte {
             case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])

@@ -249,8 +249,14 @@ extension EventStore {
     // MARK: Steps
 
     func recordedEvents(ids: [String], on connection: PostgresConnection) async throws -> [String: RecordedEvent] {
+        // One index probe per id. (With `id = ANY(array)` the planner turns to a parallel sequential
+        // scan of the whole log once an import chunk brings thousands of ids: every chunk then read
+        // every event, and imports slowed down as the log grew.)
         let rows = try await connection.query(
-            "SELECT \(unescaped: eventColumns) FROM events WHERE id = ANY(\(ids)::text[]::uuid[])", logger: logger)
+            """
+            SELECT \(unescaped: eventColumns) FROM unnest(\(ids)::text[]::uuid[]) AS wanted(wanted_id)
+            CROSS JOIN LATERAL (SELECT * FROM events WHERE events.id = wanted.wanted_id LIMIT 1) AS events
+            """, logger: logger)
         var found: [String: RecordedEvent] = [:]
         for try await row in rows {
             let event = try decodeRecorded(row)

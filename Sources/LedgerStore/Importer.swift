@@ -50,24 +50,42 @@ public struct Importer: Sendable {
         var lastPosition: Int64?
         chunk.reserveCapacity(chunkSize)
 
-        func flush() async throws -> (line: Int, error: LedgerError)? {
-            guard !chunk.isEmpty else { return nil }
-            defer {
-                chunk.removeAll(keepingCapacity: true)
-                lines.removeAll(keepingCapacity: true)
-            }
+        // One chunk is appended while the next one is parsed. A chunk starts only after the one
+        // before it is recorded, so a failure still stops the import at its line.
+        var pending: (task: Task<Result<AppendOutcome, LedgerError>, any Error>, lines: [Int])?
+        defer { pending?.task.cancel() }
+
+        /// Waits for the chunk in flight; returns the failure that stops the import, if any.
+        func settle() async throws -> (line: Int, error: LedgerError)? {
+            guard let inFlight = pending else { return nil }
+            pending = nil
             let outcome: AppendOutcome
-            do {
-                outcome = try await store.append(chunk, mode: .prefix)
-            } catch let error as LedgerError {
-                return (lines[error.eventIndex ?? 0], error)
+            switch try await inFlight.task.value {
+            case .failure(let error): return (inFlight.lines[error.eventIndex ?? 0], error)
+            case .success(let result): outcome = result
             }
             state.imported += outcome.events.count
             state.skipped += outcome.skipped
             if let last = outcome.events.last { lastPosition = last.position }
             state.elapsed = clock.now - start
             progress?(state)
-            if let rejection = outcome.rejection { return (lines[rejection.eventIndex ?? 0], rejection) }
+            if let rejection = outcome.rejection { return (inFlight.lines[rejection.eventIndex ?? 0], rejection) }
+            return nil
+        }
+
+        /// Settles the chunk in flight, then sends the current one.
+        func flush() async throws -> (line: Int, error: LedgerError)? {
+            if let failure = try await settle() { return failure }
+            guard !chunk.isEmpty else { return nil }
+            let events = chunk
+            let store = store
+            pending = (
+                Task {
+                    do { return .success(try await store.append(events, mode: .prefix)) } catch let error as LedgerError { return .failure(error) }
+                }, lines
+            )
+            chunk.removeAll(keepingCapacity: true)
+            lines.removeAll(keepingCapacity: true)
             return nil
         }
 
@@ -84,10 +102,14 @@ public struct Importer: Sendable {
                 if let failure = try await flush() {
                     return Report(progress: state, failure: failure, lastPosition: lastPosition)
                 }
+                if let failure = try await settle() {
+                    return Report(progress: state, failure: failure, lastPosition: lastPosition)
+                }
                 return Report(progress: state, failure: (line, error), lastPosition: lastPosition)
             }
         }
-        let failure = try await flush()
+        var failure = try await flush()
+        if failure == nil { failure = try await settle() }
         state.elapsed = clock.now - start
         return Report(progress: state, failure: failure, lastPosition: lastPosition)
     }

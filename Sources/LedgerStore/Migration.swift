@@ -8,7 +8,7 @@ public struct Migration: Sendable {
     public var name: String
     public var sql: String
 
-    public var checksum: String { Hex.encode(SHA256.hash(data: Array(sql.utf8))) }
+    public var checksum: String { Hex.encode(Array(SHA256.hash(data: Array(sql.utf8)))) }
 
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }
 }

@@ -39,6 +39,22 @@ struct CanonicalJSONTests {
         #expect(try canonical(input) == expected)
     }
 
+    /// The byte-wise fast path of the key order agrees with UTF-16 order on strings mixing ASCII,
+    /// 2- and 3-byte characters on both sides of U+E000, and supplementary-plane characters.
+    @Test func keyOrderAgreesWithUTF16OrderOnRandomKeys() {
+        let alphabet: [Unicode.Scalar] = ["a", "b", "Z", "0", "\u{7F}", "\u{80}", "\u{FF}", "\u{7FF}", "\u{800}", "\u{D7FF}", "\u{E000}", "\u{FB33}", "\u{FFFF}", "\u{10000}", "\u{1F600}", "\u{10FFFF}"]
+        var rng = SeededRandom(seed: 99)
+        func key() -> String {
+            var s = String.UnicodeScalarView()
+            for _ in 0..<Int.random(in: 0...4, using: &rng) { s.append(alphabet.randomElement(using: &rng)!) }
+            return String(s)
+        }
+        for _ in 0..<20_000 {
+            let a = key(), b = key()
+            #expect(JSON.utf16Less(a, b) == a.utf16.lexicographicallyPrecedes(b.utf16), "\(Array(a.unicodeScalars)) vs \(Array(b.unicodeScalars))")
+        }
+    }
+
     @Test func asciiKeyOrderIsByteOrder() throws {
         // Upper case before lower case, a prefix before its extensions, the empty key first.
         #expect(try canonical(#"{"b":1,"a":2,"B":3,"aa":4,"":5,"a0":6,"_":7}"#)
