@@ -92,9 +92,9 @@ struct ProjectionTests {
             let events = Array(DemoHistory(postings: 60, seed: UInt64.random(in: 1...1_000_000)))
             try await ledger.withLiveProjections {
                 try await ledger.appendConcurrently(events)
-                _ = try await ledger.runner.catchUp()
+                _ = try await ledger.catchUpAll()
             }
-            _ = try await ledger.runner.catchUp()
+            _ = try await ledger.catchUpAll()
             let statuses = try await ledger.runner.status()
             #expect(statuses.map(\.events).allSatisfy { $0 == Int64(events.count) }, "\(statuses.map(\.events)) vs \(events.count)")
             for definition in ProjectionDefinition.all {
@@ -120,13 +120,13 @@ struct ProjectionTests {
             let half = events.count / 2
             try await ledger.withLiveProjections {
                 try await ledger.appendConcurrently(Array(events[..<half]), writers: 1)
-                _ = try await ledger.runner.catchUp()
+                _ = try await ledger.catchUpAll()
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await ledger.appendConcurrently(Array(events[half...]), writers: 2) }
                     group.addTask { _ = try await ledger.runner.rebuild(.placements) }
                     try await group.waitForAll()
                 }
-                _ = try await ledger.runner.catchUp()
+                _ = try await ledger.catchUpAll()
             }
             let statuses = try await ledger.runner.status()
             for status in statuses {
@@ -166,7 +166,7 @@ struct ProjectionTests {
             let cut = events.count * 2 / 3
             try await ledger.appendConcurrently(Array(events[..<cut]), writers: 3)
             try await ledger.runner.prepare()
-            let positions = try await ledger.runner.catchUp()
+            let positions = try await ledger.catchUpAll()
             let moment = try await ledger.serverNow()
             let position = positions.values.min()!
             let before = try await Self.reports(ledger, model: ReadModel(logger: Self.logger))
@@ -174,7 +174,7 @@ struct ProjectionTests {
 
             try await Task.sleep(for: .milliseconds(20))
             try await ledger.appendConcurrently(Array(events[cut...]), writers: 3)
-            _ = try await ledger.runner.catchUp()
+            _ = try await ledger.catchUpAll()
             let after = try await Self.reports(ledger, model: ReadModel(logger: Self.logger))
             #expect(after != before, "the later events changed nothing; the test would prove nothing")
 

@@ -103,6 +103,19 @@ struct TestLedger: Sendable {
         }
     }
 
+    /// Brings every projection up to the last appended event. A plain `catchUp` stops at the
+    /// gap-free horizon, which other tests' open transactions in the shared cluster can hold back
+    /// for a moment; comparing projections with the log then needs the head itself.
+    func catchUpAll(timeout: Duration = .seconds(30)) async throws -> [String: Int64] {
+        let head = try await count("SELECT COALESCE(max(position), 0) FROM events")
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let positions = try await runner.catchUp()
+            if positions.values.allSatisfy({ $0 >= head }) || ContinuousClock.now > deadline { return positions }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     /// Runs raw SQL as the database owner (a superuser in the embedded cluster).
     func asOwner<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
         try await LedgerDatabase.withConnection(owner, logger: TestCluster.logger, body)
