@@ -53,6 +53,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
         var context = context
         context.principal = principal
         context.logger[metadataKey: "ledger.key"] = .string(principal.keyID)
+        context.identified.keyID = principal.keyID
         return try await next(request, context)
     }
 }

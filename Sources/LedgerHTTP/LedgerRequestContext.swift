@@ -1,3 +1,4 @@
+import Synchronization
 public import Hummingbird
 public import LedgerStore
 
@@ -12,6 +13,9 @@ public struct Principal: Sendable, Hashable {
 public struct LedgerRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var principal: Principal?
+    /// Shared by every copy of this request's context, so the request log (outside the
+    /// authentication middleware) can name the key that made the request.
+    let identified = IdentifiedKey()
 
     public init(source: Source) {
         coreContext = .init(source: source)
@@ -20,4 +24,13 @@ public struct LedgerRequestContext: RequestContext {
 
     /// The append route reads at most 1 MiB; the limit is enforced (with a 413) by the route itself.
     public var maxUploadSize: Int { 1 << 20 }
+}
+
+/// The key id of a request, once authenticated.
+final class IdentifiedKey: Sendable {
+    private let value = Mutex<String?>(nil)
+    var keyID: String? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
+    }
 }

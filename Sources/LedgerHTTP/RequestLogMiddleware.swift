@@ -1,7 +1,8 @@
 public import Hummingbird
 import Logging
 
-/// One log line per request, after it is answered: method, path, status and duration.
+/// One log line per request, after it is answered: method, path, status, duration and the key
+/// that made it (its id, never the secret).
 struct RequestLogMiddleware: RouterMiddleware {
     typealias Context = LedgerRequestContext
     let metrics: LedgerMetrics
@@ -13,12 +14,12 @@ struct RequestLogMiddleware: RouterMiddleware {
         metrics.request(
             method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: response.status.code, elapsed: elapsed)
         let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-        context.logger.info(
-            "request",
-            metadata: [
-                "http.method": "\(request.method)", "http.path": "\(request.uri.path)",
-                "http.status": "\(response.status.code)", "http.duration_ms": "\((ms * 100).rounded() / 100)",
-            ])
+        var metadata: Logger.Metadata = [
+            "http.method": "\(request.method)", "http.path": "\(request.uri.path)",
+            "http.status": "\(response.status.code)", "http.duration_ms": "\((ms * 100).rounded() / 100)",
+        ]
+        if let keyID = context.identified.keyID { metadata["ledger.key"] = "\(keyID)" }
+        context.logger.info("request", metadata: metadata)
         return response
     }
 }
