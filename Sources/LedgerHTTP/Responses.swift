@@ -2,6 +2,7 @@ public import Foundation
 public import Hummingbird
 public import HTTPTypes
 public import LedgerCore
+import LedgerStore
 import PostgresNIO
 
 extension HTTPField.Name {
@@ -85,10 +86,12 @@ struct ErrorMiddleware: RouterMiddleware {
             }
         } catch {
             if DatabaseTrouble.isUnavailable(error) {
-                context.logger.warning("database unavailable", metadata: ["ledger.error": "\(String(reflecting: error))"])
+                context.logger.warning("database unavailable", metadata: ["ledger.error": "\(describe(error))"])
                 return Reply.error(LedgerError(.unavailable, "the ledger's database is unavailable; retry shortly (nothing was recorded)"))
             }
-            context.logger.error("internal error", metadata: ["ledger.error": "\(String(reflecting: error))"])
+            // `describe` gives the server's message and SQLSTATE, never the statement or its bound
+            // values (which may carry a request's data).
+            context.logger.error("internal error", metadata: ["ledger.error": "\(describe(error))", "ledger.error_type": "\(type(of: error))"])
             return Reply.json(
                 .internalServerError,
                 .object(["error": .object(["code": .string("internal"), "message": .string("internal error; it has been logged")])]))

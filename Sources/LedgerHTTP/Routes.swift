@@ -82,8 +82,14 @@ public struct LedgerAPI: Sendable {
                     .object(["status": .string("migrations pending"), "schema_version": .int(Int64(current)), "expected": .int(Int64(latest))]))
             }
             return Reply.json(.ok, .object(["status": .string("ready"), "schema_version": .int(Int64(current))]))
+        } catch let error as ConfigurationError {
+            // The schema is newer than this binary, or a released migration was edited.
+            store.logger.warning("not ready", metadata: ["ledger.error": "\(error.message)"])
+            return Reply.json(.serviceUnavailable, .object(["status": .string("schema incompatible"), "message": .string(error.message)]))
         } catch {
-            return Reply.error(LedgerError(.unavailable, "the database is not reachable: \(describe(error))"))
+            // /readyz needs no key: the details (host names, roles, server messages) go to the log only.
+            store.logger.warning("not ready: database unreachable", metadata: ["ledger.error": "\(describe(error))"])
+            return Reply.error(LedgerError(.unavailable, "the database is not reachable; see the daemon's log"))
         }
     }
 

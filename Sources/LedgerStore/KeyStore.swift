@@ -107,12 +107,17 @@ public struct KeyStore: Sendable {
 
     private func keys(_ rows: PostgresRowSequence) async throws -> [APIKey] {
         var keys: [APIKey] = []
-        for try await (id, role, org, hashHex, label, created, revoked) in rows.decode(
+        for try await (id, roleName, org, hashHex, label, created, revoked) in rows.decode(
             (String, String, String?, String, String?, Int64, Int64?).self)
         {
+            // Fail closed: a key whose role this code does not know grants nothing.
+            guard let role = Role(rawValue: roleName) else {
+                logger.warning("ignoring an API key with an unknown role", metadata: ["key_id": "\(id)", "role": "\(roleName)"])
+                continue
+            }
             keys.append(
                 APIKey(
-                    id: id, role: Role(rawValue: role) ?? .platform, orgID: org, secretHash: Hex.decode(hashHex) ?? [],
+                    id: id, role: role, orgID: org, secretHash: Hex.decode(hashHex) ?? [],
                     label: label, createdAt: Timestamp(microseconds: created), revokedAt: revoked.map(Timestamp.init(microseconds:))))
         }
         return keys

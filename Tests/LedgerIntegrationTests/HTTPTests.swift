@@ -290,6 +290,20 @@ struct HTTPTests {
             #expect(missing.json.errorCode == "not_found")
         }
     }
+
+    @Test("readiness says why when the database schema is newer than the binary")
+    func readinessWithNewerSchema() async throws {
+        try await APIFixture.with { f, client in
+            try await f.ledger.asOwner { owner in
+                try await owner.query(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (9999, 'from_the_future', 'x')", logger: TestCluster.logger)
+            }
+            let ready = try await client.call(.get, "/readyz")
+            #expect(ready.status == .serviceUnavailable)
+            #expect(ready.json["status"] == .string("schema incompatible"))
+            #expect(ready.json["message"].map { "\($0)".contains("newer than this binary") } == true)
+        }
+    }
 }
 
 @Suite("OpenAPI document")
