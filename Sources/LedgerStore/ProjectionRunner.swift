@@ -315,7 +315,7 @@ public struct ProjectionRunner: Sendable {
         }
         // Swap: wait for the live worker's batch (the checkpoint row lock), take what committed since,
         // and replace the live schema, all in one transaction.
-        try await ProjectionEngine.transaction(on: connection, logger: logger) {
+        try await ProjectionEngine.transaction(on: connection, durable: true, logger: logger) {
             try await connection.query("SELECT 1 FROM projections WHERE name = \(definition.name) FOR UPDATE", logger: logger)
             while true {
                 let events = try await ProjectionEngine.fetch(

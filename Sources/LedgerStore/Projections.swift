@@ -192,10 +192,19 @@ public enum ProjectionEngine {
         }
     }
 
-    /// The secondary indexes `create(withIndexes: false)` left out.
+    /// The secondary indexes `create(withIndexes: false)` left out, and fresh planner statistics
+    /// for every table of the schema (a swapped-in schema would otherwise serve its first queries
+    /// with no statistics at all, until autovacuum gets to it).
     static func createIndexes(_ definition: ProjectionDefinition, schema: String, on connection: PostgresConnection, logger: Logger) async throws {
         for ddl in definition.tables where Self.isSecondaryIndex(ddl) {
             try await connection.query(PostgresQuery(unsafeSQL: ddl.replacingOccurrences(of: "{S}", with: schema)), logger: logger)
+        }
+        var tables: [String] = []
+        for try await table in try await connection.query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = \(schema) ORDER BY tablename", logger: logger
+        ).decode(String.self) { tables.append(table) }
+        for table in tables {
+            try await connection.query(PostgresQuery(unsafeSQL: "ANALYZE \(schema).\(table)"), logger: logger)
         }
     }
 
@@ -251,11 +260,22 @@ public enum ProjectionEngine {
 
     /// Runs `body` in a transaction acting as the app role, so every projection object has one owner
     /// whether the daemon or the owner's CLI builds it.
-    static func transaction<R>(on connection: PostgresConnection, logger: Logger, _ body: () async throws -> R) async throws -> R {
+    ///
+    /// The commit does not wait for its WAL flush (`synchronous_commit = off`): a projection is
+    /// derived data and its rows and checkpoint commit together, so a crash can only lose the last
+    /// batches whole, and the worker applies them again from the log. Appends keep waiting for
+    /// their flush; they no longer share each fsync with two projection commits.
+    /// `durable: true` (the swap of a rebuild) waits for the flush as usual.
+    static func transaction<R>(
+        on connection: PostgresConnection, durable: Bool = false, logger: Logger, _ body: () async throws -> R
+    ) async throws -> R {
         try await connection.query("BEGIN", logger: logger)
         do {
             try await connection.query(
-                "SELECT set_config('role', \(EmbeddedCluster.appUser), true) WHERE current_user <> \(EmbeddedCluster.appUser)",
+                """
+                SELECT set_config('synchronous_commit', \(durable ? "on" : "off"), true),
+                    CASE WHEN current_user <> \(EmbeddedCluster.appUser) THEN set_config('role', \(EmbeddedCluster.appUser), true) END
+                """,
                 logger: logger)
             let result = try await body()
             try await connection.query("COMMIT", logger: logger)
