@@ -236,7 +236,7 @@ public enum OpenAPIDocument {
             object(["projections": .object(["type": .string("array"), "items": anyObject])], required: ["projections"]), parameters: [])
         paths["/healthz"] = .object(["get": operation("Liveness.", ["200": response("Alive.", status)], secured: false)])
         paths["/readyz"] = .object([
-            "get": operation("Readiness: database reachable and migrations current.", ["200": response("Ready.", status), "503": response("Not ready.", status)], secured: false)
+            "get": operation("Readiness: database reachable and migrations current (with --replica-url, also the replica reachable: `replica` says `streaming`).", ["200": response("Ready.", status), "503": response("Not ready.", status)], secured: false)
         ])
         paths["/"] = .object([
             "get": operation(

@@ -27,10 +27,22 @@ extension LedgerAPI {
         let minPosition = try request.uri.queryParameters.optionalInteger("min_position", range: 0...Int64.max)
         let store = store
         let model = ReadModel(logger: store.logger)
+        let client = readClient ?? store.client
+        let onReplica = readClient != nil
         return try await metrics.databaseCall {
             try await withDeadline(databaseDeadline + .seconds(5)) {
-            try await ReadModel.read(store.client, projections: projections, minPosition: minPosition, logger: store.logger) {
-                    try await body(model, $0)
+                var attempt = 0
+                while true {
+                    do {
+                        return try await ReadModel.read(client, projections: projections, minPosition: minPosition, logger: store.logger) {
+                            try await body(model, $0)
+                        }
+                    } catch let error as PSQLError where onReplica && attempt < 2 && error.serverInfo?[.sqlState] == "40001" {
+                        // A standby cancels a query that conflicts with the WAL it replays (a rebuild's
+                        // schema swap on the primary, vacuum): the next snapshot sees the new state.
+                        attempt += 1
+                        store.logger.debug("replica read cancelled by recovery; retrying", metadata: ["ledger.error": "\(describe(error))"])
+                    }
                 }
             }
         }

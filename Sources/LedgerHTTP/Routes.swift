@@ -3,7 +3,7 @@ import HummingbirdCore
 public import LedgerCore
 public import LedgerStore
 public import Logging
-import PostgresNIO
+public import PostgresNIO
 
 /// The HTTP API of the contract, on the real store.
 public struct LedgerAPI: Sendable {
@@ -14,6 +14,10 @@ public struct LedgerAPI: Sendable {
     public var poolSize = 20
     /// How long a request may wait for the database before it answers 503.
     public var databaseDeadline: Duration = .seconds(5)
+    /// Where the projection reads (reports, lists, postings, placements) go: a PostgreSQL streaming
+    /// replica when the daemon has one (`--replica-url`), else the primary. Appends, the feed and
+    /// streams always use the primary.
+    public var readClient: PostgresClient?
 
     public init(store: EventStore, keys: KeyCache) {
         self.store = store
@@ -81,7 +85,27 @@ public struct LedgerAPI: Sendable {
                     .serviceUnavailable,
                     .object(["status": .string("migrations pending"), "schema_version": .int(Int64(current)), "expected": .int(Int64(latest))]))
             }
-            return Reply.json(.ok, .object(["status": .string("ready"), "schema_version": .int(Int64(current))]))
+            var body: [String: JSON] = ["status": .string("ready"), "schema_version": .int(Int64(current))]
+            if let replica = readClient {
+                do {
+                    let inRecovery = try await db {
+                        try await replica.withConnection { connection in
+                            var value = false
+                            for try await v in try await connection.query("SELECT pg_is_in_recovery()", logger: store.logger).decode(Bool.self) {
+                                value = v
+                            }
+                            return value
+                        }
+                    }
+                    body["replica"] = .string(inRecovery ? "streaming" : "not in recovery")
+                } catch {
+                    store.logger.warning("not ready: replica unreachable", metadata: ["ledger.error": "\(describe(error))"])
+                    return Reply.json(
+                        .serviceUnavailable,
+                        .object(["status": .string("replica unreachable"), "schema_version": .int(Int64(current))]))
+                }
+            }
+            return Reply.json(.ok, .object(body))
         } catch let error as ConfigurationError {
             // The schema is newer than this binary, or a released migration was edited.
             store.logger.warning("not ready", metadata: ["ledger.error": "\(error.message)"])

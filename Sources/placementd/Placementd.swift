@@ -22,6 +22,13 @@ struct Placementd: AsyncParsableCommand {
     @Option(name: .customLong("database-url"), help: ArgumentHelp("PostgreSQL URL (default: $PLACEMENT_DATABASE_URL, else the embedded cluster).", valueName: "url"))
     var databaseURL: String?
 
+    @Option(
+        name: .customLong("replica-url"),
+        help: ArgumentHelp(
+            "A PostgreSQL streaming replica of that database to serve report, list and posting reads from (default: $PLACEMENT_REPLICA_URL, else the primary). Appends, the feed and streams stay on the primary; min_position waits for the replica.",
+            valueName: "url"))
+    var replicaURL: String?
+
     @Option(name: .customLong("data-dir"), help: ArgumentHelp("Directory of the embedded cluster (default: $PLACEMENT_DATA_DIR or ./.placement-data).", valueName: "dir"))
     var dataDirectory: String?
 
@@ -53,6 +60,9 @@ struct Placementd: AsyncParsableCommand {
             throw ValidationError("log format \(format) is not text or json")
         }
         _ = try listenAddress()
+        if let url = replicaURL ?? environment["PLACEMENT_REPLICA_URL"] {
+            do { _ = try DatabaseEndpoint.parse(url: url) } catch { throw ValidationError("replica URL: \(error.message)") }
+        }
         guard sealInterval >= 1 else { throw ValidationError("--seal-interval must be at least 1 second") }
         guard demoPostings >= 1 else { throw ValidationError("--demo-postings must be at least 1") }
     }
@@ -98,15 +108,24 @@ struct Placementd: AsyncParsableCommand {
 
         let client = PostgresClient(configuration: database.appConfiguration.clientConfiguration, backgroundLogger: logger)
         let store = EventStore(client: client, logger: logger)
-        let api = LedgerAPI(store: store, keys: KeyCache(keys: KeyStore(client: client, logger: logger)))
+        var api = LedgerAPI(store: store, keys: KeyCache(keys: KeyStore(client: client, logger: logger)))
+        var services: [any Service] = [client]
+        if let url = replicaURL ?? environment["PLACEMENT_REPLICA_URL"] {
+            let endpoint = try DatabaseEndpoint.parse(url: url)
+            let replica = PostgresClient(configuration: endpoint.clientConfiguration, backgroundLogger: logger)
+            api.readClient = replica
+            services.append(replica)
+            logger.info("serving projection reads from a replica", metadata: ["ledger.replica": "\(endpoint.summary)"])
+        }
+        services += [
+            SealService(client: client, interval: .seconds(sealInterval), logger: logger),
+            ProjectionService(client: client, logger: logger, appends: store.appended),
+        ]
         let printed = banner
         let app = Application(
             router: api.buildRouter(),
             configuration: .init(address: .hostname(host, port: port), serverName: "placementd"),
-            services: [
-                client, SealService(client: client, interval: .seconds(sealInterval), logger: logger),
-                ProjectionService(client: client, logger: logger, appends: store.appended),
-            ],
+            services: services,
             onServerRunning: { _ in
                 logger.info("placementd is serving", metadata: ["http.address": "\(host):\(port)"])
                 if let printed { FileHandle.standardOutput.write(Data((printed + "\n").utf8)) }
