@@ -121,8 +121,9 @@ extension EventStore {
         }
     }
 
-    /// One transaction, five round trips whatever the number of requests: BEGIN; lock the streams
-    /// and read the clock and used payment references; look up recorded ids; write; COMMIT.
+    /// One transaction, six round trips whatever the number of requests: BEGIN; take the streams'
+    /// turn; lock them and read the clock and used payment references; look up recorded ids; write;
+    /// COMMIT.
     private func appendOnce(_ requests: [AppendRequest], mode: AppendMode, on connection: PostgresConnection) async throws
         -> [Result<AppendOutcome, LedgerError>]
     {
@@ -135,7 +136,9 @@ extension EventStore {
         let refs = all.compactMap { event -> String? in
             if case .paid(_, _, _, let ref, _) = event.data { return ref } else { return nil }
         }
-        let locked = try await lockStreams(Array(Set(all.map(\.postingID))).sorted(), paymentRefs: refs, on: connection)
+        let postingIDs = Array(Set(all.map(\.postingID))).sorted()
+        try await serialiseStreams(postingIDs, on: connection)
+        let locked = try await lockStreams(postingIDs, paymentRefs: refs, on: connection)
         var group = GroupState(
             heads: locked.heads, base: locked.base, context: DecisionContext(now: Timestamp(microseconds: locked.now), usedPaymentRefs: locked.usedRefs))
         // 2. Idempotency: which ids are recorded already?
@@ -289,6 +292,25 @@ extension EventStore {
         var base: Int64 = 0
         var now: Int64 = 0
         var usedRefs: Set<CompanyPaymentRef> = []
+    }
+
+    /// Waits for the turn of every stream involved, before the transaction has an id: transaction-level
+    /// advisory locks (two-key form, class 1347, so they never meet the one-key locks of leases,
+    /// seals and migrations), taken in key order so two appends never deadlock on them.
+    ///
+    /// Positions come from the transaction id, and a row lock (`FOR UPDATE`) assigns the id as soon
+    /// as it locks its first row. Locking the stream rows first would let a transaction take its id,
+    /// then wait behind another that holds a second stream and gets a higher id: that stream's events
+    /// would then stand in position order against their version order, so a reader following
+    /// positions (projections, `verify`) would meet version 22 before version 4. An advisory lock
+    /// assigns no id: every transaction gets its id only once it holds all its streams, so of two
+    /// transactions sharing a stream the one that goes first also has the lower positions.
+    private func serialiseStreams(_ postingIDs: [String], on connection: PostgresConnection) async throws {
+        try await connection.query(
+            """
+            SELECT pg_advisory_xact_lock(1347, key)
+            FROM (SELECT DISTINCT hashtext(posting_id) AS key FROM unnest(\(postingIDs)::text[]) AS posting_id ORDER BY 1) AS keys
+            """, logger: logger)
     }
 
     /// One statement: the clock (the transaction's position base, the server's time), the streams

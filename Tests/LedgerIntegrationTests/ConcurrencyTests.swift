@@ -298,3 +298,43 @@ extension Result where Failure == any Error {
         do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }
+
+@Suite("Stream order under concurrency")
+struct StreamOrderTests {
+    @Test("transactions that share some streams keep every stream's positions in version order (verify and projections read by position)")
+    func positionsFollowVersionsPerStream() async throws {
+        try await TestLedger.with { ledger in
+            let postings = (0..<4).map { "p-shared-\($0)" }
+            for posting in postings {
+                var e = Events(posting)
+                _ = try await ledger.store.append([e.posted(openings: 1000)])
+            }
+            // Concurrent batches, each applying to two of the four postings (and in import mode, a
+            // transaction of its own), so transactions lock overlapping sets of streams.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<8 {
+                    group.addTask {
+                        for round in 0..<30 {
+                            let pair = [postings[(writer + round) % 4], postings[(writer + round + 1 + writer % 2) % 4]]
+                            let batch = pair.map { posting in
+                                var e = Events(posting)
+                                return e.applied("s-\(writer)-\(round)")
+                            }
+                            _ = try await ledger.store.append(batch, mode: writer % 4 == 3 ? .prefix : .atomic)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let expected = 4 + 8 * 30 * 2
+            let recorded = try await ledger.feed(after: 0, count: expected)
+            #expect(recorded.count == expected)
+            for (posting, stream) in Dictionary(grouping: recorded, by: \.event.postingID) {
+                let versions = stream.sorted { $0.position < $1.position }.map(\.version)
+                #expect(versions == Array(1...Int64(stream.count)), "\(posting): versions in position order")
+            }
+            let report = try await ledger.integrity.verify()
+            #expect(report.ok, "\(report.problems.prefix(3))")
+        }
+    }
+}
