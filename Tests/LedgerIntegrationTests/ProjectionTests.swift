@@ -218,7 +218,7 @@ struct ProjectionTests {
             let half = events.count / 2
             @Sendable func leaseHolders() async throws -> Int64 {
                 try await ledger.count(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
             }
             // Daemon A and daemon B, each with its own pool.
             try await ledger.database.withClient(owner: false, logger: Self.logger) { clientB in
@@ -252,7 +252,7 @@ struct ProjectionTests {
                 let killed = try await ledger.count(
                     """
                     SELECT count(pg_terminate_backend(pid)) FROM pg_locks
-                    WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                    WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
                     """)
                 #expect(killed == Int64(ProjectionDefinition.all.count))
                 daemonA.cancel()

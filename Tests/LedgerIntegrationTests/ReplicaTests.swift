@@ -107,7 +107,7 @@ struct ReplicaTests {
                     let second = try await client.call(.post, "/v1/events", key: f.platform, body: body(p2.placement("s-2")))
                     #expect(second.status == .created)
                     let target = second.json.lastPosition
-                    try await waitUntil { try await f.ledger.count("SELECT min(position) FROM projections") >= target }
+                    try await ProjectionTests.waitUntil { try await f.ledger.count("SELECT min(position) FROM projections") >= target }
                     let primaryView = try await client.call(.get, "/v1/placements?min_position=\(target)", key: f.platform)
                     #expect(primaryView.status == .serviceUnavailable)
                     #expect(primaryView.json.errorCode == "projection_lagging")
@@ -130,14 +130,5 @@ struct ReplicaTests {
                 }
             }
         }
-    }
-}
-
-/// Polls `condition` every 20 ms for up to `timeout`.
-func waitUntil(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while try await !condition() {
-        guard ContinuousClock.now < deadline else { throw DatabaseFailure(description: "condition not met within \(timeout)") }
-        try await Task.sleep(for: .milliseconds(20))
     }
 }
