@@ -138,33 +138,40 @@ public struct ProjectionRunner: Sendable {
                     let wakeup = Wakeup()
                     let registration = localAppends?.register(wakeup)
                     defer { if let registration { localAppends?.unregister(registration) } }
-                    try await withThrowingTaskGroup(of: Void.self) { group in
-                        group.addTask {
-                            // Listening belongs to this child so that cancelling the group ends it.
-                            let notifications = try await connection.listen(ProjectionEngine.channel)
-                            for try await _ in notifications { wakeup.signal() }
-                        }
-                        group.addTask {
-                            while !Task.isCancelled {
-                                let needsRebuild = try await self.checkVersion(definition, on: connection)
-                                if needsRebuild {
-                                    _ = try await self.rebuild(definition, on: connection, progress: { p in
-                                        self.logger.debug(
-                                            "rebuilding projection",
-                                            metadata: ["projection": "\(p.projection)", "events": "\(p.events)", "total": "\(p.total)"])
-                                    })
-                                    continue
-                                }
-                                let (count, position) = try await self.step(definition, on: connection)
-                                if count > 0 {
-                                    onBatch(count, position)
-                                } else {
-                                    await wakeup.wait(timeout: poll)
+                    do {
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                            group.addTask {
+                                // Listening belongs to this child so that cancelling the group ends it.
+                                let notifications = try await connection.listen(ProjectionEngine.channel)
+                                for try await _ in notifications { wakeup.signal() }
+                            }
+                            group.addTask {
+                                while !Task.isCancelled {
+                                    let needsRebuild = try await self.checkVersion(definition, on: connection)
+                                    if needsRebuild {
+                                        _ = try await self.rebuild(definition, on: connection, progress: { p in
+                                            self.logger.debug(
+                                                "rebuilding projection",
+                                                metadata: ["projection": "\(p.projection)", "events": "\(p.events)", "total": "\(p.total)"])
+                                        })
+                                        continue
+                                    }
+                                    let (count, position) = try await self.step(definition, on: connection)
+                                    if count > 0 {
+                                        onBatch(count, position)
+                                    } else {
+                                        await wakeup.wait(timeout: poll)
+                                    }
                                 }
                             }
+                            try await group.next()
+                            group.cancelAll()
                         }
-                        try await group.next()
-                        group.cancelAll()
+                    } catch where !Task.isCancelled {
+                        // The connection goes back to the pool: it must not keep the lease, or no
+                        // worker (of this daemon or another) could take it until that connection closes.
+                        _ = try? await connection.query("SELECT pg_advisory_unlock(hashtext(\(lease)))", logger: logger)
+                        throw error
                     }
                     // Stopping: the lease ends with the session; otherwise hand it back explicitly.
                     if Task.isCancelled { return }

@@ -266,6 +266,40 @@ struct ProjectionTests {
         }
     }
 
+    @Test("a worker that fails hands its lease back at once: another daemon takes over while it waits to retry")
+    func failedWorkerReleasesLease() async throws {
+        try await TestLedger.with { ledger in
+            try await ledger.runner.prepare()
+            let definition = ProjectionDefinition.postings
+            var e = Events("p-lease")
+            _ = try await ledger.store.append([e.posted()])
+            let application = e.applied("s-1")
+            try await ledger.database.withClient(owner: false, logger: Self.logger) { clientA in
+                try await ledger.database.withClient(owner: false, logger: Self.logger) { clientB in
+                    // A takes the lease first and, after an error, waits 60 s before trying again.
+                    let daemonA = Task {
+                        await ProjectionRunner(client: clientA, logger: Self.logger).runLive(definition, poll: .milliseconds(50), leaseRetry: .seconds(60))
+                    }
+                    try await Self.waitUntil { try await ledger.runner.status().first { $0.name == definition.name }?.events == 1 }
+                    let daemonB = Task {
+                        await ProjectionRunner(client: clientB, logger: Self.logger).runLive(definition, poll: .milliseconds(50), leaseRetry: .milliseconds(100))
+                    }
+                    // A's next batch fails (its schema is away for a moment)...
+                    try await ledger.exec("ALTER SCHEMA \(definition.liveSchema) RENAME TO away")
+                    _ = try await ledger.store.append([application])
+                    try await Task.sleep(for: .milliseconds(500))
+                    try await ledger.exec("ALTER SCHEMA away RENAME TO \(definition.liveSchema)")
+                    // ...and B, not A sixty seconds later, projects the event.
+                    try await Self.waitUntil(timeout: .seconds(10)) {
+                        try await ledger.runner.status().first { $0.name == definition.name }?.events == 2
+                    }
+                    daemonA.cancel()
+                    daemonB.cancel()
+                }
+            }
+        }
+    }
+
     /// Row-for-row equality, reporting the first difference briefly.
     static func expectSame(_ rebuilt: [String], _ live: [String], _ table: String) {
         #expect(rebuilt.count == live.count, "\(table): \(rebuilt.count) rows rebuilt, \(live.count) live")
