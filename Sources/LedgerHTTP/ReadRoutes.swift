@@ -1,3 +1,4 @@
+import Foundation
 public import Hummingbird
 import HummingbirdCore
 public import LedgerCore
@@ -171,8 +172,10 @@ extension LedgerAPI {
 }
 
 extension Parameters {
+    /// A path parameter that must be an identifier, percent-decoded first (the router leaves path
+    /// segments encoded; clients such as the dashboard encode `:`).
     func pathIdentifier(_ name: String) throws -> String {
-        guard let id = self.get(name), Identifier.isValid(id) else {
+        guard let raw = self.get(name), let id = raw.removingPercentEncoding, Identifier.isValid(id) else {
             throw LedgerError(.invalidField, "the \(name) in the path is not a valid identifier", field: name)
         }
         return id

@@ -127,8 +127,10 @@ public struct LedgerAPI: Sendable {
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: BatchLimits.maxBytes)
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw LedgerError(.payloadTooLarge, "the body is larger than \(BatchLimits.maxBytes) bytes; split the batch")
+        } catch {
+            throw LedgerError(.invalidJSON, "the request body could not be read in full (it ended early or its chunked framing is broken)")
         }
         let events = try BatchDecision.parseBody(Array(body.readableBytesView))
         let company = caller.role == .company ? caller.orgID ?? "" : nil
@@ -187,12 +189,7 @@ public struct LedgerAPI: Sendable {
 }
 
 extension Parameters {
-    func postingID() throws -> String {
-        guard let id = self.get("posting_id"), Identifier.isValid(id) else {
-            throw LedgerError(.invalidField, "the posting id in the path is not a valid identifier", field: "posting_id")
-        }
-        return id
-    }
+    func postingID() throws -> String { try pathIdentifier("posting_id") }
 }
 
 

@@ -411,7 +411,8 @@ public struct PlacementCursor: Sendable, Hashable {
         var text = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while text.count % 4 != 0 { text += "=" }
         guard let data = Data(base64Encoded: text), case .array(let parts)? = try? JSONParser.parse([UInt8](data)),
-            parts.count == 2, case .string(let posting) = parts[0], case .string(let student) = parts[1]
+            parts.count == 2, case .string(let posting) = parts[0], case .string(let student) = parts[1],
+            Identifier.isValid(posting), Identifier.isValid(student)
         else { return nil }
         postingID = posting
         studentID = student

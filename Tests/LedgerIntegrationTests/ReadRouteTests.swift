@@ -104,6 +104,15 @@ struct ReadRouteTests {
             #expect(detail.json["events"]?.array.count == 8)
             #expect(try await client.call(.get, "/v1/placements?status=done", key: f.platform).json.errorCode == "invalid_field")
             #expect(try await client.call(.get, "/v1/placements?cursor=nonsense", key: f.platform).json.errorCode == "invalid_field")
+            // A well-formed cursor whose ids are not identifiers (here a NUL, which PostgreSQL refuses).
+            let crafted = Data(#"["p-\u0000","s"]"#.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "")
+            let bad = try await client.call(.get, "/v1/placements?cursor=\(crafted)", key: f.platform)
+            #expect(bad.status == .badRequest)
+            #expect(bad.json.errorField == "cursor")
+            // Percent-encoded identifiers in the path (as the dashboard sends them) are decoded.
+            #expect(try await client.call(.get, "/v1/placements/p%2D1/s%2D1", key: f.university).json["placement"]?["student_id"] == .string("s-1"))
+            #expect(try await client.call(.get, "/v1/postings/p%2D1", key: f.university).json["posting"]?["posting_id"] == .string("p-1"))
+            #expect(try await client.call(.get, "/v1/postings/p%2D1/events", key: f.company).status == .ok)
             #expect(try await client.call(.get, "/v1/projections", key: f.university).status == .forbidden)
             let projections = try await client.call(.get, "/v1/projections", key: f.admin)
             #expect(projections.json["projections"]?.array.count == ProjectionDefinition.all.count)
