@@ -156,7 +156,12 @@ public struct ProjectionRunner: Sendable {
                                         })
                                         continue
                                     }
-                                    let (count, position) = try await self.step(definition, on: connection)
+                                    // A batch runs to its end even when the worker is cancelled meanwhile
+                                    // (shutdown looks at cancellation between batches): a transaction cut
+                                    // off between its statements left the pooled connection idle in
+                                    // transaction, holding back the gap-free horizon of every reader in
+                                    // the cluster until the server's idle timeout.
+                                    let (count, position) = try await Task { try await self.step(definition, on: connection) }.value
                                     if count > 0 {
                                         onBatch(count, position)
                                     } else {
