@@ -87,7 +87,7 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch {
             if DatabaseTrouble.isUnavailable(error) {
                 context.logger.warning("database unavailable", metadata: ["ledger.error": "\(describe(error))"])
-                return Reply.error(LedgerError(.unavailable, "the ledger's database is unavailable; retry shortly (nothing was recorded)"))
+                return Reply.error(LedgerError(.unavailable, "the ledger's database is unavailable; retry shortly with the same event ids (an event that was recorded is answered as a retry, never recorded twice)"))
             }
             // `describe` gives the server's message and SQLSTATE, never the statement or its bound
             // values (which may carry a request's data).
@@ -105,8 +105,9 @@ enum DatabaseTrouble {
         if error is DeadlineExceeded { return true }
         guard let psql = error as? PSQLError else { return false }
         if let state = psql.serverInfo?[.sqlState] {
-            // 08: connection exceptions; 57P: operator intervention (shutdown, crash recovery); 53: resources.
-            return state.hasPrefix("08") || state.hasPrefix("57P") || state.hasPrefix("53")
+            // 08: connection exceptions; 57P: operator intervention (shutdown, crash recovery); 53: resources;
+            // 25006: a read-only transaction (the server is a standby, e.g. the old primary after a failover).
+            return state.hasPrefix("08") || state.hasPrefix("57P") || state.hasPrefix("53") || state == "25006"
         }
         return true  // no server answer at all: connection closed, refused, timed out
     }
@@ -114,15 +115,35 @@ enum DatabaseTrouble {
 
 struct DeadlineExceeded: Error {}
 
+enum DeadlineOutcome<R: Sendable>: Sendable {
+    case value(R)
+    case deadline
+}
+
 /// Runs `body`, giving up after `limit` (a database that hangs must not hang the request).
+///
+/// Past the limit the body is cancelled, but a statement already sent cannot be withdrawn: when the
+/// body still finishes (an append whose COMMIT was under way), its real outcome is the answer, so
+/// a deadline never turns a recorded append into a 503. Only a body that fails or is cancelled
+/// before it has an outcome answers `DeadlineExceeded`; an error the ledger itself chose (a broken
+/// rule) stands as it is.
 func withDeadline<R: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> R) async throws -> R {
-    try await withThrowingTaskGroup(of: R.self) { group in
-        group.addTask { try await body() }
+    try await withThrowingTaskGroup(of: DeadlineOutcome<R>.self) { group in
+        group.addTask { .value(try await body()) }
         group.addTask {
             try await Task.sleep(for: limit)
-            throw DeadlineExceeded()
+            return .deadline
         }
         defer { group.cancelAll() }
-        return try await group.next()!
+        if case .value(let value)? = try await group.next() { return value }
+        group.cancelAll()
+        do {
+            while let outcome = try await group.next() {
+                if case .value(let value) = outcome { return value }
+            }
+        } catch let error as LedgerError {
+            throw error
+        } catch {}
+        throw DeadlineExceeded()
     }
 }

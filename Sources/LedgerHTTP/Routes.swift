@@ -77,8 +77,21 @@ public struct LedgerAPI: Sendable {
     func ready() async throws -> Response {
         let store = store
         do {
-            let (current, latest) = try await db {
-                try await store.client.withConnection { try await Migrator.status($0, logger: store.logger) }
+            let (current, latest, standby) = try await db {
+                try await store.client.withConnection { connection in
+                    let (current, latest) = try await Migrator.status(connection, logger: store.logger)
+                    var standby = false
+                    for try await value in try await connection.query("SELECT pg_is_in_recovery()", logger: store.logger).decode(Bool.self) {
+                        standby = value
+                    }
+                    return (current, latest, standby)
+                }
+            }
+            guard !standby else {
+                // Appends would fail: this server is a standby (after a failover, the old primary).
+                return Reply.json(
+                    .serviceUnavailable,
+                    .object(["status": .string("read-only: the database is a standby"), "schema_version": .int(Int64(current))]))
             }
             guard current == latest else {
                 return Reply.json(

@@ -128,6 +128,21 @@ struct ReplicaTests {
                     let third = try await client.call(.post, "/v1/events", key: f.platform, body: body(p3.placement("s-3")))
                     #expect(third.status == .created)
                 }
+                // A daemon whose database turns out to be a standby (the old primary after a
+                // failover): not ready, and appends answer 503 unavailable with Retry-After, not 500.
+                let onStandby = LedgerAPI(
+                    store: EventStore(client: replica, logger: TestCluster.logger),
+                    keys: KeyCache(keys: KeyStore(client: replica, logger: TestCluster.logger)))
+                try await Application(router: onStandby.buildRouter(), logger: TestCluster.logger).test(.router) { client in
+                    let ready = try await client.call(.get, "/readyz")
+                    #expect(ready.status == .serviceUnavailable)
+                    #expect(ready.json["status"] == .string("read-only: the database is a standby"))
+                    var p4 = Events("p-r4")
+                    let refused = try await client.call(.post, "/v1/events", key: f.platform, body: body(p4.placement("s-4")))
+                    #expect(refused.status == .serviceUnavailable)
+                    #expect(refused.json.errorCode == "unavailable")
+                    #expect(refused.headers[.retryAfter] != nil)
+                }
             }
         }
     }
