@@ -102,7 +102,11 @@ struct ErrorMiddleware: RouterMiddleware {
 enum DatabaseTrouble {
     /// Connection failures, timeouts, a server shutting down: the client should retry.
     static func isUnavailable(_ error: any Error) -> Bool {
-        if error is DeadlineExceeded { return true }
+        if error is DeadlineExceeded || error is CancellationError { return true }
+        // The pool's own errors: a connection request cancelled (with the request that led a group
+        // commit, whose companions share its outcome) or a pool shut down. Its module is
+        // underscored, so the type is matched by name.
+        if String(reflecting: type(of: error)).hasSuffix(".ConnectionPoolError") { return true }
         guard let psql = error as? PSQLError else { return false }
         if let state = psql.serverInfo?[.sqlState] {
             // 08: connection exceptions; 57P: operator intervention (shutdown, crash recovery); 53: resources;

@@ -44,6 +44,8 @@ public struct ProjectionRunner: Sendable {
     public var definitions: [ProjectionDefinition]
     /// This process's appends (wake the workers without a round trip through PostgreSQL).
     public var localAppends: AppendSignal?
+    /// Other processes' appends, as `listenForOthers` hears of them.
+    let othersAppended = AppendSignal()
 
     public init(
         client: PostgresClient, logger: Logger, definitions: [ProjectionDefinition] = ProjectionDefinition.all,
@@ -116,8 +118,9 @@ public struct ProjectionRunner: Sendable {
 
     /// Follows the log for one projection until cancelled: holds the projection's lease (a
     /// session advisory lock, so two daemons never run it twice; when the holder dies its
-    /// connection closes and another takes over within `leaseRetry`), wakes on NOTIFY with a
-    /// polling fallback, and applies batches with the checkpoint in the same transaction.
+    /// connection closes and another takes over within `leaseRetry`), wakes on this process's
+    /// appends and on other processes' NOTIFY (`listenForOthers`) with a polling fallback, and
+    /// applies batches with the checkpoint in the same transaction.
     public func runLive(
         _ definition: ProjectionDefinition, poll: Duration = .milliseconds(500), leaseRetry: Duration = .seconds(2),
         onBatch: @escaping @Sendable (Int, Int64) -> Void = { _, _ in }
@@ -137,40 +140,33 @@ public struct ProjectionRunner: Sendable {
                     defer { logger.info("projection lease released", metadata: ["projection": "\(definition.name)"]) }
                     let wakeup = Wakeup()
                     let registration = localAppends?.register(wakeup)
-                    defer { if let registration { localAppends?.unregister(registration) } }
+                    let remote = othersAppended.register(wakeup)
+                    defer {
+                        if let registration { localAppends?.unregister(registration) }
+                        othersAppended.unregister(remote)
+                    }
                     do {
-                        try await withThrowingTaskGroup(of: Void.self) { group in
-                            group.addTask {
-                                // Listening belongs to this child so that cancelling the group ends it.
-                                let notifications = try await connection.listen(ProjectionEngine.channel)
-                                for try await _ in notifications { wakeup.signal() }
+                        while !Task.isCancelled {
+                            let needsRebuild = try await self.checkVersion(definition, on: connection)
+                            if needsRebuild {
+                                _ = try await self.rebuild(definition, on: connection, progress: { p in
+                                    self.logger.debug(
+                                        "rebuilding projection",
+                                        metadata: ["projection": "\(p.projection)", "events": "\(p.events)", "total": "\(p.total)"])
+                                })
+                                continue
                             }
-                            group.addTask {
-                                while !Task.isCancelled {
-                                    let needsRebuild = try await self.checkVersion(definition, on: connection)
-                                    if needsRebuild {
-                                        _ = try await self.rebuild(definition, on: connection, progress: { p in
-                                            self.logger.debug(
-                                                "rebuilding projection",
-                                                metadata: ["projection": "\(p.projection)", "events": "\(p.events)", "total": "\(p.total)"])
-                                        })
-                                        continue
-                                    }
-                                    // A batch runs to its end even when the worker is cancelled meanwhile
-                                    // (shutdown looks at cancellation between batches): a transaction cut
-                                    // off between its statements left the pooled connection idle in
-                                    // transaction, holding back the gap-free horizon of every reader in
-                                    // the cluster until the server's idle timeout.
-                                    let (count, position) = try await Task { try await self.step(definition, on: connection) }.value
-                                    if count > 0 {
-                                        onBatch(count, position)
-                                    } else {
-                                        await wakeup.wait(timeout: poll)
-                                    }
-                                }
+                            // A batch runs to its end even when the worker is cancelled meanwhile
+                            // (shutdown looks at cancellation between batches): a transaction cut
+                            // off between its statements left the pooled connection idle in
+                            // transaction, holding back the gap-free horizon of every reader in
+                            // the cluster until the server's idle timeout.
+                            let (count, position) = try await Task { try await self.step(definition, on: connection) }.value
+                            if count > 0 {
+                                onBatch(count, position)
+                            } else {
+                                await wakeup.wait(timeout: poll)
                             }
-                            try await group.next()
-                            group.cancelAll()
                         }
                     } catch where !Task.isCancelled {
                         // The connection goes back to the pool: it must not keep the lease, or no
@@ -190,6 +186,26 @@ public struct ProjectionRunner: Sendable {
                     "projection worker stopped; retrying", metadata: ["projection": "\(definition.name)", "error": "\(describe(error))"])
             }
             try? await Task.sleep(for: leaseRetry)
+        }
+    }
+
+    /// Wakes this runner's workers when another process appends (its debounced NOTIFY), until
+    /// cancelled; reconnects with a pause after any failure. LISTEN has a connection of its own,
+    /// never a worker's: PostgresNIO 1.33.2 can hang closing a listening connection while the server
+    /// restarts, and that must cost at most these wake-ups (the workers still poll), never a
+    /// worker or its lease.
+    public func listenForOthers(retry: Duration = .seconds(2)) async {
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    let notifications = try await connection.listen(ProjectionEngine.channel)
+                    for try await _ in notifications { othersAppended.signal() }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.debug("listening for other daemons' appends failed; retrying", metadata: ["error": "\(describe(error))"])
+            }
+            try? await Task.sleep(for: retry)
         }
     }
 

@@ -47,6 +47,10 @@ public struct ProjectionService: Service, CustomStringConvertible {
                     try? await Task.sleep(for: .seconds(2))
                 }
             }
+            // The listener is not awaited on the way out: a listening connection that hangs while
+            // it closes (see `listenForOthers`) must not hold up the daemon's shutdown.
+            let listener = Task { await runner.listenForOthers() }
+            defer { listener.cancel() }
             await withDiscardingTaskGroup { group in
                 group.addTask { await notifyOthers() }
                 for definition in runner.definitions {

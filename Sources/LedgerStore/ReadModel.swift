@@ -78,8 +78,10 @@ public struct ReadModel: Sendable {
     ) async throws -> (R, Int64) {
         let clock = ContinuousClock()
         let deadline = clock.now + wait
-        return try await client.withConnection { connection in
-            while true {
+        while true {
+            // The connection goes back to the pool between tries: readers waiting for a position
+            // must not fill the pool that appends and the projections themselves need.
+            let answer: (R, Int64)? = try await client.withConnection { connection in
                 try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
                 do {
                     let position = try await ProjectionRunner.position(of: projections, on: connection, logger: logger)
@@ -90,8 +92,7 @@ public struct ReadModel: Sendable {
                                 .projectionLagging,
                                 "the projections have reached position \(position), not yet \(minPosition); retry shortly")
                         }
-                        try await Task.sleep(for: .milliseconds(10))
-                        continue
+                        return nil
                     }
                     let result = try await body(connection)
                     try await connection.query("COMMIT", logger: logger)
@@ -101,6 +102,8 @@ public struct ReadModel: Sendable {
                     throw error
                 }
             }
+            if let answer { return answer }
+            try await Task.sleep(for: .milliseconds(10))
         }
     }
 

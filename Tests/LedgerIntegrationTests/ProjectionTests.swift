@@ -300,6 +300,31 @@ struct ProjectionTests {
         }
     }
 
+    @Test("another daemon's NOTIFY wakes an idle worker at once (its own poll is a minute away)")
+    func notifyWakesWorker() async throws {
+        try await TestLedger.with { ledger in
+            try await ledger.runner.prepare()
+            var e = Events("p-notify")
+            let posted = e.posted()
+            try await ledger.database.withClient(owner: false, logger: Self.logger) { client in
+                let runner = ProjectionRunner(client: client, logger: Self.logger, definitions: [.postings])
+                let listener = Task { await runner.listenForOthers() }
+                let worker = Task { await runner.runLive(.postings, poll: .seconds(60), leaseRetry: .milliseconds(100)) }
+                defer {
+                    worker.cancel()
+                    listener.cancel()
+                }
+                try await Self.waitUntil { try await ledger.count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'") >= 1 }
+                try await Task.sleep(for: .milliseconds(300))  // the worker has found nothing to do and waits
+                _ = try await ledger.store.append([posted])  // another process's append: no local wake-up
+                try await ledger.exec("SELECT pg_notify('\(ProjectionEngine.channel)', '')")
+                try await Self.waitUntil(timeout: .seconds(5)) {
+                    try await ledger.runner.status().first { $0.name == "postings" }?.events == 1
+                }
+            }
+        }
+    }
+
     /// Row-for-row equality, reporting the first difference briefly.
     static func expectSame(_ rebuilt: [String], _ live: [String], _ table: String) {
         #expect(rebuilt.count == live.count, "\(table): \(rebuilt.count) rows rebuilt, \(live.count) live")
