@@ -119,35 +119,24 @@ enum DatabaseTrouble {
 
 struct DeadlineExceeded: Error {}
 
-enum DeadlineOutcome<R: Sendable>: Sendable {
-    case value(R)
-    case deadline
-}
-
 /// Runs `body`, giving up after `limit` (a database that hangs must not hang the request).
 ///
 /// Past the limit the body is cancelled, but a statement already sent cannot be withdrawn: when the
-/// body still finishes (an append whose COMMIT was under way), its real outcome is the answer, so
-/// a deadline never turns a recorded append into a 503. Only a body that fails or is cancelled
-/// before it has an outcome answers `DeadlineExceeded`; an error the ledger itself chose (a broken
-/// rule) stands as it is.
-func withDeadline<R: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> R) async throws -> R {
-    try await withThrowingTaskGroup(of: DeadlineOutcome<R>.self) { group in
-        group.addTask { .value(try await body()) }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return .deadline
-        }
-        defer { group.cancelAll() }
-        if case .value(let value)? = try await group.next() { return value }
-        group.cancelAll()
-        do {
-            while let outcome = try await group.next() {
-                if case .value(let value) = outcome { return value }
-            }
-        } catch let error as LedgerError {
-            throw error
-        } catch {}
-        throw DeadlineExceeded()
+/// body still finishes within a short grace (an append whose COMMIT was under way), its real
+/// outcome is the answer, so a deadline does not turn a recorded append into a 503. A body that
+/// fails after the limit, or does not finish in the grace either, answers `DeadlineExceeded`; an
+/// error the ledger itself chose (a broken rule) stands as it is.
+func withDeadline<R: Sendable>(
+    _ limit: Duration, grace: Duration = .seconds(2), _ body: @escaping @Sendable () async throws -> R
+) async throws -> R {
+    let clock = ContinuousClock()
+    let start = clock.now
+    do {
+        return try await abandoning(after: limit + grace, cancelAfter: limit, body)
+    } catch let error as LedgerError {
+        throw error
+    } catch {
+        if error is Abandoned || clock.now - start >= limit { throw DeadlineExceeded() }
+        throw error
     }
 }

@@ -64,6 +64,9 @@ extension EventStore {
     /// `company`: the batch comes from that company's key, and every event must be on one of its
     /// postings (403 otherwise). Checked against the locked streams inside the transaction, so a
     /// posting created for another company a moment earlier cannot slip through.
+    /// How long a group transaction may take before it is given up.
+    static let groupLimit: Duration = .seconds(15)
+
     public func append(_ events: [Event], mode: AppendMode = .atomic, company: String? = nil) async throws -> AppendOutcome {
         let request = AppendRequest(events: events, company: company)
         guard mode == .atomic else { return try await appendGroup([request], mode: mode)[0].get() }
@@ -75,7 +78,17 @@ extension EventStore {
             let followers = queue.takeFollowers(leading: events.count)
             let results: [Result<AppendOutcome, any Error>]
             do {
-                results = try await appendGroup([request] + followers.map(\.request), mode: .atomic).map { $0.mapError { $0 } }
+                // The group always ends, so the leader always hands off: a transaction whose
+                // connection died under it is given up (see `abandoning`) and answered as unavailable.
+                let requests = [request] + followers.map(\.request)
+                results = try await abandoning(after: Self.groupLimit, cancelAfter: Self.groupLimit / 2) {
+                    try await self.appendGroup(requests, mode: .atomic)
+                }.map { $0.mapError { $0 } }
+            } catch is Abandoned {
+                logger.error("a group commit did not finish in \(Self.groupLimit); its requests are answered as unavailable")
+                let error = LedgerError(
+                    .unavailable, "the database did not answer in time; re-send with the same event ids (a recorded event is answered as a retry)")
+                results = Array(repeating: .failure(error), count: followers.count + 1)
             } catch {
                 results = Array(repeating: .failure(error), count: followers.count + 1)
             }

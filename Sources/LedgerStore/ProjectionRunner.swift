@@ -157,17 +157,25 @@ public struct ProjectionRunner: Sendable {
                                 continue
                             }
                             // A batch runs to its end even when the worker is cancelled meanwhile
-                            // (shutdown looks at cancellation between batches): a transaction cut
-                            // off between its statements left the pooled connection idle in
-                            // transaction, holding back the gap-free horizon of every reader in
-                            // the cluster until the server's idle timeout.
-                            let (count, position) = try await Task { try await self.step(definition, on: connection) }.value
+                            // (shutdown looks at cancellation between batches; `abandoning` does not
+                            // pass the worker's cancellation on): a transaction cut off between its
+                            // statements left the pooled connection idle in transaction, holding back
+                            // the gap-free horizon of every reader in the cluster until the server's
+                            // idle timeout.
+                            // A step whose connection died under it is given up (see `abandoning`),
+                            // so the worker retries on another connection.
+                            let (count, position) = try await abandoning(after: .seconds(15), passCancellation: false) {
+                                try await self.step(definition, on: connection)
+                            }
                             if count > 0 {
                                 onBatch(count, position)
                             } else {
                                 await wakeup.wait(timeout: poll)
                             }
                         }
+                    } catch let error as Abandoned {
+                        // The connection is dead: nothing more can be sent on it (its lease ends with it).
+                        throw error
                     } catch where !Task.isCancelled {
                         // The connection goes back to the pool: it must not keep the lease, or no
                         // worker (of this daemon or another) could take it until that connection closes.
