@@ -1,4 +1,5 @@
 import LedgerCore
+import LedgerStore
 @testable import LedgerHTTP
 import Testing
 
@@ -30,5 +31,34 @@ struct DeadlineTests {
                 throw LedgerError(.notSelected, "student s-1 is not selected")
             }
         }
+    }
+}
+
+@Suite("Abandoning hung work")
+struct AbandonTests {
+    @Test("a body that ignores cancellation is given up after the limit, without waiting for it")
+    func givesUpOnHungBody() async throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        await #expect(throws: Abandoned.self) {
+            try await abandoning(after: .milliseconds(100)) {
+                // As a query on a dead connection: neither finishes soon nor heeds cancellation.
+                await Task.detached { try? await Task.sleep(for: .seconds(3)) }.value
+                return 1
+            }
+        }
+        #expect(clock.now - start < .seconds(2))
+    }
+
+    @Test("without passing cancellation on, a cancelled caller still gets the body's result")
+    func runsToItsEnd() async throws {
+        let task = Task {
+            try await abandoning(after: .seconds(5), passCancellation: false) {
+                try await Task.sleep(for: .milliseconds(200))
+                return 7
+            }
+        }
+        task.cancel()
+        #expect(try await task.value == 7)
     }
 }
