@@ -220,6 +220,23 @@ public struct EmbeddedCluster: Sendable {
     }
 }
 
+/// A TCP port on 127.0.0.1 that nothing listens on right now (for a standby or a daemon started
+/// next to the embedded cluster: the benchmark, the tests).
+public func freeLoopbackPort() throws(ClusterError) -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard fd >= 0, bound else { throw ClusterError("no free TCP port on 127.0.0.1: \(String(cString: strerror(errno)))") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
 /// Runs a program to completion with posix_spawn and waitpid, capturing its output in a file.
 /// (Foundation's Process can hang waiting for a child when called from a concurrency thread.)
 public func spawnAndWait(_ argv: [String]) throws(ClusterError) -> EmbeddedCluster.Output {

@@ -227,7 +227,7 @@ final class Bench: Sendable {
     // MARK: The daemon
 
     func startDaemon() async throws -> (BackgroundProcess, HTTPLoad) {
-        let port = freePort()
+        let port = try freeLoopbackPort()
         let process = try BackgroundProcess(
             [binaries + "/placementd"] + daemonArguments + ["--listen", "127.0.0.1:\(port)", "--log-level", "warning"],
             logPath: workDirectory + "/placementd.log")
