@@ -81,7 +81,7 @@ public struct LedgerAPI: Sendable {
                 try await store.client.withConnection { connection in
                     let (current, latest) = try await Migrator.status(connection, logger: store.logger)
                     var standby = false
-                    for try await value in try await connection.query("SELECT pg_is_in_recovery()", logger: store.logger).decode(Bool.self) {
+                    for try await value in try await connection.run("SELECT pg_is_in_recovery()", logger: store.logger).decode(Bool.self) {
                         standby = value
                     }
                     return (current, latest, standby)
@@ -104,7 +104,7 @@ public struct LedgerAPI: Sendable {
                     let inRecovery = try await db {
                         try await replica.withConnection { connection in
                             var value = false
-                            for try await v in try await connection.query("SELECT pg_is_in_recovery()", logger: store.logger).decode(Bool.self) {
+                            for try await v in try await connection.run("SELECT pg_is_in_recovery()", logger: store.logger).decode(Bool.self) {
                                 value = v
                             }
                             return value

@@ -9,7 +9,7 @@ extension EventStore {
     }
 
     func stream(_ postingID: String, on connection: PostgresConnection) async throws -> [RecordedEvent] {
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             "SELECT \(unescaped: eventColumns) FROM events WHERE posting_id = \(postingID) ORDER BY version", logger: logger)
         var events: [RecordedEvent] = []
         for try await row in rows { events.append(try decodeRecorded(row)) }
@@ -38,7 +38,7 @@ extension EventStore {
               AND (\(postingID)::text IS NULL OR posting_id = \(postingID))
             ORDER BY position LIMIT \(limit)
             """
-        let rows = try await connection.query(query, logger: logger)
+        let rows = try await connection.run(query, logger: logger)
         var events: [RecordedEvent] = []
         events.reserveCapacity(limit)
         for try await row in rows { events.append(try decodeRecorded(row)) }
@@ -63,7 +63,7 @@ extension EventStore {
     /// The current state of postings (from their stream snapshots) and the position each reflects.
     public func postings(_ postingIDs: [String]) async throws -> [String: (state: PostingState, position: Int64)] {
         try await client.withConnection { connection in
-            let rows = try await connection.query(
+            let rows = try await connection.run(
                 """
                 SELECT posting_id, version, head_position, snapshot_format, snapshot
                 FROM streams WHERE posting_id = ANY(\(postingIDs)::text[])

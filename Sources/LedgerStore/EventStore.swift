@@ -123,13 +123,13 @@ extension EventStore {
     }
 
     func transaction<R>(_ connection: PostgresConnection, _ body: () async throws -> R) async throws -> R {
-        try await connection.query("BEGIN", logger: logger)
+        try await connection.run("BEGIN", logger: logger)
         do {
             let result = try await body()
-            try await connection.query("COMMIT", logger: logger)
+            try await connection.run("COMMIT", logger: logger)
             return result
         } catch {
-            _ = try? await connection.query("ROLLBACK", logger: logger)
+            _ = try? await connection.run("ROLLBACK", logger: logger)
             throw error
         }
     }
@@ -268,7 +268,7 @@ extension EventStore {
         // One index probe per id. (With `id = ANY(array)` the planner turns to a parallel sequential
         // scan of the whole log once an import chunk brings thousands of ids: every chunk then read
         // every event, and imports slowed down as the log grew.)
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             SELECT \(unescaped: eventColumns) FROM unnest(\(ids)::text[]::uuid[]) AS wanted(wanted_id)
             CROSS JOIN LATERAL (SELECT * FROM events WHERE events.id = wanted.wanted_id LIMIT 1) AS events
@@ -319,7 +319,7 @@ extension EventStore {
     /// assigns no id: every transaction gets its id only once it holds all its streams, so of two
     /// transactions sharing a stream the one that goes first also has the lower positions.
     private func serialiseStreams(_ postingIDs: [String], on connection: PostgresConnection) async throws {
-        try await connection.query(
+        try await connection.run(
             """
             SELECT pg_advisory_xact_lock(1347, key)
             FROM (SELECT DISTINCT hashtext(posting_id) AS key FROM unnest(\(postingIDs)::text[]) AS posting_id ORDER BY 1) AS keys
@@ -329,7 +329,7 @@ extension EventStore {
     /// One statement: the clock (the transaction's position base, the server's time), the streams
     /// locked in posting order with their state, and the payment references already in use.
     private func lockStreams(_ postingIDs: [String], paymentRefs: [String], on connection: PostgresConnection) async throws -> Locked {
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             WITH locked AS (
                 SELECT posting_id, version, head_position, head_hash, snapshot_format, snapshot
@@ -414,7 +414,7 @@ extension EventStore {
         let refs = group.paymentRows
         // The statement returns a row: read it, or an error (a unique violation) would surface only
         // after COMMIT had quietly rolled the transaction back.
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             WITH e AS (
                 INSERT INTO events (position, id, posting_id, version, type, occurred_at, recorded_at,

@@ -39,7 +39,7 @@ public struct Integrity: Sendable {
     // MARK: Seals
 
     public func seals(on connection: PostgresConnection) async throws -> [Seal] {
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             SELECT sequence, upto_position, event_count, encode(events_digest, 'hex'), encode(prev_digest, 'hex'),
                    encode(digest, 'hex')
@@ -66,15 +66,15 @@ public struct Integrity: Sendable {
     /// or nil when there was nothing new to seal.
     public func seal() async throws -> Seal? {
         try await client.withConnection { connection in
-            try await connection.query("BEGIN", logger: logger)
+            try await connection.run("BEGIN", logger: logger)
             do {
-                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.sealLockKey))", logger: logger)
+                try await connection.run("SELECT pg_advisory_xact_lock(\(Self.sealLockKey))", logger: logger)
                 let previous = try await seals(on: connection).last
                 let bound = try await settledBound(on: connection)
                 var accumulator = SealAccumulator(after: previous?.uptoPosition ?? 0)
                 var after = previous?.uptoPosition ?? 0
                 while true {
-                    let rows = try await connection.query(
+                    let rows = try await connection.run(
                         """
                         SELECT position, encode(hash, 'hex') FROM events
                         WHERE position > \(after) AND position < \(bound) ORDER BY position LIMIT \(Self.batchSize)
@@ -88,23 +88,23 @@ public struct Integrity: Sendable {
                     if n < Self.batchSize { break }
                 }
                 guard accumulator.count > 0 else {
-                    try await connection.query("ROLLBACK", logger: logger)
+                    try await connection.run("ROLLBACK", logger: logger)
                     return nil
                 }
                 let seal = Seal(
                     sequence: (previous?.sequence ?? 0) + 1, uptoPosition: accumulator.lastPosition,
                     eventCount: accumulator.count, eventsDigest: accumulator.finalize(), prevDigest: previous?.digest ?? [])
-                try await connection.query(
+                try await connection.run(
                     """
                     INSERT INTO seals (sequence, upto_position, event_count, events_digest, prev_digest, digest)
                     VALUES (\(seal.sequence), \(seal.uptoPosition), \(seal.eventCount),
                             decode(\(Hex.encode(seal.eventsDigest)), 'hex'), decode(\(Hex.encode(seal.prevDigest)), 'hex'),
                             decode(\(Hex.encode(seal.digest)), 'hex'))
                     """, logger: logger)
-                try await connection.query("COMMIT", logger: logger)
+                try await connection.run("COMMIT", logger: logger)
                 return seal
             } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
+                _ = try? await connection.run("ROLLBACK", logger: logger)
                 throw error
             }
         }
@@ -114,7 +114,7 @@ public struct Integrity: Sendable {
     /// seal started to finish, so that a seal right after an append covers that append.
     func settledBound(on connection: PostgresConnection, patience: Duration = .seconds(10)) async throws -> Int64 {
         var committed: Int64 = 0
-        for try await value in try await connection.query("SELECT COALESCE(max(position), 0) FROM events", logger: logger).decode(Int64.self) {
+        for try await value in try await connection.run("SELECT COALESCE(max(position), 0) FROM events", logger: logger).decode(Int64.self) {
             committed = value
         }
         let deadline = ContinuousClock.now + patience
@@ -126,7 +126,7 @@ public struct Integrity: Sendable {
     }
 
     func horizonBound(on connection: PostgresConnection) async throws -> Int64 {
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::int8 + position_offset) << 16 FROM ledger_clock",
             logger: logger)
         for try await bound in rows.decode(Int64.self) { return bound }
@@ -143,13 +143,13 @@ public struct Integrity: Sendable {
     public func verify(digest: [UInt8]? = nil, progress: (@Sendable (Int64) -> Void)? = nil) async throws -> VerifyReport {
         try await client.withConnection { connection in
             // One consistent snapshot for the whole walk.
-            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+            try await connection.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
             do {
                 let report = try await verify(on: connection, digest: digest, progress: progress)
-                try await connection.query("ROLLBACK", logger: logger)
+                try await connection.run("ROLLBACK", logger: logger)
                 return report
             } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
+                _ = try? await connection.run("ROLLBACK", logger: logger)
                 throw error
             }
         }
@@ -206,7 +206,7 @@ public struct Integrity: Sendable {
             report.sealsChecked += 1
         }
         scan: while true {
-            let rows = try await connection.query(
+            let rows = try await connection.run(
                 """
                 SELECT \(unescaped: eventColumns) FROM events
                 WHERE position > \(after) AND position <= \(limit) ORDER BY position LIMIT \(Self.batchSize)
@@ -261,7 +261,7 @@ public struct Integrity: Sendable {
         report.streamsChecked = heads.count
         // Stream heads recorded at append time reveal a truncated tail that no seal covers yet.
         if report.targetSeal == nil {
-            let rows = try await connection.query(
+            let rows = try await connection.run(
                 "SELECT posting_id, version, head_position, encode(head_hash, 'hex') FROM streams", logger: logger)
             for try await (posting, version, position, hashHex) in rows.decode((String, Int64, Int64, String).self) {
                 let head = heads[posting] ?? Head()

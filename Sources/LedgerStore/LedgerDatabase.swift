@@ -67,12 +67,12 @@ public final class LedgerDatabase: Sendable {
         var admin = DatabaseEndpoint.embedded(cluster, user: EmbeddedCluster.ownerUser)
         admin.database = "postgres"
         try await withConnection(admin, logger: logger) { connection in
-            let rows = try await connection.query(
+            let rows = try await connection.run(
                 "SELECT count(*) FROM pg_database WHERE datname = \(EmbeddedCluster.databaseName)", logger: logger)
             var count = 0
             for try await n in rows.decode(Int.self) { count = n }
             if count == 0 {
-                try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(EmbeddedCluster.databaseName)"), logger: logger)
+                try await connection.run(PostgresQuery(unsafeSQL: "CREATE DATABASE \(EmbeddedCluster.databaseName)"), logger: logger)
             }
         }
     }
@@ -93,11 +93,11 @@ public final class LedgerDatabase: Sendable {
                 if embedded {
                     // Only when needed: concurrent ALTER ROLEs of one role fail ("tuple concurrently updated").
                     var canLogin = true
-                    for try await value in try await connection.query(
+                    for try await value in try await connection.run(
                         "SELECT rolcanlogin FROM pg_roles WHERE rolname = \(EmbeddedCluster.appUser)", logger: logger
                     ).decode(Bool.self) { canLogin = value }
                     if !canLogin {
-                        try await connection.query(PostgresQuery(unsafeSQL: "ALTER ROLE \(EmbeddedCluster.appUser) LOGIN"), logger: logger)
+                        try await connection.run(PostgresQuery(unsafeSQL: "ALTER ROLE \(EmbeddedCluster.appUser) LOGIN"), logger: logger)
                     }
                 }
             } else if current < latest {

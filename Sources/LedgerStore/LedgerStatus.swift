@@ -16,7 +16,7 @@ public struct LedgerStatus: Sendable {
     public static func read(_ client: PostgresClient, logger: Logger) async throws -> LedgerStatus {
         try await client.withConnection { connection in
             let (current, latest) = try await Migrator.status(connection, logger: logger)
-            let rows = try await connection.query(
+            let rows = try await connection.run(
                 """
                 SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM streams),
                        (SELECT COALESCE(max(position), 0) FROM events),

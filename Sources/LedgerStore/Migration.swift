@@ -28,19 +28,19 @@ public enum Migrator {
 
     @discardableResult
     public static func migrate(_ connection: PostgresConnection, logger: Logger) async throws -> Outcome {
-        try await connection.query("SELECT pg_advisory_lock(\(lockKey))", logger: logger)
+        try await connection.run("SELECT pg_advisory_lock(\(lockKey))", logger: logger)
         do {
             let outcome = try await migrateLocked(connection, logger: logger)
-            try await connection.query("SELECT pg_advisory_unlock(\(lockKey))", logger: logger)
+            try await connection.run("SELECT pg_advisory_unlock(\(lockKey))", logger: logger)
             return outcome
         } catch {
-            _ = try? await connection.query("SELECT pg_advisory_unlock(\(lockKey))", logger: logger)
+            _ = try? await connection.run("SELECT pg_advisory_unlock(\(lockKey))", logger: logger)
             throw error
         }
     }
 
     private static func migrateLocked(_ connection: PostgresConnection, logger: Logger) async throws -> Outcome {
-        try await connection.query(
+        try await connection.run(
             """
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 version    integer     PRIMARY KEY,
@@ -55,16 +55,16 @@ public enum Migrator {
         for migration in Migration.all.sorted(by: { $0.version < $1.version }) where applied[migration.version] == nil {
             logger.info("applying migration", metadata: ["ledger.migration": "\(migration.name)"])
             do {
-                try await connection.query("BEGIN", logger: logger)
+                try await connection.run("BEGIN", logger: logger)
                 for statement in SQLScript.statements(migration.sql) {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    try await connection.run(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
-                try await connection.query(
+                try await connection.run(
                     "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(migration.version), \(migration.name), \(migration.checksum))",
                     logger: logger)
-                try await connection.query("COMMIT", logger: logger)
+                try await connection.run("COMMIT", logger: logger)
             } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
+                _ = try? await connection.run("ROLLBACK", logger: logger)
                 throw ConfigurationError("migration \(migration.name) failed: \(describe(error))")
             }
             done.append(migration)
@@ -74,7 +74,7 @@ public enum Migrator {
 
     static func appliedVersions(_ connection: PostgresConnection, logger: Logger) async throws -> [Int: String] {
         var applied: [Int: String] = [:]
-        let rows = try await connection.query("SELECT version, checksum FROM schema_migrations", logger: logger)
+        let rows = try await connection.run("SELECT version, checksum FROM schema_migrations", logger: logger)
         for try await (version, checksum) in rows.decode((Int, String).self) { applied[version] = checksum }
         return applied
     }
@@ -96,7 +96,7 @@ public enum Migrator {
 
     /// Whether every migration this binary knows has been applied (for readiness).
     public static func status(_ connection: PostgresConnection, logger: Logger) async throws -> (current: Int, latest: Int) {
-        let exists = try await connection.query("SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger)
+        let exists = try await connection.run("SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger)
         var has = false
         for try await (value) in exists.decode(Bool.self) { has = value }
         guard has else { return (0, Migration.latestVersion) }

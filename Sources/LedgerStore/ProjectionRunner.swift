@@ -65,16 +65,16 @@ public struct ProjectionRunner: Sendable {
         try await client.withConnection { connection in
             for definition in definitions {
                 try await ProjectionEngine.transaction(on: connection, logger: logger) {
-                    try await connection.query("LOCK TABLE projections IN SHARE ROW EXCLUSIVE MODE", logger: logger)
+                    try await connection.run("LOCK TABLE projections IN SHARE ROW EXCLUSIVE MODE", logger: logger)
                     var exists = false
-                    for try await _ in try await connection.query(
+                    for try await _ in try await connection.run(
                         "SELECT 1 FROM projections WHERE name = \(definition.name)", logger: logger)
                     {
                         exists = true
                     }
                     if !exists {
                         try await ProjectionEngine.create(definition, schema: definition.liveSchema, on: connection, logger: logger)
-                        try await connection.query(
+                        try await connection.run(
                             "INSERT INTO projections (name, version) VALUES (\(definition.name), \(definition.version))", logger: logger)
                     }
                 }
@@ -106,7 +106,7 @@ public struct ProjectionRunner: Sendable {
     /// The lowest checkpoint among `names` (what a read across them reflects).
     public static func position(of names: [String], on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
         var lowest: Int64?
-        for try await position in try await connection.query(
+        for try await position in try await connection.run(
             "SELECT min(position) FROM projections WHERE name = ANY(\(names)::text[])", logger: logger
         ).decode(Int64?.self) {
             lowest = position
@@ -129,11 +129,14 @@ public struct ProjectionRunner: Sendable {
         while !Task.isCancelled {
             do {
                 try await client.withConnection { connection in
-                    var held = false
-                    for try await value in try await connection.query(
-                        "SELECT pg_try_advisory_lock(hashtext(\(lease)))", logger: logger
-                    ).decode(Bool.self) {
-                        held = value
+                    let held = try await abandoning(after: .seconds(15), passCancellation: false) {
+                        var held = false
+                        for try await value in try await connection.run(
+                            "SELECT pg_try_advisory_lock(hashtext(\(lease)))", logger: logger
+                        ).decode(Bool.self) {
+                            held = value
+                        }
+                        return held
                     }
                     guard held else { return }
                     logger.info("projection lease taken", metadata: ["projection": "\(definition.name)"])
@@ -147,7 +150,9 @@ public struct ProjectionRunner: Sendable {
                     }
                     do {
                         while !Task.isCancelled {
-                            let needsRebuild = try await self.checkVersion(definition, on: connection)
+                            let needsRebuild = try await abandoning(after: .seconds(15), passCancellation: false) {
+                                try await self.checkVersion(definition, on: connection)
+                            }
                             if needsRebuild {
                                 _ = try await self.rebuild(definition, on: connection, progress: { p in
                                     self.logger.debug(
@@ -179,12 +184,16 @@ public struct ProjectionRunner: Sendable {
                     } catch where !Task.isCancelled {
                         // The connection goes back to the pool: it must not keep the lease, or no
                         // worker (of this daemon or another) could take it until that connection closes.
-                        _ = try? await connection.query("SELECT pg_advisory_unlock(hashtext(\(lease)))", logger: logger)
+                        _ = try? await abandoning(after: .seconds(5), passCancellation: false) {
+                            try await connection.run("SELECT pg_advisory_unlock(hashtext(\(lease)))", logger: logger)
+                        }
                         throw error
                     }
                     // Stopping: the lease ends with the session; otherwise hand it back explicitly.
                     if Task.isCancelled { return }
-                    try await connection.query("SELECT pg_advisory_unlock(hashtext(\(lease)))", logger: logger)
+                    try await abandoning(after: .seconds(5), passCancellation: false) {
+                        try await connection.run("SELECT pg_advisory_unlock(hashtext(\(lease)))", logger: logger)
+                    }
                 }
             } catch is CancellationError {
                 return
@@ -219,7 +228,7 @@ public struct ProjectionRunner: Sendable {
 
     /// True when the live schema was built by another version of the code.
     func checkVersion(_ definition: ProjectionDefinition, on connection: PostgresConnection) async throws -> Bool {
-        for try await version in try await connection.query(
+        for try await version in try await connection.run(
             "SELECT version FROM projections WHERE name = \(definition.name)", logger: logger
         ).decode(Int.self) {
             return version != definition.version
@@ -233,7 +242,7 @@ public struct ProjectionRunner: Sendable {
     {
         try await ProjectionEngine.transaction(on: connection, logger: logger) {
             var checkpoint: (version: Int, position: Int64)?
-            for try await row in try await connection.query(
+            for try await row in try await connection.run(
                 "SELECT version, position FROM projections WHERE name = \(definition.name) FOR UPDATE", logger: logger
             ).decode((Int, Int64).self) {
                 checkpoint = row
@@ -243,7 +252,7 @@ public struct ProjectionRunner: Sendable {
                 after: checkpoint.position, limit: limit, bound: .now, on: connection, logger: logger)
             guard let last = events.last else { return (0, checkpoint.position) }
             try await ProjectionEngine.apply(events, to: definition, schema: definition.liveSchema, on: connection, logger: logger)
-            try await connection.query(
+            try await connection.run(
                 """
                 UPDATE projections SET position = \(last.position), events = events + \(Int64(events.count)), updated_at = now()
                 WHERE name = \(definition.name)
@@ -288,7 +297,7 @@ public struct ProjectionRunner: Sendable {
     ) async throws -> RebuildResult {
         let lock = "placement:rebuild:\(definition.name)"
         var locked = false
-        for try await value in try await connection.query("SELECT pg_try_advisory_lock(hashtext(\(lock)))", logger: logger).decode(Bool.self) {
+        for try await value in try await connection.run("SELECT pg_try_advisory_lock(hashtext(\(lock)))", logger: logger).decode(Bool.self) {
             locked = value
         }
         guard locked else {
@@ -296,13 +305,13 @@ public struct ProjectionRunner: Sendable {
         }
         do {
             let result = try await rebuildLocked(definition, on: connection, progress: progress)
-            _ = try? await connection.query("SELECT pg_advisory_unlock(hashtext(\(lock)))", logger: logger)
+            _ = try? await connection.run("SELECT pg_advisory_unlock(hashtext(\(lock)))", logger: logger)
             return result
         } catch {
-            _ = try? await connection.query(
+            _ = try? await connection.run(
                 "UPDATE projections SET rebuild_version = NULL, rebuild_position = NULL, rebuild_started = NULL WHERE name = \(definition.name)",
                 logger: logger)
-            _ = try? await connection.query("SELECT pg_advisory_unlock(hashtext(\(lock)))", logger: logger)
+            _ = try? await connection.run("SELECT pg_advisory_unlock(hashtext(\(lock)))", logger: logger)
             throw error
         }
     }
@@ -315,7 +324,7 @@ public struct ProjectionRunner: Sendable {
         let shadow = definition.shadowSchema
         try await ProjectionEngine.transaction(on: connection, logger: logger) {
             try await ProjectionEngine.create(definition, schema: shadow, withIndexes: false, on: connection, logger: logger)
-            try await connection.query(
+            try await connection.run(
                 """
                 INSERT INTO projections (name, version, rebuild_version, rebuild_position, rebuild_started)
                 VALUES (\(definition.name), \(definition.version), \(definition.version), 0, now())
@@ -324,7 +333,7 @@ public struct ProjectionRunner: Sendable {
                 """, logger: logger)
         }
         var total: Int64 = 0
-        for try await n in try await connection.query("SELECT count(*) FROM events", logger: logger).decode(Int64.self) { total = n }
+        for try await n in try await connection.run("SELECT count(*) FROM events", logger: logger).decode(Int64.self) { total = n }
         var position: Int64 = 0
         var done: Int64 = 0
         // Catch up in short transactions (a long one would hold every gap-free reader back), reading
@@ -337,7 +346,7 @@ public struct ProjectionRunner: Sendable {
             let count = try await ProjectionEngine.transaction(on: connection, logger: logger) {
                 guard let last = events.last else { return 0 }
                 try await ProjectionEngine.apply(events, to: definition, schema: shadow, on: connection, logger: logger)
-                try await connection.query(
+                try await connection.run(
                     "UPDATE projections SET rebuild_position = \(last.position) WHERE name = \(definition.name)", logger: logger)
                 position = last.position
                 return events.count
@@ -352,7 +361,7 @@ public struct ProjectionRunner: Sendable {
         // Swap: wait for the live worker's batch (the checkpoint row lock), take what committed since,
         // and replace the live schema, all in one transaction.
         try await ProjectionEngine.transaction(on: connection, durable: true, logger: logger) {
-            try await connection.query("SELECT 1 FROM projections WHERE name = \(definition.name) FOR UPDATE", logger: logger)
+            try await connection.run("SELECT 1 FROM projections WHERE name = \(definition.name) FOR UPDATE", logger: logger)
             while true {
                 let events = try await ProjectionEngine.fetch(
                     after: position, limit: ProjectionEngine.batchSize, bound: .now, on: connection, logger: logger)
@@ -361,10 +370,10 @@ public struct ProjectionRunner: Sendable {
                 position = last.position
                 done += Int64(events.count)
             }
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(definition.liveSchema) CASCADE"), logger: logger)
-            try await connection.query(
+            try await connection.run(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(definition.liveSchema) CASCADE"), logger: logger)
+            try await connection.run(
                 PostgresQuery(unsafeSQL: "ALTER SCHEMA \(shadow) RENAME TO \(definition.liveSchema)"), logger: logger)
-            try await connection.query(
+            try await connection.run(
                 """
                 UPDATE projections SET version = \(definition.version), position = \(position), events = \(done), updated_at = now(),
                     rebuild_version = NULL, rebuild_position = NULL, rebuild_started = NULL
@@ -445,7 +454,7 @@ public struct ProjectionRunner: Sendable {
     private func dropAll(_ schemas: [String], on connection: PostgresConnection) async throws {
         try await ProjectionEngine.transaction(on: connection, logger: logger) {
             for schema in schemas {
-                try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: logger)
+                try await connection.run(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: logger)
             }
         }
     }

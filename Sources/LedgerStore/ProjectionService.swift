@@ -27,7 +27,11 @@ public struct ProjectionService: Service, CustomStringConvertible {
             await wakeup.wait(timeout: .seconds(3600))
             if Task.isCancelled { return }
             do {
-                try await runner.client.query("SELECT pg_notify(\(ProjectionEngine.channel), '')", logger: runner.logger)
+                // Given up after a while like every statement of the workers (see `abandoning`).
+                let runner = self.runner
+                try await abandoning(after: .seconds(5)) {
+                    try await runner.client.query("SELECT pg_notify(\(ProjectionEngine.channel), '')", logger: runner.logger)
+                }
             } catch {
                 runner.logger.debug("notify failed", metadata: ["error": "\(describe(error))"])
             }

@@ -38,7 +38,7 @@ public struct ProjectionDefinition: Sendable {
             func number(_ key: String) -> [Int64] {
                 rows.map { if case .int(let n)? = $0[key] { n } else { 0 } }
             }
-            try await connection.query(
+            try await connection.run(
                 """
                 INSERT INTO \(unescaped: schema).postings
                 SELECT * FROM unnest(\(column("posting_id"))::text[], \(column("company_id"))::text[], \(column("title"))::text[],
@@ -97,7 +97,7 @@ public struct ProjectionDefinition: Sendable {
             let none = Int64.min
             if !placements.isEmpty {
                 let p = placements
-                try await connection.query(
+                try await connection.run(
                     """
                     INSERT INTO \(unescaped: schema).placements
                     SELECT u.p, u.s, u.c, u.u, u.t, u.st, u.se, u.k, u.cu, u.m, u.cap, u.e, u.pa, u.b, NULLIF(u.r, 0), u.sa, u.sm,
@@ -123,7 +123,7 @@ public struct ProjectionDefinition: Sendable {
             }
             if !applications.isEmpty {
                 let a = applications
-                try await connection.query(
+                try await connection.run(
                     """
                     INSERT INTO \(unescaped: schema).applications
                     SELECT * FROM unnest(\(a.map(\.postingID))::text[], \(a.map(\.studentID))::text[],
@@ -134,7 +134,7 @@ public struct ProjectionDefinition: Sendable {
             }
             if !payments.isEmpty {
                 let y = payments
-                try await connection.query(
+                try await connection.run(
                     """
                     INSERT INTO \(unescaped: schema).payments
                     SELECT u.c, u.r, u.p, u.s, u.u, u.cu, u.a, u.o, u.x
@@ -183,12 +183,12 @@ public enum ProjectionEngine {
     static func create(
         _ definition: ProjectionDefinition, schema: String, withIndexes: Bool = true, on connection: PostgresConnection, logger: Logger
     ) async throws {
-        try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: logger)
-        try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(schema)"), logger: logger)
-        try await connection.query(
+        try await connection.run(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: logger)
+        try await connection.run(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(schema)"), logger: logger)
+        try await connection.run(
             PostgresQuery(unsafeSQL: "CREATE TABLE \(schema).state (posting_id text PRIMARY KEY, state text NOT NULL)"), logger: logger)
         for ddl in definition.tables where withIndexes || !Self.isSecondaryIndex(ddl) {
-            try await connection.query(PostgresQuery(unsafeSQL: ddl.replacingOccurrences(of: "{S}", with: schema)), logger: logger)
+            try await connection.run(PostgresQuery(unsafeSQL: ddl.replacingOccurrences(of: "{S}", with: schema)), logger: logger)
         }
     }
 
@@ -197,14 +197,14 @@ public enum ProjectionEngine {
     /// with no statistics at all, until autovacuum gets to it).
     static func createIndexes(_ definition: ProjectionDefinition, schema: String, on connection: PostgresConnection, logger: Logger) async throws {
         for ddl in definition.tables where Self.isSecondaryIndex(ddl) {
-            try await connection.query(PostgresQuery(unsafeSQL: ddl.replacingOccurrences(of: "{S}", with: schema)), logger: logger)
+            try await connection.run(PostgresQuery(unsafeSQL: ddl.replacingOccurrences(of: "{S}", with: schema)), logger: logger)
         }
         var tables: [String] = []
-        for try await table in try await connection.query(
+        for try await table in try await connection.run(
             "SELECT tablename FROM pg_tables WHERE schemaname = \(schema) ORDER BY tablename", logger: logger
         ).decode(String.self) { tables.append(table) }
         for table in tables {
-            try await connection.query(PostgresQuery(unsafeSQL: "ANALYZE \(schema).\(table)"), logger: logger)
+            try await connection.run(PostgresQuery(unsafeSQL: "ANALYZE \(schema).\(table)"), logger: logger)
         }
     }
 
@@ -217,7 +217,7 @@ public enum ProjectionEngine {
         guard !events.isEmpty else { return }
         let ids = Array(Set(events.map(\.event.postingID)))
         var states: [String: PostingState] = [:]
-        for try await (id, text) in try await connection.query(
+        for try await (id, text) in try await connection.run(
             "SELECT posting_id, state FROM \(unescaped: schema).state WHERE posting_id = ANY(\(ids)::text[])", logger: logger
         ).decode((String, String).self) {
             states[id] = try PostingState(snapshot: text)
@@ -225,7 +225,7 @@ public enum ProjectionEngine {
         let changes = FoldChanges.fold(events, states: states)
         let keys = changes.postings.keys.sorted()
         let texts = keys.map { changes.postings[$0]!.snapshotText }  // the same state is always the same text
-        try await connection.query(
+        try await connection.run(
             """
             INSERT INTO \(unescaped: schema).state SELECT * FROM unnest(\(keys)::text[], \(texts)::text[])
             ON CONFLICT (posting_id) DO UPDATE SET state = EXCLUDED.state
@@ -253,7 +253,7 @@ public enum ProjectionEngine {
                 ORDER BY position LIMIT \(limit)
                 """
             var events: [RecordedEvent] = []
-            for try await row in try await connection.query(query, logger: logger) { events.append(try decodeRecorded(row)) }
+            for try await row in try await connection.run(query, logger: logger) { events.append(try decodeRecorded(row)) }
             return events
         }
     }
@@ -269,19 +269,19 @@ public enum ProjectionEngine {
     static func transaction<R>(
         on connection: PostgresConnection, durable: Bool = false, logger: Logger, _ body: () async throws -> R
     ) async throws -> R {
-        try await connection.query("BEGIN", logger: logger)
+        try await connection.run("BEGIN", logger: logger)
         do {
-            try await connection.query(
+            try await connection.run(
                 """
                 SELECT set_config('synchronous_commit', \(durable ? "on" : "off"), true),
                     CASE WHEN current_user <> \(EmbeddedCluster.appUser) THEN set_config('role', \(EmbeddedCluster.appUser), true) END
                 """,
                 logger: logger)
             let result = try await body()
-            try await connection.query("COMMIT", logger: logger)
+            try await connection.run("COMMIT", logger: logger)
             return result
         } catch {
-            _ = try? await connection.query("ROLLBACK", logger: logger)
+            _ = try? await connection.run("ROLLBACK", logger: logger)
             throw error
         }
     }

@@ -82,11 +82,11 @@ public struct ReadModel: Sendable {
             // The connection goes back to the pool between tries: readers waiting for a position
             // must not fill the pool that appends and the projections themselves need.
             let answer: (R, Int64)? = try await client.withConnection { connection in
-                try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
+                try await connection.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
                 do {
                     let position = try await ProjectionRunner.position(of: projections, on: connection, logger: logger)
                     if let minPosition, position < minPosition {
-                        try await connection.query("ROLLBACK", logger: logger)
+                        try await connection.run("ROLLBACK", logger: logger)
                         guard clock.now < deadline else {
                             throw LedgerError(
                                 .projectionLagging,
@@ -95,10 +95,10 @@ public struct ReadModel: Sendable {
                         return nil
                     }
                     let result = try await body(connection)
-                    try await connection.query("COMMIT", logger: logger)
+                    try await connection.run("COMMIT", logger: logger)
                     return (result, position)
                 } catch {
-                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    _ = try? await connection.run("ROLLBACK", logger: logger)
                     throw error
                 }
             }
@@ -121,7 +121,7 @@ public struct ReadModel: Sendable {
     private func postingRows(where condition: String, _ value: String?, on connection: PostgresConnection) async throws -> [JSON] {
         var bindings = PostgresBindings()
         bindings.append(value)
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             PostgresQuery(
                 unsafeSQL: """
                     SELECT posting_id, company_id, title, status, openings, applicants, selected, withdrawn, stipend, created_at
@@ -150,7 +150,7 @@ public struct ReadModel: Sendable {
     public func placements(
         filter: PlacementFilter, scope: ReadScope, limit: Int, after cursor: PlacementCursor?, on connection: PostgresConnection
     ) async throws -> (rows: [PlacementRow], next: PlacementCursor?) {
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             SELECT \(unescaped: Self.placementColumns) FROM \(unescaped: placements).placements
             WHERE (\(filter.companyID)::text IS NULL OR company_id = \(filter.companyID))
@@ -174,7 +174,7 @@ public struct ReadModel: Sendable {
     public func placement(postingID: String, studentID: String, scope: ReadScope, on connection: PostgresConnection) async throws
         -> PlacementRow?
     {
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             SELECT \(unescaped: Self.placementColumns) FROM \(unescaped: placements).placements
             WHERE posting_id = \(postingID) AND student_id = \(studentID)
@@ -207,7 +207,7 @@ public struct ReadModel: Sendable {
     /// Universities with any application, in order (`report universities`).
     public func universities(scope: ReadScope, on connection: PostgresConnection) async throws -> [String] {
         var ids: [String] = []
-        for try await id in try await connection.query(
+        for try await id in try await connection.run(
             """
             SELECT DISTINCT university_id FROM \(unescaped: placements).applications
             WHERE \(scope.universityID)::text IS NULL OR university_id = \(scope.universityID) ORDER BY university_id
@@ -219,7 +219,7 @@ public struct ReadModel: Sendable {
     /// Companies with any posting, in order (`report stipends`).
     public func companies(scope: ReadScope, on connection: PostgresConnection) async throws -> [String] {
         var ids: [String] = []
-        for try await id in try await connection.query(
+        for try await id in try await connection.run(
             """
             SELECT DISTINCT company_id FROM \(unescaped: postings).postings
             WHERE \(scope.companyID)::text IS NULL OR company_id = \(scope.companyID) ORDER BY company_id
@@ -233,7 +233,7 @@ public struct ReadModel: Sendable {
     public func universityReport(_ universityID: String, range: TimeRange, on connection: PostgresConnection) async throws -> JSON {
         let from = range.fromMicros, to = range.toMicros
         var applicants: Int64 = 0
-        for try await n in try await connection.query(
+        for try await n in try await connection.run(
             """
             SELECT count(*) FROM \(unescaped: placements).applications WHERE university_id = \(universityID)
               AND (\(from)::int8 IS NULL OR applied_at >= \(from)) AND (\(to)::int8 IS NULL OR applied_at < \(to))
@@ -250,7 +250,7 @@ public struct ReadModel: Sendable {
             COALESCE(sum(minutes_logged), 0)::int8
             """
         var overall: [String: JSON] = [:]
-        for try await (placed, accepted, withdrawn, minutes, ratingSum, ratings, companies) in try await connection.query(
+        for try await (placed, accepted, withdrawn, minutes, ratingSum, ratings, companies) in try await connection.run(
             PostgresQuery(
                 unsafeSQL: """
                     SELECT \(counts), COALESCE(sum(rating), 0)::int8, count(rating)::int8, count(DISTINCT company_id)::int8
@@ -265,7 +265,7 @@ public struct ReadModel: Sendable {
             ]
         }
         var byCurrency: [JSON] = []
-        for try await (currency, placed, accepted, withdrawn, minutes, earned, paid, balance) in try await connection.query(
+        for try await (currency, placed, accepted, withdrawn, minutes, earned, paid, balance) in try await connection.run(
             PostgresQuery(
                 unsafeSQL: """
                     SELECT currency, \(counts), sum(earned_minor)::int8, sum(paid_minor)::int8, sum(balance_minor)::int8
@@ -280,7 +280,7 @@ public struct ReadModel: Sendable {
                 ]))
         }
         var byMonth: [JSON] = []
-        for try await (month, placed, accepted, withdrawn, minutes) in try await connection.query(
+        for try await (month, placed, accepted, withdrawn, minutes) in try await connection.run(
             PostgresQuery(
                 unsafeSQL: """
                     SELECT selected_month, \(counts) FROM \(placements).placements WHERE \(inRange)
@@ -304,14 +304,14 @@ public struct ReadModel: Sendable {
     /// A company's reconciliation: money per currency and the placements with a balance.
     public func companyStipends(_ companyID: String, on connection: PostgresConnection) async throws -> JSON {
         var counts: [String: (payments: Int64, reversals: Int64)] = [:]
-        for try await (currency, payments, reversals) in try await connection.query(
+        for try await (currency, payments, reversals) in try await connection.run(
             """
             SELECT currency, count(*)::int8, (count(*) FILTER (WHERE reversed))::int8 FROM \(unescaped: placements).payments
             WHERE company_id = \(companyID) GROUP BY currency
             """, logger: logger
         ).decode((String, Int64, Int64).self) { counts[currency] = (payments, reversals) }
         var byCurrency: [JSON] = []
-        for try await (currency, n, cap, earned, paid, balance) in try await connection.query(
+        for try await (currency, n, cap, earned, paid, balance) in try await connection.run(
             """
             SELECT currency, count(*)::int8, sum(cap_minor)::int8, sum(earned_minor)::int8, sum(paid_minor)::int8, sum(balance_minor)::int8
             FROM \(unescaped: placements).placements WHERE company_id = \(companyID) GROUP BY currency ORDER BY currency
@@ -325,7 +325,7 @@ public struct ReadModel: Sendable {
                 ]))
         }
         var open: [JSON] = []
-        for try await (posting, student, currency, earned, paid, balance, selected) in try await connection.query(
+        for try await (posting, student, currency, earned, paid, balance, selected) in try await connection.run(
             """
             SELECT posting_id, student_id, currency, earned_minor, paid_minor, balance_minor, selected_at
             FROM \(unescaped: placements).placements WHERE company_id = \(companyID) AND balance_minor <> 0
@@ -351,7 +351,7 @@ public struct ReadModel: Sendable {
         range: TimeRange, companyID: String?, universityID: String?, scope: ReadScope, on connection: PostgresConnection
     ) async throws -> (items: [PaymentRow], json: JSON) {
         let from = range.fromMicros, to = range.toMicros
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             SELECT posting_id, student_id, university_id, company_id, payment_ref, amount_minor, currency, occurred_at, reversed
             FROM \(unescaped: placements).payments

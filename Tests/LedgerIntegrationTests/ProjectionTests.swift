@@ -300,6 +300,56 @@ struct ProjectionTests {
         }
     }
 
+    @Test("a worker whose connection the server closed while it idled carries on within its lease retry")
+    func workerSurvivesTerminatedConnection() async throws {
+        try await TestLedger.with { ledger in
+            try await ledger.runner.prepare()
+            let definition = ProjectionDefinition.postings
+            var e = Events("p-terminated")
+            _ = try await ledger.store.append([e.posted()])
+            let application = e.applied("s-1")
+            try await ledger.database.withClient(owner: false, logger: Self.logger) { client in
+                let worker = Task {
+                    await ProjectionRunner(client: client, logger: Self.logger, definitions: [definition])
+                        .runLive(definition, poll: .milliseconds(50), leaseRetry: .milliseconds(200))
+                }
+                defer { worker.cancel() }
+                try await Self.waitUntil { try await ledger.runner.status().first { $0.name == definition.name }?.events == 1 }
+                // The server ends the idle worker's session (as a PostgreSQL restart does).
+                let terminated = try await ledger.count(
+                    """
+                    SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+                    WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                    """)
+                #expect(terminated == 1)
+                try await Task.sleep(for: .milliseconds(300))
+                _ = try await ledger.store.append([application])
+                // PostgresNIO 1.33.2 waited for ever on the closed connection's next statement; the
+                // worker now takes a new connection and the lease again.
+                try await Self.waitUntil(timeout: .seconds(5)) {
+                    try await ledger.runner.status().first { $0.name == definition.name }?.events == 2
+                }
+            }
+        }
+    }
+
+    @Test("a statement on a connection the server closed fails at once as unavailable")
+    func statementOnClosedConnectionFails() async throws {
+        try await TestLedger.with { ledger in
+            try await ledger.asApp { connection in
+                var pid: Int64 = 0
+                for try await value in try await connection.run("SELECT pg_backend_pid()::int8", logger: Self.logger).decode(Int64.self) {
+                    pid = value
+                }
+                _ = try await ledger.count("SELECT count(pg_terminate_backend(\(pid)))")
+                try await Self.waitUntil(timeout: .seconds(5)) { connection.isClosed }
+                let started = ContinuousClock.now
+                await #expect(throws: LedgerError.self) { try await connection.run("SELECT 1", logger: Self.logger) }
+                #expect(ContinuousClock.now - started < .seconds(1))
+            }
+        }
+    }
+
     @Test("another daemon's NOTIFY wakes an idle worker at once (its own poll is a minute away)")
     func notifyWakesWorker() async throws {
         try await TestLedger.with { ledger in

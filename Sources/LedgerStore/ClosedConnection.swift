@@ -1,0 +1,23 @@
+import LedgerCore
+public import Logging
+public import PostgresNIO
+
+extension PostgresConnection {
+    /// `query`, refusing a connection that is already closed instead of waiting on it for ever.
+    ///
+    /// PostgresNIO 1.33.2 writes each query to its channel with no write promise. Once the server
+    /// has closed the connection (a PostgreSQL restart, `pg_terminate_backend`) and the channel's
+    /// handlers are gone, that write fails unseen and the query's own promise is never completed:
+    /// the caller waits for ever and cannot be cancelled. This happened to every statement sent
+    /// after a connection died under us (the ROLLBACK after a failed statement, a lease unlock, an
+    /// idle projection worker's next batch), which stalled the projections and the daemon's
+    /// shutdown after a PostgreSQL restart. Every statement on a connection goes through here;
+    /// `abandoning` stays the backstop for a close that races this check.
+    @discardableResult
+    public func run(
+        _ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line
+    ) async throws -> PostgresRowSequence {
+        guard !isClosed else { throw LedgerError(.unavailable, "the database connection is closed") }
+        return try await self.query(query, logger: logger, file: file, line: line)
+    }
+}
