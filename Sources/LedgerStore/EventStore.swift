@@ -134,9 +134,9 @@ extension EventStore {
         }
     }
 
-    /// One transaction, six round trips whatever the number of requests: BEGIN; take the streams'
-    /// turn; lock them and read the clock and used payment references; look up recorded ids; write;
-    /// COMMIT.
+    /// One transaction, five round trips whatever the number of requests: BEGIN; take the streams'
+    /// turn; lock them and read the clock, the used payment references and which ids are recorded;
+    /// write; COMMIT. (A retry of recorded events reads them in a sixth.)
     private func appendOnce(_ requests: [AppendRequest], mode: AppendMode, on connection: PostgresConnection) async throws
         -> [Result<AppendOutcome, LedgerError>]
     {
@@ -151,11 +151,13 @@ extension EventStore {
         }
         let postingIDs = Array(Set(all.map(\.postingID))).sorted()
         try await serialiseStreams(postingIDs, on: connection)
-        let locked = try await lockStreams(postingIDs, paymentRefs: refs, on: connection)
+        let ids = all.map(\.id)
+        let locked = try await lockStreams(postingIDs, paymentRefs: refs, eventIDs: ids, on: connection)
         var group = GroupState(
             heads: locked.heads, base: locked.base, context: DecisionContext(now: Timestamp(microseconds: locked.now), usedPaymentRefs: locked.usedRefs))
-        // 2. Idempotency: which ids are recorded already?
-        group.recorded = try await recordedEvents(ids: all.map(\.id), on: connection)
+        // 2. Idempotency: the lock statement said which ids are recorded already; only a retry
+        //    (some are) reads those events in full.
+        if !locked.recordedIDs.isEmpty { group.recorded = try await recordedEvents(ids: ids, on: connection) }
         // 3. Each request on its own, against the state the ones before it left.
         let results = requests.map { group.decide($0.events, mode: mode, company: $0.company) }
         // 4. Write.
@@ -305,6 +307,7 @@ extension EventStore {
         var base: Int64 = 0
         var now: Int64 = 0
         var usedRefs: Set<CompanyPaymentRef> = []
+        var recordedIDs: Set<String> = []
     }
 
     /// Waits for the turn of every stream involved, before the transaction has an id: transaction-level
@@ -327,8 +330,14 @@ extension EventStore {
     }
 
     /// One statement: the clock (the transaction's position base, the server's time), the streams
-    /// locked in posting order with their state, and the payment references already in use.
-    private func lockStreams(_ postingIDs: [String], paymentRefs: [String], on connection: PostgresConnection) async throws -> Locked {
+    /// locked in posting order with their state, the payment references already in use, and which
+    /// of the ids are recorded already.
+    ///
+    /// The statement's snapshot is taken after `serialiseStreams` returned, so every transaction
+    /// that held one of these streams before has committed and its events are seen: a racing retry
+    /// is answered as a retry, not as a broken rule. (The same id on another stream, appended
+    /// concurrently, meets the unique key and the append is retried.)
+    private func lockStreams(_ postingIDs: [String], paymentRefs: [String], eventIDs: [String], on connection: PostgresConnection) async throws -> Locked {
         let rows = try await connection.run(
             """
             WITH locked AS (
@@ -342,6 +351,10 @@ extension EventStore {
             UNION ALL
             SELECT 2, company_id, NULL, NULL, payment_ref, NULL, NULL
             FROM payment_refs WHERE payment_ref = ANY(\(paymentRefs)::text[])
+            UNION ALL
+            SELECT 3, recorded.id::text, NULL, NULL, NULL, NULL, NULL
+            FROM unnest(\(eventIDs)::text[]::uuid[]) AS wanted(wanted_id)
+            CROSS JOIN LATERAL (SELECT id FROM events WHERE events.id = wanted.wanted_id LIMIT 1) AS recorded
             """, logger: logger)
         var locked = Locked()
         var sawClock = false
@@ -368,8 +381,10 @@ extension EventStore {
                     stale.append(postingID)
                 }
                 locked.heads[postingID] = head
-            default:
+            case 2:
                 if let company = text, let ref = text2 { locked.usedRefs.insert(CompanyPaymentRef(companyID: company, paymentRef: ref)) }
+            default:
+                if let id = text { locked.recordedIDs.insert(id) }
             }
         }
         guard sawClock else { throw ConfigurationError("the ledger_clock row is missing: run placementctl migrate") }
