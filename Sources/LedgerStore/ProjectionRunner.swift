@@ -123,7 +123,7 @@ public struct ProjectionRunner: Sendable {
     /// applies batches with the checkpoint in the same transaction.
     public func runLive(
         _ definition: ProjectionDefinition, poll: Duration = .milliseconds(500), leaseRetry: Duration = .seconds(2),
-        onBatch: @escaping @Sendable (Int, Int64) -> Void = { _, _ in }
+        gather: Duration = .milliseconds(10), onBatch: @escaping @Sendable (Int, Int64) -> Void = { _, _ in }
     ) async {
         let lease = "placement:projection:\(definition.name)"
         while !Task.isCancelled {
@@ -172,10 +172,15 @@ public struct ProjectionRunner: Sendable {
                             let (count, position) = try await abandoning(after: .seconds(15), passCancellation: false) {
                                 try await self.step(definition, on: connection)
                             }
-                            if count > 0 {
-                                onBatch(count, position)
-                            } else {
+                            if count > 0 { onBatch(count, position) }
+                            // A short batch reached the head: wait for the next append (one that
+                            // came during the batch has left its signal pending) instead of asking
+                            // again at once, then let the appends of the next few milliseconds join
+                            // the batch. Under load this makes one projection transaction serve many
+                            // appends; the lag grows by at most `gather`.
+                            if count < ProjectionEngine.batchSize {
                                 await wakeup.wait(timeout: poll)
+                                try? await Task.sleep(for: gather)
                             }
                         }
                     } catch let error as Abandoned {
