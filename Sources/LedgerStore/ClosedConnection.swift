@@ -20,4 +20,12 @@ extension PostgresConnection {
         guard !isClosed else { throw LedgerError(.unavailable, "the database connection is closed") }
         return try await self.query(query, logger: logger, file: file, line: line)
     }
+
+    /// `execute` of a prepared statement, refusing a closed connection the same way as `run`.
+    public func run<Statement: PostgresPreparedStatement>(
+        _ statement: Statement, logger: Logger, file: String = #fileID, line: Int = #line
+    ) async throws -> AsyncThrowingMapSequence<PostgresRowSequence, Statement.Row> {
+        guard !isClosed else { throw LedgerError(.unavailable, "the database connection is closed") }
+        return try await execute(statement, logger: logger, file: file, line: line)
+    }
 }

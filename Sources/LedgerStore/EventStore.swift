@@ -322,11 +322,7 @@ extension EventStore {
     /// assigns no id: every transaction gets its id only once it holds all its streams, so of two
     /// transactions sharing a stream the one that goes first also has the lower positions.
     private func serialiseStreams(_ postingIDs: [String], on connection: PostgresConnection) async throws {
-        try await connection.run(
-            """
-            SELECT pg_advisory_xact_lock(1347, key)
-            FROM (SELECT DISTINCT hashtext(posting_id) AS key FROM unnest(\(postingIDs)::text[]) AS posting_id ORDER BY 1) AS keys
-            """, logger: logger)
+        for try await _ in try await connection.run(SerialiseStreams(postingIDs: postingIDs), logger: logger) {}
     }
 
     /// One statement: the clock (the transaction's position base, the server's time), the streams
@@ -339,29 +335,11 @@ extension EventStore {
     /// concurrently, meets the unique key and the append is retried.)
     private func lockStreams(_ postingIDs: [String], paymentRefs: [String], eventIDs: [String], on connection: PostgresConnection) async throws -> Locked {
         let rows = try await connection.run(
-            """
-            WITH locked AS (
-                SELECT posting_id, version, head_position, head_hash, snapshot_format, snapshot
-                FROM streams WHERE posting_id = ANY(\(postingIDs)::text[]) ORDER BY posting_id FOR UPDATE)
-            SELECT 0, NULL::text, ((pg_current_xact_id()::text::int8 + position_offset) << 16),
-                   (extract(epoch FROM now()) * 1000000)::int8, NULL::text, NULL::int4, NULL::text
-            FROM ledger_clock
-            UNION ALL
-            SELECT 1, posting_id, version, head_position, encode(head_hash, 'hex'), snapshot_format, snapshot FROM locked
-            UNION ALL
-            SELECT 2, company_id, NULL, NULL, payment_ref, NULL, NULL
-            FROM payment_refs WHERE payment_ref = ANY(\(paymentRefs)::text[])
-            UNION ALL
-            SELECT 3, recorded.id::text, NULL, NULL, NULL, NULL, NULL
-            FROM unnest(\(eventIDs)::text[]::uuid[]) AS wanted(wanted_id)
-            CROSS JOIN LATERAL (SELECT id FROM events WHERE events.id = wanted.wanted_id LIMIT 1) AS recorded
-            """, logger: logger)
+            LockStreams(postingIDs: postingIDs, paymentRefs: paymentRefs, eventIDs: eventIDs), logger: logger)
         var locked = Locked()
         var sawClock = false
         var stale: [String] = []
-        for try await (kind, text, number1, number2, text2, format, snapshot) in rows.decode(
-            (Int, String?, Int64?, Int64?, String?, Int?, String?).self)
-        {
+        for try await (kind, text, number1, number2, text2, format, snapshot) in rows {
             switch kind {
             case 0:
                 sawClock = true
@@ -397,63 +375,40 @@ extension EventStore {
         return locked
     }
 
-    /// One statement: the events, the streams' new heads and snapshots, the payment references.
+    /// One statement (`WriteEvents`): the events, the streams' new heads and snapshots, the payment references.
     private func write(_ group: GroupState, on connection: PostgresConnection) async throws {
-        var positions: [Int64] = [], ids: [String] = [], postings: [String] = [], versions: [Int64] = []
-        var types: [String] = [], occurred: [Int64] = [], expected: [Int64] = [], actors: [String] = []
-        var data: [String] = [], prevs: [String] = [], hashes: [String] = []
+        var w = WriteEvents()
         for r in group.records {
-            positions.append(r.position)
-            ids.append(r.event.id)
-            postings.append(r.event.postingID)
-            versions.append(r.version)
-            types.append(r.event.type.rawValue)
-            occurred.append(r.event.occurredAt.microseconds)
-            expected.append(r.event.expectedVersion ?? -1)
-            actors.append(r.event.actor ?? "")
-            data.append(r.event.data.json.canonicalString)
-            prevs.append(Hex.encode(r.prevHash))
-            hashes.append(Hex.encode(r.hash))
+            w.positions.append(r.position)
+            w.ids.append(r.event.id)
+            w.postings.append(r.event.postingID)
+            w.versions.append(r.version)
+            w.types.append(r.event.type.rawValue)
+            w.occurred.append(r.event.occurredAt.microseconds)
+            w.expected.append(r.event.expectedVersion ?? -1)
+            w.actors.append(r.event.actor ?? "")
+            w.data.append(r.event.data.json.canonicalString)
+            w.prevs.append(Hex.encode(r.prevHash))
+            w.hashes.append(Hex.encode(r.hash))
         }
-        var streamIDs: [String] = [], companies: [String] = [], streamVersions: [Int64] = [], heads: [Int64] = []
-        var headHashes: [String] = [], snapshots: [String] = []
         for id in group.touched.sorted() {
             let head = group.heads[id]!
-            streamIDs.append(id)
-            companies.append(head.state.companyID)
-            streamVersions.append(head.version)
-            heads.append(head.position)
-            headHashes.append(Hex.encode(head.hash))
-            snapshots.append(head.state.snapshotText)
+            w.streamIDs.append(id)
+            w.companies.append(head.state.companyID)
+            w.streamVersions.append(head.version)
+            w.heads.append(head.position)
+            w.headHashes.append(Hex.encode(head.hash))
+            w.snapshots.append(head.state.snapshotText)
         }
-        let refs = group.paymentRows
-        // The statement returns a row: read it, or an error (a unique violation) would surface only
-        // after COMMIT had quietly rolled the transaction back.
-        let rows = try await connection.run(
-            """
-            WITH e AS (
-                INSERT INTO events (position, id, posting_id, version, type, occurred_at, recorded_at,
-                                    expected_version, actor, data, prev_hash, hash)
-                SELECT u.p, u.i::uuid, u.s, u.v, u.t, timestamptz 'epoch' + u.o * interval '1 microsecond', now(),
-                       NULLIF(u.e, -1), NULLIF(u.a, ''), u.d::jsonb, decode(u.ph, 'hex'), decode(u.h, 'hex')
-                FROM unnest(\(positions)::int8[], \(ids)::text[], \(postings)::text[], \(versions)::int8[], \(types)::text[],
-                            \(occurred)::int8[], \(expected)::int8[], \(actors)::text[], \(data)::text[], \(prevs)::text[],
-                            \(hashes)::text[]) AS u(p, i, s, v, t, o, e, a, d, ph, h)),
-            s AS (
-                INSERT INTO streams (posting_id, company_id, version, head_position, head_hash, snapshot_format, snapshot)
-                SELECT u.s, u.c, u.v, u.p, decode(u.h, 'hex'), \(PostingState.snapshotFormat), u.n
-                FROM unnest(\(streamIDs)::text[], \(companies)::text[], \(streamVersions)::int8[], \(heads)::int8[],
-                            \(headHashes)::text[], \(snapshots)::text[]) AS u(s, c, v, p, h, n)
-                ON CONFLICT (posting_id) DO UPDATE SET
-                    version = EXCLUDED.version, head_position = EXCLUDED.head_position, head_hash = EXCLUDED.head_hash,
-                    snapshot_format = EXCLUDED.snapshot_format, snapshot = EXCLUDED.snapshot),
-            r AS (
-                INSERT INTO payment_refs (company_id, payment_ref, posting_id, position)
-                SELECT * FROM unnest(\(refs.map(\.company))::text[], \(refs.map(\.ref))::text[], \(refs.map(\.posting))::text[],
-                                     \(refs.map(\.position))::int8[]))
-            SELECT 1
-            """, logger: logger)
-        for try await _ in rows {}
+        for row in group.paymentRows {
+            w.refCompanies.append(row.company)
+            w.refs.append(row.ref)
+            w.refPostings.append(row.posting)
+            w.refPositions.append(row.position)
+        }
+        // Read the row: an error (a unique violation) would otherwise surface only after COMMIT had
+        // quietly rolled the transaction back.
+        for try await _ in try await connection.run(w, logger: logger) {}
     }
 }
 
