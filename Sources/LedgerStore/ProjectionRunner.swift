@@ -21,7 +21,7 @@ public struct ProjectionStatus: Sendable {
     public var events: Int64
     /// Events recorded after the checkpoint.
     public var lag: Int64
-    /// How long the oldest unprojected event has waited (0 when none).
+    /// How long the first unprojected event has waited (0 when none).
     public var lagMilliseconds: Int64
     public var rebuilding: Bool
     public var rebuildPosition: Int64?
@@ -82,12 +82,17 @@ public struct ProjectionRunner: Sendable {
         }
     }
 
+    /// Checkpoints, lag and state. Both lag subqueries walk the position index from the checkpoint
+    /// (`ORDER BY position`): the checkpoint is a correlated value, which the planner guesses leaves
+    /// a third of the log, so without the ordering it scanned the whole log once per subquery and
+    /// projection (510 ms p99 for `GET /v1/projections` at 100k events).
     public func status() async throws -> [ProjectionStatus] {
         let rows = try await client.query(
             """
             SELECT p.name, p.version, p.position, p.events, p.rebuild_version IS NOT NULL, p.rebuild_position,
-                (SELECT count(*) FROM (SELECT 1 FROM events e WHERE e.position > p.position LIMIT 10000000) x),
-                COALESCE((SELECT (extract(epoch FROM now() - min(e.recorded_at)) * 1000)::int8 FROM events e WHERE e.position > p.position), 0)
+                (SELECT count(*) FROM (SELECT 1 FROM events e WHERE e.position > p.position ORDER BY e.position LIMIT 10000000) x),
+                COALESCE((SELECT (extract(epoch FROM now() - e.recorded_at) * 1000)::int8 FROM events e WHERE e.position > p.position
+                          ORDER BY e.position LIMIT 1), 0)
             FROM projections p ORDER BY p.name
             """, logger: logger)
         var result: [ProjectionStatus] = []
