@@ -34,7 +34,7 @@ public final class LedgerDatabase: Sendable {
             return database
         case .embedded(let dataDirectory):
             let cluster = try EmbeddedCluster(dataDirectory: dataDirectory, durable: durable)
-            let handle = try cluster.start(logger: logger)
+            let handle = try await onOwnThread { try cluster.start(logger: logger) }
             do {
                 try await createDatabaseIfNeeded(cluster: cluster, logger: logger)
                 let owner = DatabaseEndpoint.embedded(cluster, user: EmbeddedCluster.ownerUser)

@@ -20,7 +20,11 @@ struct Standby: Sendable {
     let pgdata: String
     let port: Int
 
-    static func start(from primary: EmbeddedCluster) throws -> Standby {
+    static func start(from primary: EmbeddedCluster) async throws -> Standby {
+        try await onOwnThread { try startBlocking(from: primary) }
+    }
+
+    private static func startBlocking(from primary: EmbeddedCluster) throws -> Standby {
         let pgdata = "/tmp/placement-standby-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let backup = try primary.run(
             primary.tool("pg_basebackup"),
@@ -39,7 +43,13 @@ struct Standby: Sendable {
         return Standby(primary: primary, pgdata: pgdata, port: port)
     }
 
-    func stop() {
+    /// Stopped on a thread of its own (pg_ctl is waited for), never on a cooperative one.
+    func stop() async {
+        let primary = primary, pgdata = pgdata
+        _ = try? await onOwnThread { try Self.stopBlocking(primary: primary, pgdata: pgdata) }
+    }
+
+    static func stopBlocking(primary: EmbeddedCluster, pgdata: String) throws {
         _ = try? primary.run(primary.tool("pg_ctl"), ["-D", pgdata, "-m", "immediate", "-w", "stop"], asServerUser: true)
         _ = try? primary.run("/bin/rm", ["-rf", pgdata], asServerUser: true)
     }
@@ -61,8 +71,19 @@ struct ReplicaTests {
     @Test("reports and lists are served from a streaming standby; min_position waits for the standby, not the primary")
     func readsFromStandby() async throws {
         try await APIFixture.with { f, _ in
-            let standby = try Standby.start(from: try await TestCluster.shared.cluster())
-            defer { standby.stop() }
+            let standby = try await Standby.start(from: try await TestCluster.shared.cluster())
+            do {
+                try await Self.useStandby(standby, f)
+            } catch {
+                await standby.stop()
+                throw error
+            }
+            await standby.stop()
+        }
+    }
+
+    static func useStandby(_ standby: Standby, _ f: APIFixture) async throws {
+        do {
             let replicaEndpoint = standby.endpoint(user: EmbeddedCluster.appUser, database: f.ledger.app.database)
             let replica = PostgresClient(configuration: replicaEndpoint.clientConfiguration, backgroundLogger: TestCluster.logger)
             var api = f.api

@@ -34,7 +34,7 @@ struct RestartTests {
                 let first = try await http.call(.post, "/v1/events", key: secret, body: body(e.placement("s-1")))
                 #expect(first.status == .created)
 
-                cluster.stop(logger: logger)
+                try await onOwnThread { cluster.stop(logger: logger) }
                 try await Task.sleep(for: .milliseconds(1100))  // past the key cache's lifetime
                 let later = e.applied("s-2")
                 for _ in 0..<3 {
@@ -46,7 +46,7 @@ struct RestartTests {
                 #expect(try await http.call(.get, "/v1/events", key: secret).status == .serviceUnavailable)
                 #expect(try await http.call(.get, "/readyz").status == .serviceUnavailable)
 
-                let restarted = try cluster.start(logger: logger)
+                let restarted = try await onOwnThread { try cluster.start(logger: logger) }
                 defer { restarted.release() }
                 // The same request, retried as a client would, succeeds once the pool reconnects.
                 var recovered: HTTPResponse.Status?

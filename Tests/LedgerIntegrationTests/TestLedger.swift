@@ -22,11 +22,11 @@ actor TestCluster {
     private var handle: EmbeddedCluster.Handle?
     private var counter = 0
 
-    func cluster() throws -> EmbeddedCluster {
+    func cluster() async throws -> EmbeddedCluster {
         if let handle { return handle.cluster }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("placement-tests-\(getpid())").path
         let cluster = try EmbeddedCluster(dataDirectory: directory, durable: false)
-        let started = try cluster.start(logger: Self.logger)
+        let started = try await onOwnThread { try cluster.start(logger: TestCluster.logger) }
         handle = started
         testClusterAtExit = (started, directory)
         atexit {
@@ -52,7 +52,7 @@ actor TestCluster {
 
     /// A new, empty database in the cluster: (owner endpoint, app-role endpoint).
     func newDatabase() async throws -> (owner: DatabaseEndpoint, app: DatabaseEndpoint) {
-        let cluster = try cluster()
+        let cluster = try await cluster()
         counter += 1
         let name = "test_\(counter)"
         var admin = DatabaseEndpoint.embedded(cluster, user: EmbeddedCluster.ownerUser)
