@@ -22,10 +22,17 @@ extension PostgresConnection {
     }
 
     /// `execute` of a prepared statement, refusing a closed connection the same way as `run`.
+    ///
+    /// `prepared: false` sends the same SQL unprepared, so that PostgreSQL plans it with the values:
+    /// a prepared statement soon runs a generic plan, made for arrays of a few elements, and with the
+    /// thousands of ids of an import chunk that plan took 115 ms where the planned-with-values one
+    /// takes 14 (import of 295k events: 13.1k against 19.1k events/s).
     public func run<Statement: PostgresPreparedStatement>(
-        _ statement: Statement, logger: Logger, file: String = #fileID, line: Int = #line
+        _ statement: Statement, prepared: Bool = true, logger: Logger, file: String = #fileID, line: Int = #line
     ) async throws -> AsyncThrowingMapSequence<PostgresRowSequence, Statement.Row> {
         guard !isClosed else { throw LedgerError(.unavailable, "the database connection is closed") }
-        return try await execute(statement, logger: logger, file: file, line: line)
+        if prepared { return try await execute(statement, logger: logger, file: file, line: line) }
+        let query = PostgresQuery(unsafeSQL: Statement.sql, binds: try statement.makeBindings())
+        return try await self.query(query, logger: logger, file: file, line: line).map { try statement.decodeRow($0) }
     }
 }

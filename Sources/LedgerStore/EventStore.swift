@@ -64,6 +64,10 @@ extension EventStore {
     /// `company`: the batch comes from that company's key, and every event must be on one of its
     /// postings (403 otherwise). Checked against the locked streams inside the transaction, so a
     /// posting created for another company a moment earlier cannot slip through.
+    /// Groups of at most this many events run the append statements prepared (parsed and planned
+    /// once per connection); larger ones (imports, big batches) have them planned with their values.
+    static let preparedLimit = 64
+
     /// How long a group transaction may take before it is given up.
     static let groupLimit: Duration = .seconds(15)
 
@@ -322,7 +326,8 @@ extension EventStore {
     /// assigns no id: every transaction gets its id only once it holds all its streams, so of two
     /// transactions sharing a stream the one that goes first also has the lower positions.
     private func serialiseStreams(_ postingIDs: [String], on connection: PostgresConnection) async throws {
-        for try await _ in try await connection.run(SerialiseStreams(postingIDs: postingIDs), logger: logger) {}
+        for try await _ in try await connection.run(
+            SerialiseStreams(postingIDs: postingIDs), prepared: postingIDs.count <= Self.preparedLimit, logger: logger) {}
     }
 
     /// One statement: the clock (the transaction's position base, the server's time), the streams
@@ -335,7 +340,8 @@ extension EventStore {
     /// concurrently, meets the unique key and the append is retried.)
     private func lockStreams(_ postingIDs: [String], paymentRefs: [String], eventIDs: [String], on connection: PostgresConnection) async throws -> Locked {
         let rows = try await connection.run(
-            LockStreams(postingIDs: postingIDs, paymentRefs: paymentRefs, eventIDs: eventIDs), logger: logger)
+            LockStreams(postingIDs: postingIDs, paymentRefs: paymentRefs, eventIDs: eventIDs),
+            prepared: eventIDs.count <= Self.preparedLimit, logger: logger)
         var locked = Locked()
         var sawClock = false
         var stale: [String] = []
@@ -408,7 +414,7 @@ extension EventStore {
         }
         // Read the row: an error (a unique violation) would otherwise surface only after COMMIT had
         // quietly rolled the transaction back.
-        for try await _ in try await connection.run(w, logger: logger) {}
+        for try await _ in try await connection.run(w, prepared: w.ids.count <= Self.preparedLimit, logger: logger) {}
     }
 }
 

@@ -46,4 +46,29 @@ struct PreparedStatementTests {
             }
         }
     }
+
+    @Test("the lock statement answers the same prepared and planned with its values (small groups and imports)")
+    func preparedAndUnpreparedAgree() async throws {
+        try await TestLedger.with { ledger in
+            var a = Events("p-agree-a"), b = Events("p-agree-b")
+            let recorded = try await ledger.store.append([a.posted(), a.applied("s-1"), b.posted()])
+            try await ledger.asApp { connection in
+                let statement = LockStreams(
+                    postingIDs: ["p-agree-a", "p-agree-b", "p-none"], paymentRefs: ["r-none"],
+                    eventIDs: recorded.events.map(\.event.id) + ["00000000-0000-4000-8000-00000000dcba"])
+                var answers: [[String]] = []
+                for prepared in [true, false] {
+                    try await connection.run("BEGIN", logger: TestCluster.logger)
+                    var rows: [String] = []
+                    for try await row in try await connection.run(statement, prepared: prepared, logger: TestCluster.logger) where row.0 != 0 {
+                        rows.append("\(row.0) \(row.1 ?? "-") \(row.2 ?? -1) \(row.3 ?? -1) \(row.4 ?? "-")")
+                    }
+                    try await connection.run("ROLLBACK", logger: TestCluster.logger)
+                    answers.append(rows.sorted())
+                }
+                #expect(answers[0] == answers[1])
+                #expect(answers[0].count == 5, "two streams and three recorded ids: \(answers[0])")
+            }
+        }
+    }
 }
