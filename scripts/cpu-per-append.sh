@@ -22,7 +22,8 @@ postgres_ticks() {
 }
 
 d0=$(ticks "$daemon"); p0=$(postgres_ticks)
-out=$(wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "$here/wrk-append.lua" "$url/v1/events")
+threads=$(( connections < 2 ? connections : 2 ))
+out=$(wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency -s "$here/wrk-append.lua" "$url/v1/events")
 d1=$(ticks "$daemon"); p1=$(postgres_ticks)
 requests=$(echo "$out" | awk '/requests in/ {print $1}')
 echo "$out" | grep -E "Requests/sec|50%|99%"
