@@ -75,19 +75,18 @@ final class OnceOutcome<R: Sendable>: Sendable {
         callback?()
     }
 
-    func onResume(_ callback: @escaping @Sendable () -> Void) {
-        let now = state.withLock { s -> Bool in
-            if s.done { return true }
-            s.onResume = callback
-            return false
-        }
-        if now { callback() }
-    }
+    func onResume(_ callback: @escaping @Sendable () -> Void) { register(callback, in: \.onResume, firedWhen: \.done) }
 
-    func onCancel(_ callback: @escaping @Sendable () -> Void) {
+    func onCancel(_ callback: @escaping @Sendable () -> Void) { register(callback, in: \.onCancel, firedWhen: \.cancelled) }
+
+    /// Keeps `callback` for later, or runs it now when what it waits for has happened already.
+    private func register(
+        _ callback: @escaping @Sendable () -> Void, in slot: WritableKeyPath<State, (@Sendable () -> Void)?>,
+        firedWhen fired: KeyPath<State, Bool>
+    ) {
         let now = state.withLock { s -> Bool in
-            if s.cancelled { return true }
-            s.onCancel = callback
+            if s[keyPath: fired] { return true }
+            s[keyPath: slot] = callback
             return false
         }
         if now { callback() }

@@ -145,7 +145,19 @@ public struct ProjectionRunner: Sendable {
         while !Task.isCancelled {
             do {
                 try await client.withConnection { connection in
-                    let held = try await abandoning(after: .seconds(15), passCancellation: false) {
+                    // Every statement of the worker is given up after a while (see `abandoning`): a
+                    // statement on a connection that died under it must not hold the worker, its
+                    // lease or the daemon's shutdown. Batches run to their end even when the worker
+                    // is cancelled meanwhile (shutdown looks at cancellation between batches): a
+                    // transaction cut off between its statements left the pooled connection idle in
+                    // transaction, holding back the gap-free horizon of every reader in the cluster.
+                    @Sendable func guarded<R: Sendable>(_ body: @escaping @Sendable () async throws -> R) async throws -> R {
+                        try await abandoning(after: .seconds(15), passCancellation: false, body)
+                    }
+                    @Sendable func unlock() async throws {
+                        try await guarded { try await connection.run("SELECT pg_advisory_unlock(hashtext(\(lease)))", logger: logger) }
+                    }
+                    let held = try await guarded {
                         var held = false
                         for try await value in try await connection.run(
                             "SELECT pg_try_advisory_lock(hashtext(\(lease)))", logger: logger
@@ -166,27 +178,18 @@ public struct ProjectionRunner: Sendable {
                     }
                     do {
                         while !Task.isCancelled {
-                            let needsRebuild = try await abandoning(after: .seconds(15), passCancellation: false) {
-                                try await self.checkVersion(definition, on: connection)
+                            // The version check and the batch: nil when the code's version differs.
+                            let batch = try await guarded { () -> (Int, Int64)? in
+                                if try await self.checkVersion(definition, on: connection) { return nil }
+                                return try await self.step(definition, on: connection)
                             }
-                            if needsRebuild {
+                            guard let (count, position) = batch else {
                                 _ = try await self.rebuild(definition, on: connection, progress: { p in
                                     self.logger.debug(
                                         "rebuilding projection",
                                         metadata: ["projection": "\(p.projection)", "events": "\(p.events)", "total": "\(p.total)"])
                                 })
                                 continue
-                            }
-                            // A batch runs to its end even when the worker is cancelled meanwhile
-                            // (shutdown looks at cancellation between batches; `abandoning` does not
-                            // pass the worker's cancellation on): a transaction cut off between its
-                            // statements left the pooled connection idle in transaction, holding back
-                            // the gap-free horizon of every reader in the cluster until the server's
-                            // idle timeout.
-                            // A step whose connection died under it is given up (see `abandoning`),
-                            // so the worker retries on another connection.
-                            let (count, position) = try await abandoning(after: .seconds(15), passCancellation: false) {
-                                try await self.step(definition, on: connection)
                             }
                             if count > 0 { onBatch(count, position) }
                             // A short batch reached the head: wait for the next append (one that
@@ -205,16 +208,12 @@ public struct ProjectionRunner: Sendable {
                     } catch where !Task.isCancelled {
                         // The connection goes back to the pool: it must not keep the lease, or no
                         // worker (of this daemon or another) could take it until that connection closes.
-                        _ = try? await abandoning(after: .seconds(5), passCancellation: false) {
-                            try await connection.run("SELECT pg_advisory_unlock(hashtext(\(lease)))", logger: logger)
-                        }
+                        try? await unlock()
                         throw error
                     }
                     // Stopping: the lease ends with the session; otherwise hand it back explicitly.
                     if Task.isCancelled { return }
-                    try await abandoning(after: .seconds(5), passCancellation: false) {
-                        try await connection.run("SELECT pg_advisory_unlock(hashtext(\(lease)))", logger: logger)
-                    }
+                    try await unlock()
                 }
             } catch is CancellationError {
                 return
