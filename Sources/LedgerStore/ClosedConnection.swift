@@ -3,6 +3,11 @@ public import Logging
 public import PostgresNIO
 
 extension PostgresConnection {
+    /// What a statement on a closed connection answers: 503, retry (the pool opens a new one).
+    static var closedError: LedgerError {
+        LedgerError(.unavailable, "the connection to the ledger's database closed (a database restart?); retry shortly with the same event ids")
+    }
+
     /// `query`, refusing a connection that is already closed instead of waiting on it for ever.
     ///
     /// PostgresNIO 1.33.2 writes each query to its channel with no write promise. Once the server
@@ -17,7 +22,7 @@ extension PostgresConnection {
     public func run(
         _ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line
     ) async throws -> PostgresRowSequence {
-        guard !isClosed else { throw LedgerError(.unavailable, "the database connection is closed") }
+        guard !isClosed else { throw Self.closedError }
         return try await self.query(query, logger: logger, file: file, line: line)
     }
 
@@ -30,7 +35,7 @@ extension PostgresConnection {
     public func run<Statement: PostgresPreparedStatement>(
         _ statement: Statement, prepared: Bool = true, logger: Logger, file: String = #fileID, line: Int = #line
     ) async throws -> AsyncThrowingMapSequence<PostgresRowSequence, Statement.Row> {
-        guard !isClosed else { throw LedgerError(.unavailable, "the database connection is closed") }
+        guard !isClosed else { throw Self.closedError }
         if prepared { return try await execute(statement, logger: logger, file: file, line: line) }
         let query = PostgresQuery(unsafeSQL: Statement.sql, binds: try statement.makeBindings())
         return try await self.query(query, logger: logger, file: file, line: line).map { try statement.decodeRow($0) }
