@@ -751,15 +751,22 @@ def compare_model(snap, events, label):
     return wrong
 
 
+def snapshot_or_fail(world, head, stats, counter, label):
+    """The projections' snapshot at `head`, or None after counting and reporting why it is unusable."""
+    try:
+        return snapshot(world, head)
+    except Unusable as e:
+        stats.c[counter] += 1
+        fail(f"{label}: {e}")
+        return None
+
+
 def check_projections(world, events, stats):
     """Projections equal the log (no double counting), a build at the head, and a rebuild from 0."""
     started = time.monotonic()
     head = events[-1]["position"] if events else 0
-    try:
-        before = snapshot(world, head)
-    except Unusable as e:
-        stats.c["projection_mismatches_vs_log"] += 1
-        fail(f"projections: {e}")
+    before = snapshot_or_fail(world, head, stats, "projection_mismatches_vs_log", "projections")
+    if before is None:
         return
     wrong = compare_model(before, events, "projections vs log")
     stats.c["projection_mismatches_vs_log"] = wrong
@@ -772,11 +779,8 @@ def check_projections(world, events, stats):
             fail(f"placementctl report {k}: the live projection differs from a build from the log at position {head}")
     replay = world.ledger.ctl("replay", "--all")
     log("replay --all: " + " | ".join(replay.stdout.strip().splitlines()))
-    try:
-        after = snapshot(world, head)
-    except Unusable as e:
-        stats.c["replay_mismatches"] += 1
-        fail(f"projections after replay --all: {e}")
+    after = snapshot_or_fail(world, head, stats, "replay_mismatches", "projections after replay --all")
+    if after is None:
         return
     for part in before:
         if canonical(before[part]) != canonical(after[part]):
