@@ -185,3 +185,13 @@ extension LedgerError {
 func sqlState(_ error: any Error) -> String? {
     (error as? PSQLError)?.serverInfo?[.sqlState]
 }
+
+/// Runs `body`, then `cleanup` (which waits for pg_ctl) on a thread of its own, whether `body`
+/// threw or not: a `defer` would block one of the two cooperative threads, and with it every
+/// task of the test process.
+func afterwards<R>(offPool cleanup: @escaping @Sendable () -> Void, _ body: () async throws -> R) async throws -> R {
+    let result: Result<R, any Error>
+    do { result = .success(try await body()) } catch { result = .failure(error) }
+    _ = try? await onOwnThread(cleanup)
+    return try result.get()
+}
