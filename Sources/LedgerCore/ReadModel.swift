@@ -173,6 +173,8 @@ public struct FoldChanges: Sendable {
     public var postings: [String: PostingState] = [:]
     /// (posting, student) pairs the batch touched.
     public var students: Set<PostingStudent> = []
+    /// The states the batch started from (absent: a posting new in the batch).
+    public var before: [String: PostingState] = [:]
 
     public init() {}
 
@@ -190,6 +192,7 @@ public struct FoldChanges: Sendable {
     /// the state of every posting the events touch (a new posting: absent).
     public static func fold(_ events: [RecordedEvent], states: [String: PostingState]) -> FoldChanges {
         var changes = FoldChanges()
+        changes.before = states
         changes.postings.reserveCapacity(states.count)
         for recorded in events {
             let id = recorded.event.postingID

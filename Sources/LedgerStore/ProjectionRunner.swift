@@ -136,10 +136,12 @@ public struct ProjectionRunner: Sendable {
     /// session advisory lock, so two daemons never run it twice; when the holder dies its
     /// connection closes and another takes over within `leaseRetry`), wakes on this process's
     /// appends and on other processes' NOTIFY (`listenForOthers`) with a polling fallback, and
-    /// applies batches with the checkpoint in the same transaction.
+    /// applies batches with the checkpoint in the same transaction. After catching up with at least
+    /// `analyzeAfter` events in one go it analyzes its tables.
     public func runLive(
         _ definition: ProjectionDefinition, poll: Duration = .milliseconds(500), leaseRetry: Duration = .seconds(2),
-        gather: Duration = .milliseconds(10), onBatch: @escaping @Sendable (Int, Int64) -> Void = { _, _ in }
+        gather: Duration = .milliseconds(10), analyzeAfter: Int = ProjectionEngine.analyzeAfterCatchUp,
+        onBatch: @escaping @Sendable (Int, Int64) -> Void = { _, _ in }
     ) async {
         let lease = "placement:projection:\(definition.name)"
         while !Task.isCancelled {
@@ -177,6 +179,7 @@ public struct ProjectionRunner: Sendable {
                         othersAppended.unregister(remote)
                     }
                     do {
+                        var caughtUp = 0
                         while !Task.isCancelled {
                             // The version check and the batch: nil when the code's version differs.
                             let batch = try await guarded { () -> (Int, Int64)? in
@@ -192,6 +195,18 @@ public struct ProjectionRunner: Sendable {
                                 continue
                             }
                             if count > 0 { onBatch(count, position) }
+                            caughtUp += count
+                            if count < ProjectionEngine.batchSize {
+                                if caughtUp >= analyzeAfter {
+                                    try await guarded {
+                                        try await ProjectionEngine.analyze(schema: definition.liveSchema, on: connection, logger: self.logger)
+                                    }
+                                    self.logger.info(
+                                        "projection caught up; its tables analyzed",
+                                        metadata: ["projection": "\(definition.name)", "events": "\(caughtUp)"])
+                                }
+                                caughtUp = 0
+                            }
                             // A short batch reached the head: wait for the next append (one that
                             // came during the batch has left its signal pending) instead of asking
                             // again at once, then let the appends of the next few milliseconds join

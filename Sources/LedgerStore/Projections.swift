@@ -53,7 +53,7 @@ public struct ProjectionDefinition: Sendable {
         })
 
     public static let placements = ProjectionDefinition(
-        name: "placements", version: 1,
+        name: "placements", version: 2,
         tables: [
             """
             CREATE TABLE {S}.placements (
@@ -68,6 +68,11 @@ public struct ProjectionDefinition: Sendable {
             "CREATE INDEX ON {S}.placements (university_id, posting_id, student_id)",
             "CREATE INDEX ON {S}.placements (student_id)",
             "CREATE INDEX ON {S}.placements (university_id, selected_at)",
+            // The company stipends' open balances, in their order (version 2).
+            """
+            CREATE INDEX ON {S}.placements (company_id, selected_at, posting_id, student_id)
+                INCLUDE (currency, earned_minor, paid_minor, balance_minor) WHERE balance_minor <> 0
+            """,
             """
             CREATE TABLE {S}.applications (
                 posting_id text NOT NULL, student_id text NOT NULL, university_id text NOT NULL, company_id text NOT NULL,
@@ -82,6 +87,14 @@ public struct ProjectionDefinition: Sendable {
             """,
             "CREATE INDEX ON {S}.payments (occurred_at, payment_ref)",
             "CREATE INDEX ON {S}.payments (university_id, occurred_at)",
+            // The reports' summary (version 2): see `ReportSummary`.
+            """
+            CREATE TABLE {S}.report_months (
+                university_id text NOT NULL, month text NOT NULL, company_id text NOT NULL, currency text NOT NULL,
+                \(ReportFigures.columns.map { "\($0) int8 NOT NULL" }.joined(separator: ", ")),
+                PRIMARY KEY (university_id, month, company_id, currency))
+            """,
+            "CREATE INDEX ON {S}.report_months (company_id, currency)",
         ],
         write: { changes, schema, connection, logger in
             var placements: [PlacementRow] = []
@@ -145,7 +158,34 @@ public struct ProjectionDefinition: Sendable {
                     ON CONFLICT (company_id, payment_ref) DO UPDATE SET reversed = EXCLUDED.reversed
                     """, logger: logger)
             }
+            try await ProjectionDefinition.writeSummary(ReportSummary.delta(changes), schema: schema, on: connection, logger: logger)
         })
+
+    /// Adds a batch's change of the report summary to it. A row never empties: applications and
+    /// placements are never removed from the log's history, only their figures change.
+    static func writeSummary(
+        _ delta: [ReportKey: ReportFigures], schema: String, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        guard !delta.isEmpty else { return }
+        let keys = delta.keys.sorted()
+        let table = "\(schema).report_months"
+        let columns = ReportFigures.columns
+        var bindings = PostgresBindings()
+        bindings.append(keys.map(\.universityID))
+        bindings.append(keys.map(\.month))
+        bindings.append(keys.map(\.companyID))
+        bindings.append(keys.map(\.currency))
+        let figures = keys.map { delta[$0]!.values }
+        for i in columns.indices { bindings.append(figures.map { $0[i] }) }
+        let arrays = (0..<columns.count).map { "$\($0 + 5)::int8[]" }.joined(separator: ", ")
+        try await connection.run(
+            PostgresQuery(
+                unsafeSQL: """
+                    INSERT INTO \(table) AS r SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \(arrays))
+                    ON CONFLICT (university_id, month, company_id, currency) DO UPDATE SET
+                        \(columns.map { "\($0) = r.\($0) + EXCLUDED.\($0)" }.joined(separator: ", "))
+                    """, binds: bindings), logger: logger)
+    }
 
     /// Every projection, in the order they are listed.
     public static let all: [ProjectionDefinition] = [.postings, .placements]
@@ -199,6 +239,11 @@ public enum ProjectionEngine {
         for ddl in definition.tables where Self.isSecondaryIndex(ddl) {
             try await connection.run(PostgresQuery(unsafeSQL: ddl.replacingOccurrences(of: "{S}", with: schema)), logger: logger)
         }
+        try await analyze(schema: schema, on: connection, logger: logger)
+    }
+
+    /// Fresh planner statistics for every table of a schema.
+    static func analyze(schema: String, on connection: PostgresConnection, logger: Logger) async throws {
         var tables: [String] = []
         for try await table in try await connection.run(
             "SELECT tablename FROM pg_tables WHERE schemaname = \(schema) ORDER BY tablename", logger: logger
@@ -207,6 +252,11 @@ public enum ProjectionEngine {
             try await connection.run(PostgresQuery(unsafeSQL: "ANALYZE \(schema).\(table)"), logger: logger)
         }
     }
+
+    /// A live worker that caught up with at least this many events in one go (after an import,
+    /// or a daemon started behind the log) analyzes its tables: autovacuum gets to them only
+    /// later, and until then the planner sees a table of the size it had before.
+    public static let analyzeAfterCatchUp = 50_000
 
     private static func isSecondaryIndex(_ ddl: String) -> Bool { ddl.hasPrefix("CREATE INDEX") }
 

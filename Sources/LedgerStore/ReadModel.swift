@@ -53,18 +53,23 @@ public struct ReadModel: Sendable {
     let schemas: [String: String]
     /// Set for a time-travel build: what the figures reflect.
     public let fixedPosition: LogBound?
+    /// Reports read the summary where the schema has one; false makes them sum the rows (tests
+    /// compare the two).
+    let useSummary: Bool
 
     public init(logger: Logger) {
-        self.logger = logger
-        self.schemas = Dictionary(uniqueKeysWithValues: ProjectionDefinition.all.map { ($0.name, $0.liveSchema) })
-        self.fixedPosition = nil
+        self.init(logger: logger, schemas: Dictionary(uniqueKeysWithValues: ProjectionDefinition.all.map { ($0.name, $0.liveSchema) }))
     }
 
-    init(logger: Logger, schemas: [String: String], fixedPosition: LogBound?) {
+    init(logger: Logger, schemas: [String: String], fixedPosition: LogBound? = nil, useSummary: Bool = true) {
         self.logger = logger
         self.schemas = schemas
         self.fixedPosition = fixedPosition
+        self.useSummary = useSummary
     }
+
+    /// The same reads, with reports summed from the rows.
+    public var summingRows: ReadModel { ReadModel(logger: logger, schemas: schemas, fixedPosition: fixedPosition, useSummary: false) }
 
     var postings: String { schemas["postings"]! }
     var placements: String { schemas["placements"]! }
@@ -229,100 +234,54 @@ public struct ReadModel: Sendable {
     }
 
     /// The university dashboard figures: applications whose `applied` and placements whose
-    /// `selected` occurred in the range.
+    /// `selected` occurred in the range. Whole months come from the summary the placements
+    /// projection keeps (`ReportSummary`), the partial months at the range's ends from the rows.
     public func universityReport(_ universityID: String, range: TimeRange, on connection: PostgresConnection) async throws -> JSON {
-        let from = range.fromMicros, to = range.toMicros
-        var applicants: Int64 = 0
-        for try await n in try await connection.run(
-            """
-            SELECT count(*) FROM \(unescaped: placements).applications WHERE university_id = \(universityID)
-              AND (\(from)::int8 IS NULL OR applied_at >= \(from)) AND (\(to)::int8 IS NULL OR applied_at < \(to))
-            """, logger: logger
-        ).decode(Int64.self) { applicants = n }
-
-        let inRange = "university_id = $1 AND ($2::int8 IS NULL OR selected_at >= $2) AND ($3::int8 IS NULL OR selected_at < $3)"
-        var bindings = PostgresBindings()
-        bindings.append(universityID)
-        bindings.append(from)
-        bindings.append(to)
-        let counts = """
-            count(*)::int8, (count(*) FILTER (WHERE status = 'accepted'))::int8, (count(*) FILTER (WHERE status = 'withdrawn'))::int8,
-            COALESCE(sum(minutes_logged), 0)::int8
-            """
-        var overall: [String: JSON] = [:]
-        for try await (placed, accepted, withdrawn, minutes, ratingSum, ratings, companies) in try await connection.run(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT \(counts), COALESCE(sum(rating), 0)::int8, count(rating)::int8, count(DISTINCT company_id)::int8
-                    FROM \(placements).placements WHERE \(inRange)
-                    """, binds: bindings), logger: logger
-        ).decode((Int64, Int64, Int64, Int64, Int64, Int64, Int64).self) {
-            overall = [
-                "applicants": .int(applicants), "placed": .int(placed), "accepted": .int(accepted), "withdrawn": .int(withdrawn),
-                "completion_rate": ReportMath.ratio(accepted, placed, places: 4), "minutes_logged": .int(minutes),
-                "average_rating": ratings == 0 ? .null : ReportMath.ratio(ratingSum, ratings, places: 2),
-                "companies": .int(companies),
-            ]
-        }
-        var byCurrency: [JSON] = []
-        for try await (currency, placed, accepted, withdrawn, minutes, earned, paid, balance) in try await connection.run(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT currency, \(counts), sum(earned_minor)::int8, sum(paid_minor)::int8, sum(balance_minor)::int8
-                    FROM \(placements).placements WHERE \(inRange) GROUP BY currency ORDER BY currency
-                    """, binds: bindings), logger: logger
-        ).decode((String, Int64, Int64, Int64, Int64, Int64, Int64, Int64).self) {
-            byCurrency.append(
-                .object([
-                    "currency": .string(currency), "placed": .int(placed), "accepted": .int(accepted), "withdrawn": .int(withdrawn),
-                    "minutes_logged": .int(minutes), "earned_minor": .int(earned), "paid_minor": .int(paid),
-                    "balance_minor": .int(balance),
-                ]))
-        }
-        var byMonth: [JSON] = []
-        for try await (month, placed, accepted, withdrawn, minutes) in try await connection.run(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT selected_month, \(counts) FROM \(placements).placements WHERE \(inRange)
-                    GROUP BY selected_month ORDER BY selected_month
-                    """, binds: bindings), logger: logger
-        ).decode((String, Int64, Int64, Int64, Int64).self) {
-            byMonth.append(
-                .object([
-                    "month": .string(month), "placed": .int(placed), "accepted": .int(accepted), "withdrawn": .int(withdrawn),
-                    "minutes_logged": .int(minutes),
-                ]))
+        var parts: [(ReportKey, ReportFigures)] = []
+        if try await hasSummary(on: connection) {
+            let split = MonthSplit(from: range.fromMicros, to: range.toMicros)
+            if let months = split.whole {
+                parts += try await summaryParts(
+                    """
+                    university_id = \(universityID) AND (\(months.from)::text IS NULL OR month >= \(months.from))
+                      AND (\(months.to)::text IS NULL OR month < \(months.to))
+                    """, on: connection)
+            }
+            for edge in split.edges {
+                parts += try await rowParts(universityID, from: edge.from, to: edge.to, on: connection)
+            }
+        } else {
+            parts = try await rowParts(universityID, from: range.fromMicros, to: range.toMicros, on: connection)
         }
         var members = range.json
+        members.merge(ReportSummary.universityFigures(parts)) { $1 }
         members["university_id"] = .string(universityID)
-        members["overall"] = .object(overall)
-        members["by_currency"] = .array(byCurrency)
-        members["by_month"] = .array(byMonth)
         return .object(members)
     }
 
     /// A company's reconciliation: money per currency and the placements with a balance.
     public func companyStipends(_ companyID: String, on connection: PostgresConnection) async throws -> JSON {
-        var counts: [String: (payments: Int64, reversals: Int64)] = [:]
-        for try await (currency, payments, reversals) in try await connection.run(
-            """
-            SELECT currency, count(*)::int8, (count(*) FILTER (WHERE reversed))::int8 FROM \(unescaped: placements).payments
-            WHERE company_id = \(companyID) GROUP BY currency
-            """, logger: logger
-        ).decode((String, Int64, Int64).self) { counts[currency] = (payments, reversals) }
-        var byCurrency: [JSON] = []
-        for try await (currency, n, cap, earned, paid, balance) in try await connection.run(
-            """
-            SELECT currency, count(*)::int8, sum(cap_minor)::int8, sum(earned_minor)::int8, sum(paid_minor)::int8, sum(balance_minor)::int8
-            FROM \(unescaped: placements).placements WHERE company_id = \(companyID) GROUP BY currency ORDER BY currency
-            """, logger: logger
-        ).decode((String, Int64, Int64, Int64, Int64, Int64).self) {
-            byCurrency.append(
-                .object([
-                    "currency": .string(currency), "placements": .int(n), "cap_minor": .int(cap), "earned_minor": .int(earned),
-                    "paid_minor": .int(paid), "balance_minor": .int(balance), "payments": .int(counts[currency]?.payments ?? 0),
-                    "reversals": .int(counts[currency]?.reversals ?? 0),
-                ]))
+        var parts: [(ReportKey, ReportFigures)] = []
+        if try await hasSummary(on: connection) {
+            parts = try await summaryParts("company_id = \(companyID)", on: connection)
+        } else {
+            let zero = ReportFigures.columns.map { _ in "0" }
+            func figures(_ set: [String: String]) -> String {
+                "ARRAY[" + ReportFigures.columns.enumerated().map { set[$0.element] ?? zero[$0.offset] }.joined(separator: ", ") + "]::int8[]"
+            }
+            let placed = figures([
+                "placed": "count(*)", "cap_minor": "sum(cap_minor)", "earned_minor": "sum(earned_minor)", "paid_minor": "sum(paid_minor)",
+                "balance_minor": "sum(balance_minor)",
+            ])
+            let paid = figures(["payments": "count(*)", "reversals": "count(*) FILTER (WHERE reversed)"])
+            parts = try await figureRows(
+                """
+                SELECT '', company_id, currency, '', \(unescaped: placed) FROM \(unescaped: placements).placements
+                WHERE company_id = \(companyID) GROUP BY company_id, currency
+                UNION ALL
+                SELECT '', company_id, currency, '', \(unescaped: paid) FROM \(unescaped: placements).payments
+                WHERE company_id = \(companyID) GROUP BY company_id, currency
+                """, on: connection)
         }
         var open: [JSON] = []
         for try await (posting, student, currency, earned, paid, balance, selected) in try await connection.run(
@@ -339,7 +298,65 @@ public struct ReadModel: Sendable {
                     "selected_at": .string(Timestamp(microseconds: selected).rfc3339),
                 ]))
         }
-        return .object(["company_id": .string(companyID), "by_currency": .array(byCurrency), "open_balances": .array(open)])
+        return .object([
+            "company_id": .string(companyID), "by_currency": .array(ReportSummary.stipendFigures(parts)), "open_balances": .array(open),
+        ])
+    }
+
+    /// Whether the placements schema keeps the report summary. The live schema of an older
+    /// version (serving while its successor is rebuilt) does not; its reports sum the rows.
+    private func hasSummary(on connection: PostgresConnection) async throws -> Bool {
+        guard useSummary else { return false }
+        let table = "\(placements).report_months"
+        for try await exists in try await connection.run("SELECT to_regclass(\(table)) IS NOT NULL", logger: logger).decode(Bool.self) {
+            return exists
+        }
+        return false
+    }
+
+    /// Summary rows matching `condition` (a condition on the summary's columns).
+    private func summaryParts(_ condition: PostgresQuery, on connection: PostgresConnection) async throws -> [(ReportKey, ReportFigures)] {
+        let columns = ReportFigures.columns.joined(separator: ", ")
+        var query = PostgresQuery(
+            unsafeSQL: "SELECT university_id, company_id, currency, month, ARRAY[\(columns)]::int8[] FROM \(placements).report_months WHERE ")
+        query.sql += condition.sql
+        query.binds = condition.binds
+        return try await figureRows(query, on: connection)
+    }
+
+    /// A university's applications and placements of `[from, to)` (nil = open), summed from the rows.
+    private func rowParts(_ universityID: String, from: Int64?, to: Int64?, on connection: PostgresConnection) async throws
+        -> [(ReportKey, ReportFigures)]
+    {
+        let placed = """
+            ARRAY[0, count(*), count(*) FILTER (WHERE status = 'accepted'), count(*) FILTER (WHERE status = 'withdrawn'),
+                sum(minutes_logged), COALESCE(sum(rating), 0), count(rating), sum(cap_minor), sum(earned_minor), sum(paid_minor),
+                sum(balance_minor), 0, 0]::int8[]
+            """
+        let applied = "ARRAY[count(*), " + Array(repeating: "0", count: ReportFigures.columns.count - 1).joined(separator: ", ") + "]::int8[]"
+        return try await figureRows(
+            """
+            SELECT university_id, company_id, currency, selected_month, \(unescaped: placed) FROM \(unescaped: placements).placements
+            WHERE university_id = \(universityID) AND (\(from)::int8 IS NULL OR selected_at >= \(from))
+              AND (\(to)::int8 IS NULL OR selected_at < \(to))
+            GROUP BY university_id, company_id, currency, selected_month
+            UNION ALL
+            SELECT \(universityID), '', '', '', \(unescaped: applied) FROM \(unescaped: placements).applications
+            WHERE university_id = \(universityID) AND (\(from)::int8 IS NULL OR applied_at >= \(from))
+              AND (\(to)::int8 IS NULL OR applied_at < \(to))
+            """, on: connection)
+    }
+
+    /// Rows of (university, company, currency, month, figures in `ReportFigures.columns` order).
+    private func figureRows(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> [(ReportKey, ReportFigures)] {
+        var parts: [(ReportKey, ReportFigures)] = []
+        for try await (university, company, currency, month, values) in try await connection.run(query, logger: logger).decode(
+            (String, String, String, String, [Int64]).self)
+        {
+            parts.append(
+                (ReportKey(universityID: university, companyID: company, currency: currency, month: month), ReportFigures(values: values)))
+        }
+        return parts
     }
 
     public static let stipendCSVColumns = [

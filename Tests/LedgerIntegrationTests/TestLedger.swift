@@ -135,6 +135,16 @@ struct TestLedger: Sendable {
         }
     }
 
+    /// The first column of the first row as text ("" for none or null).
+    func text(_ sql: String) async throws -> String {
+        try await asOwner { connection in
+            for try await value in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestCluster.logger).decode(String?.self) {
+                return value ?? ""
+            }
+            return ""
+        }
+    }
+
     func exec(_ sql: String) async throws {
         try await asOwner { connection in
             for statement in sql.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) }) where !statement.isEmpty {
