@@ -17,10 +17,46 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
         let date = CivilDate(daysSinceEpoch: days)
         let seconds = micros / 1_000_000
         let fraction = micros % 1_000_000
-        var text = date.description
-        text += "T" + pad(seconds / 3600, 2) + ":" + pad(seconds / 60 % 60, 2) + ":" + pad(seconds % 60, 2)
-        if fraction != 0 { text += "." + pad(fraction, 6) }
-        return text + "Z"
+        guard (0...9999).contains(date.year) else {
+            // Outside what RFC 3339 can write (a bound computed past year 9999, say): plain digits.
+            var text = date.description
+            text += "T" + pad(seconds / 3600, 2) + ":" + pad(seconds / 60 % 60, 2) + ":" + pad(seconds % 60, 2)
+            if fraction != 0 { text += "." + pad(fraction, 6) }
+            return text + "Z"
+        }
+        // Written digit by digit into a buffer: this runs for every time of every row served.
+        return String(unsafeUninitializedCapacity: 27) { buffer in
+            var i = 0
+            func digits(_ value: Int64, _ width: Int) {
+                var v = value
+                for k in stride(from: width - 1, through: 0, by: -1) {
+                    buffer[i + k] = UInt8(ascii: "0") + UInt8(v % 10)
+                    v /= 10
+                }
+                i += width
+            }
+            func char(_ c: Unicode.Scalar) {
+                buffer[i] = UInt8(ascii: c)
+                i += 1
+            }
+            digits(Int64(date.year), 4)
+            char("-")
+            digits(Int64(date.month), 2)
+            char("-")
+            digits(Int64(date.day), 2)
+            char("T")
+            digits(seconds / 3600, 2)
+            char(":")
+            digits(seconds / 60 % 60, 2)
+            char(":")
+            digits(seconds % 60, 2)
+            if fraction != 0 {
+                char(".")
+                digits(fraction, 6)
+            }
+            char("Z")
+            return i
+        }
     }
 
     /// The UTC month, `YYYY-MM`.

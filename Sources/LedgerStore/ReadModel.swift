@@ -284,18 +284,20 @@ public struct ReadModel: Sendable {
                 """, on: connection)
         }
         var open: [JSON] = []
-        for try await (posting, student, currency, earned, paid, balance, selected) in try await connection.run(
+        for try await row in try await connection.run(
             """
             SELECT posting_id, student_id, currency, earned_minor, paid_minor, balance_minor, selected_at
             FROM \(unescaped: placements).placements WHERE company_id = \(companyID) AND balance_minor <> 0
             ORDER BY selected_at, posting_id, student_id
-            """, logger: logger
-        ).decode((String, String, String, Int64, Int64, Int64, Int64).self) {
+            """, logger: logger)
+        {
+            var cells = Cells(row)
             open.append(
                 .object([
-                    "posting_id": .string(posting), "student_id": .string(student), "currency": .string(currency),
-                    "earned_minor": .int(earned), "paid_minor": .int(paid), "balance_minor": .int(balance),
-                    "selected_at": .string(Timestamp(microseconds: selected).rfc3339),
+                    "posting_id": .string(try cells.next()), "student_id": .string(try cells.next()),
+                    "currency": .string(try cells.next()), "earned_minor": .int(try cells.next()), "paid_minor": .int(try cells.next()),
+                    "balance_minor": .int(try cells.next()),
+                    "selected_at": .string(Timestamp(microseconds: try cells.next()).rfc3339),
                 ]))
         }
         return .object([
@@ -470,5 +472,23 @@ public enum CSV {
             out += columns.map { field(row[$0] ?? .null) }.joined(separator: ",") + "\r\n"
         }
         return out
+    }
+}
+
+/// A row's cells decoded one by one, in column order. `PostgresRow.decode` of a tuple runs
+/// PostgresNIO's generic pack code for every column of every row; this is specialised for each
+/// column's type (open balances: a few thousand rows per report).
+struct Cells {
+    private var iterator: PostgresRow.Iterator
+
+    init(_ row: PostgresRow) { iterator = row.makeIterator() }
+
+    mutating func next<T: PostgresDecodable>(_: T.Type = T.self) throws -> T {
+        guard let cell = iterator.next() else { throw MissingColumn() }
+        return try cell.decode(T.self)
+    }
+
+    struct MissingColumn: Error, CustomStringConvertible {
+        var description: String { "a row has fewer columns than its reader expects" }
     }
 }

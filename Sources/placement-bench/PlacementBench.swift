@@ -164,7 +164,11 @@ final class Bench: Sendable {
         }
         print("placement-bench: starting PostgreSQL (\(options.databaseURL == nil ? "embedded, durable" : "external"))…")
         let database = try await LedgerDatabase.open(location, durable: true, logger: logger)
-        let client = PostgresClient(configuration: database.ownerConfiguration.clientConfiguration, backgroundLogger: logger)
+        // As in `LedgerDatabase.withClient`: the pool warns when a lease comes before run() has
+        // started, which is only a race of startup.
+        var background = logger
+        background.logLevel = max(logger.logLevel, .error)
+        let client = PostgresClient(configuration: database.ownerConfiguration.clientConfiguration, backgroundLogger: background)
         let clientTask = Task { await client.run() }
         let raw = RawPostgres(
             cluster: database.embeddedCluster, url: options.databaseURL, binDirectory: try EmbeddedCluster.binaryDirectory())

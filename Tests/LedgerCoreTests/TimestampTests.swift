@@ -98,6 +98,17 @@ struct TimestampTests {
         #expect(Timestamp(microseconds: 86_399_999_999).rfc3339 == "1970-01-01T23:59:59.999999Z")
     }
 
+    @Test func formatsTheEndsOfTheRange() {
+        #expect(Timestamp(microseconds: Timestamp.range.lowerBound).rfc3339 == "0001-01-01T00:00:00Z")
+        #expect(Timestamp(microseconds: Timestamp.range.upperBound).rfc3339 == "9999-12-31T23:59:59.999999Z")
+        // Past year 9999 (a month bound computed from the last month): all the year's digits.
+        #expect(Timestamp(microseconds: Timestamp.range.upperBound + 1).rfc3339 == "10000-01-01T00:00:00Z")
+        // Every formatted time parses back to itself.
+        for micros: Int64 in [-62_135_596_800_000_000, -1, 0, 951_782_400_000_000, 1_772_472_600_123_456, 253_402_300_799_999_999] {
+            #expect(ts(Timestamp(microseconds: micros).rfc3339)?.microseconds == micros)
+        }
+    }
+
     @Test func valuesBefore1970() {
         #expect(Timestamp(microseconds: -1).rfc3339 == "1969-12-31T23:59:59.999999Z")
         #expect(Timestamp(microseconds: -1_000_000).rfc3339 == "1969-12-31T23:59:59Z")
