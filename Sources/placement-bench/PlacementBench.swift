@@ -53,8 +53,11 @@ struct PlacementBench: AsyncParsableCommand {
     @Option(help: "Events to import, rebuild and query at (default 1000000; --quick 50000).")
     var events: Int?
 
-    @Option(help: "Concurrent clients for the query workload.")
-    var queryClients = 4
+    @Option(
+        help: ArgumentHelp(
+            "Concurrent clients for the query workload; a comma-separated list runs each. 1 is a dashboard user's latency on a quiet server, 4 saturate both cores here.",
+            valueName: "n,..."))
+    var queryClients = "1,4"
 
     @Option(help: ArgumentHelp("Workloads to run (comma-separated): appends, batches, lag, import, rebuild, queries.", valueName: "list"))
     var workloads = "appends,batches,lag,import,rebuild,queries"
@@ -73,13 +76,23 @@ struct PlacementBench: AsyncParsableCommand {
         guard !clientCounts.isEmpty, clientCounts.allSatisfy({ $0 >= 1 && $0 <= 1000 }) else {
             throw ValidationError("--append-clients takes numbers between 1 and 1000, e.g. 1,8,32,128")
         }
+        guard !queryClientCounts.isEmpty, queryClientCounts.allSatisfy({ $0 >= 1 && $0 <= 1000 }) else {
+            throw ValidationError("--query-clients takes numbers between 1 and 1000, e.g. 1,4")
+        }
         guard (duration ?? 1) >= 1, (events ?? 1000) >= 1000, batchClients >= 1, batchSize >= 1, batchSize <= BatchLimits.maxEvents,
-            lagRate >= 1, queryClients >= 1
+            lagRate >= 1
         else { throw ValidationError("sizes must be positive (--events at least 1000, --batch-size at most \(BatchLimits.maxEvents))") }
     }
 
     var selected: [String] { workloads.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-    var clientCounts: [Int] { appendClients.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+    var clientCounts: [Int] { Self.counts(appendClients) }
+    var queryClientCounts: [Int] { Self.counts(queryClients) }
+
+    /// A comma-separated list of client counts; empty when any entry is not a number.
+    static func counts(_ list: String) -> [Int] {
+        let counts = list.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        return counts.contains(nil) ? [] : counts.compactMap { $0 }
+    }
     var phase: Duration { .seconds(duration ?? (quick ? 3 : 20)) }
     var eventCount: Int { events ?? (quick ? 50_000 : 1_000_000) }
 
