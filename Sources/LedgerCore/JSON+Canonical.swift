@@ -28,11 +28,11 @@ extension JSON {
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
-            for (i, member) in members.sorted(by: { JSON.utf16Less($0.key, $1.key) }).enumerated() {
+            for (i, key) in JSON.sortedKeys(members).enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                JSON.writeString(member.key, into: &out)
+                JSON.writeString(key, into: &out)
                 out.append(UInt8(ascii: ":"))
-                member.value.write(into: &out)
+                members[key]!.write(into: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
@@ -51,23 +51,39 @@ extension JSON {
         out[start...].reverse()
     }
 
+    /// The keys in RFC 8785 order. Objects here have a few dozen keys at most: an insertion sort of
+    /// the keys alone moves less than sorting the members (this runs for every object served).
+    static func sortedKeys(_ members: [String: JSON]) -> [String] {
+        var keys = Array(members.keys)
+        guard keys.count <= 32 else { return keys.sorted(by: utf16Less) }
+        var i = 1
+        while i < keys.count {
+            var j = i
+            while j > 0 && utf16Less(keys[j], keys[j - 1]) {
+                keys.swapAt(j, j - 1)
+                j -= 1
+            }
+            i += 1
+        }
+        return keys
+    }
+
     /// RFC 8785 orders keys by UTF-16 code units. UTF-8 byte order is code point order, which
     /// agrees with UTF-16 order except between U+E000...U+FFFF and the supplementary planes (lead
     /// bytes 0xEE and up), so bytes decide unless the first difference involves such a character.
     static func utf16Less(_ a: String, _ b: String) -> Bool {
-        var i = a.utf8.makeIterator()
-        var j = b.utf8.makeIterator()
-        while true {
-            switch (i.next(), j.next()) {
-            case (nil, nil): return false
-            case (nil, _): return true
-            case (_, nil): return false
-            case (let x?, let y?):
-                if x == y { continue }
-                if x < 0xEE && y < 0xEE { return x < y }
-                return a.utf16.lexicographicallyPrecedes(b.utf16)
+        var a = a, b = b
+        let decided: Bool? = a.withUTF8 { x in
+            b.withUTF8 { y -> Bool? in
+                let n = min(x.count, y.count)
+                var i = 0
+                while i < n && x[i] == y[i] { i += 1 }
+                if i == n { return x.count < y.count }
+                if x[i] < 0xEE && y[i] < 0xEE { return x[i] < y[i] }
+                return nil
             }
         }
+        return decided ?? a.utf16.lexicographicallyPrecedes(b.utf16)
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)

@@ -8,7 +8,7 @@ struct Replay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rebuild projections from position 0 while the daemon keeps serving the old tables, then swap.",
         discussion: """
-            Streams the log in batches of \(ProjectionEngine.batchSize) events into a shadow schema (never the whole \
+            Streams the log in batches of \(ProjectionEngine.buildBatchSize) events into a shadow schema (never the whole \
             log in memory), shows progress with rate and ETA on a terminal, then swaps the shadow in one \
             transaction. Projections: \(ProjectionDefinition.all.map(\.name).joined(separator: ", ")).
             """)

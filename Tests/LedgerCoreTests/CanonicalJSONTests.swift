@@ -55,6 +55,21 @@ struct CanonicalJSONTests {
         }
     }
 
+    /// Objects of every size up to past the insertion sort's limit list their keys in UTF-16 order.
+    @Test func objectKeysAreSortedAtEverySize() {
+        var rng = SeededRandom(seed: 7)
+        let alphabet: [Unicode.Scalar] = ["a", "B", "z", "_", "\u{E9}", "\u{FB33}", "\u{1F600}"]
+        for size in [0, 1, 2, 3, 7, 19, 32, 33, 80] {
+            var members: [String: JSON] = [:]
+            while members.count < size {
+                var s = String.UnicodeScalarView()
+                for _ in 0..<Int.random(in: 1...5, using: &rng) { s.append(alphabet.randomElement(using: &rng)!) }
+                members[String(s)] = .int(Int64(members.count))
+            }
+            #expect(JSON.sortedKeys(members) == members.keys.sorted { $0.utf16.lexicographicallyPrecedes($1.utf16) }, "size \(size)")
+        }
+    }
+
     @Test func asciiKeyOrderIsByteOrder() throws {
         // Upper case before lower case, a prefix before its extensions, the empty key first.
         #expect(try canonical(#"{"b":1,"a":2,"B":3,"aa":4,"":5,"a0":6,"_":7}"#)
