@@ -283,29 +283,38 @@ public enum ProjectionEngine {
         try await definition.write(changes, schema, connection, logger)
     }
 
-    /// The next batch of events after `position` within `bound`, gap-free.
+    /// The next batch of events after `position` within `bound`, gap-free, as far as a fold reads
+    /// them (`foldColumns`: no ids, actors or hashes).
     static func fetch(after position: Int64, limit: Int, bound: LogBound, on connection: PostgresConnection, logger: Logger) async throws
         -> [RecordedEvent]
     {
+        let below = "(SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::int8 + position_offset) << 16 FROM ledger_clock)"
+        let query: PostgresQuery
         switch bound {
         case .now:
-            return try await EventStore.feed(after: position, limit: limit, postingID: nil, on: connection, logger: logger)
+            query = """
+                SELECT \(unescaped: foldColumns) FROM events WHERE position > \(position) AND position < \(unescaped: below)
+                ORDER BY position LIMIT \(limit)
+                """
         case .position(let upto):
-            let events = try await EventStore.feed(after: position, limit: limit, postingID: nil, on: connection, logger: logger)
-            return events.filter { $0.position <= upto }
+            query = """
+                SELECT \(unescaped: foldColumns) FROM events
+                WHERE position > \(position) AND position <= \(upto) AND position < \(unescaped: below)
+                ORDER BY position LIMIT \(limit)
+                """
         case .recordedBy(let time):
-            let query: PostgresQuery = """
-                SELECT \(unescaped: eventColumns) FROM events
-                WHERE position > \(position)
-                  AND position < (SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::int8 + position_offset) << 16 FROM ledger_clock)
+            query = """
+                SELECT \(unescaped: foldColumns) FROM events
+                WHERE position > \(position) AND position < \(unescaped: below)
                   AND recorded_at <= 'epoch'::timestamptz + make_interval(secs => \(time.microseconds / 1_000_000)::int8)
                                       + \(time.microseconds % 1_000_000)::int8 * interval '1 microsecond'
                 ORDER BY position LIMIT \(limit)
                 """
-            var events: [RecordedEvent] = []
-            for try await row in try await connection.run(query, logger: logger) { events.append(try decodeRecorded(row)) }
-            return events
         }
+        var events: [RecordedEvent] = []
+        events.reserveCapacity(limit)
+        for try await row in try await connection.run(query, logger: logger) { events.append(try decodeForFold(row)) }
+        return events
     }
 
     /// Runs `body` in a transaction acting as the app role, so every projection object has one owner
