@@ -19,6 +19,7 @@ extension JSON {
         case .int(let i): JSON.writeInteger(i, into: &out)
         case .decimal(let units, let scale): out.append(contentsOf: JSON.decimalText(units: units, scale: scale).utf8)
         case .string(let s): JSON.writeString(s, into: &out)
+        case .canonical(let bytes): out.append(contentsOf: bytes)
         case .array(let elements):
             out.append(UInt8(ascii: "["))
             for (i, element) in elements.enumerated() {
@@ -143,5 +144,40 @@ extension JSON {
         if whole.isEmpty { whole = "0" }
         let text = fraction.isEmpty ? whole : whole + "." + fraction
         return negative && text != "0" ? "-" + text : text
+    }
+}
+
+/// Objects with one fixed set of keys, written in canonical form without building a `JSON` object
+/// for each: the keys' order and their quoted bytes are worked out once. The same writer pieces as
+/// `JSON.write`, so the bytes are the ones `.object(...).canonicalBytes` would give.
+public struct CanonicalShape: Sendable {
+    public let keys: [String]
+    /// Indexes into `keys`, in canonical key order.
+    private let order: [Int]
+    /// `{"key":` for the first key in order, `,"key":` for the others.
+    private let prefixes: [[UInt8]]
+
+    public init(_ keys: [String]) {
+        precondition(Set(keys).count == keys.count, "CanonicalShape keys must be unique")
+        self.keys = keys
+        let sorted = JSON.sortedKeys(Dictionary(uniqueKeysWithValues: keys.map { ($0, JSON.null) }))
+        order = sorted.map { key in keys.firstIndex(of: key)! }
+        prefixes = sorted.enumerated().map { i, key in
+            var bytes: [UInt8] = [UInt8(ascii: i == 0 ? "{" : ",")]
+            JSON.writeString(key, into: &bytes)
+            bytes.append(UInt8(ascii: ":"))
+            return bytes
+        }
+    }
+
+    /// Writes one object; `values` are in the order of `keys`.
+    public func write(_ values: [JSON], into out: inout [UInt8]) {
+        precondition(values.count == keys.count, "CanonicalShape.write takes one value per key")
+        if order.isEmpty { return out.append(contentsOf: "{}".utf8) }
+        for (i, index) in order.enumerated() {
+            out.append(contentsOf: prefixes[i])
+            values[index].write(into: &out)
+        }
+        out.append(UInt8(ascii: "}"))
     }
 }

@@ -11,6 +11,9 @@ public enum JSON: Sendable, Equatable {
     /// A fixed-point decimal `units / 10^scale`, for report figures such as rates and averages.
     /// Written, never parsed: nothing a client sends may hold a fraction.
     case decimal(units: Int64, scale: Int)
+    /// A value already written in canonical form (by `CanonicalShape`, for lists of thousands of
+    /// rows): written out as it is, never parsed, and equal only to the same bytes.
+    case canonical([UInt8])
 
     public var typeName: String {
         switch self {
@@ -21,6 +24,7 @@ public enum JSON: Sendable, Equatable {
         case .array: "array"
         case .object: "object"
         case .decimal: "number"
+        case .canonical: "JSON"
         }
     }
 }

@@ -75,14 +75,7 @@ extension Bench {
             (daemon, load) = try await startDaemon()
             let elapsed = try await waitForProjections()
             let memory = daemon.memory
-            // The import leaves a million fresh rows that autovacuum visits in the next minutes,
-            // taking a core from whatever is measured then. Vacuum now, as pgbench does before its
-            // runs, so the rebuilds and queries measure our work, not the vacuum's.
-            print("   settling: VACUUM ANALYZE (autovacuum would otherwise run during the next workloads)")
-            let clock = ContinuousClock()
-            let started = clock.now
-            try await client.query("VACUUM ANALYZE", logger: logger)
-            let vacuum = clock.now - started
+            let vacuum = try await settle()
             report.add(
                 ResultRow(
                     workload: "daemon catch-up of \(backlog) events (both projections)", unit: "events/s",
@@ -105,6 +98,8 @@ extension Bench {
 
         if selected.contains("queries") {
             let total = try await scalar("SELECT count(*) FROM events")
+            // A rebuild swapped in fresh tables, which autovacuum visits next: settle them too.
+            if selected.contains("rebuild") { _ = try await settle() }
             for clients in options.queryClientCounts {
                 print("\n== dashboard and list queries at \(total) events, \(clients) client\(clients == 1 ? "" : "s"), \(seconds) s")
                 try await report.add(queries(load: load, clients: clients, options: options, total: total))
@@ -241,6 +236,19 @@ extension Bench {
                 workload: "placementctl import of \(imported) events", unit: "events/s", ours: Double(imported) / ours.seconds,
                 raw: Double(imported) / copy.seconds, bar: .ratio(0.3),
                 details: [("time", "\(format(ours.seconds)) s"), ("COPY time", "\(format(copy.seconds)) s")]))
+    }
+
+    /// The import, or a rebuild, leaves a million fresh rows that autovacuum visits in the next
+    /// minutes, taking a core from whatever is measured then. Vacuum them now, as pgbench does
+    /// before its runs, so the workloads after measure our work, not the vacuum's.
+    func settle() async throws -> Duration {
+        print("   settling: VACUUM ANALYZE (autovacuum would otherwise run during the next workloads)")
+        let clock = ContinuousClock()
+        let started = clock.now
+        try await client.query("VACUUM ANALYZE", logger: logger)
+        let elapsed = clock.now - started
+        print("   VACUUM ANALYZE took \(format(elapsed.seconds)) s")
+        return elapsed
     }
 
     // MARK: Queries

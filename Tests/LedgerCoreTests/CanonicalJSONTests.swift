@@ -70,6 +70,35 @@ struct CanonicalJSONTests {
         }
     }
 
+    /// A fixed shape writes exactly what `.object(...).canonicalBytes` writes, whatever the keys'
+    /// order and the values (escapes, nested values, pre-written values).
+    @Test func canonicalShapeWritesWhatObjectsWrite() {
+        let keys = ["posting_id", "\u{1F600}", "b", "a\nb", "\u{FB33}", "é", "", "B", "amount_minor"]
+        let shape = CanonicalShape(keys)
+        var rng = SeededRandom(seed: 3)
+        let texts = ["", "plain", "quote\"and\\back", "tab\tnewline\n\u{1}", "é€\u{1F600}", "\u{2028}"]
+        for _ in 0..<200 {
+            let values: [JSON] = keys.map { _ in
+                switch Int.random(in: 0...6, using: &rng) {
+                case 0: .null
+                case 1: .bool(Bool.random(using: &rng))
+                case 2: .int(Int64.random(in: Int64.min...Int64.max, using: &rng))
+                case 3: .string(texts.randomElement(using: &rng)!)
+                case 4: .decimal(units: Int64.random(in: -99_999...99_999, using: &rng), scale: Int.random(in: 0...4, using: &rng))
+                case 5: .array([.int(1), .object(["z": .null, "a": .string("x")])])
+                default: .canonical(JSON.object(["k": .int(7)]).canonicalBytes)
+                }
+            }
+            var written: [UInt8] = []
+            shape.write(values, into: &written)
+            #expect(written == JSON.object(Dictionary(uniqueKeysWithValues: zip(keys, values))).canonicalBytes)
+        }
+        var empty: [UInt8] = []
+        CanonicalShape([]).write([], into: &empty)
+        #expect(empty == Array("{}".utf8))
+        #expect(JSON.array([.canonical(Array("{\"a\":1}".utf8)), .int(2)]).canonicalString == "[{\"a\":1},2]")
+    }
+
     @Test func asciiKeyOrderIsByteOrder() throws {
         // Upper case before lower case, a prefix before its extensions, the empty key first.
         #expect(try canonical(#"{"b":1,"a":2,"B":3,"aa":4,"":5,"a0":6,"_":7}"#)

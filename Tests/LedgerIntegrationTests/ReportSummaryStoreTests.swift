@@ -62,6 +62,32 @@ struct ReportSummaryStoreTests {
             #expect(Set(fromSummary.filter { $0.key.hasPrefix("u-mit") }.values).count >= Self.ranges.count - 2)
             #expect(fromSummary["u-mit 1"]?.contains("\"placed\":0") == false)
 
+            // Open balances (written straight into bytes) against the placement rows: every
+            // placement with a balance, oldest selection first, with its money.
+            let listed = try await ledger.store.client.withConnection { connection in
+                var listed = 0
+                for company in try await model.companies(scope: .everything, on: connection) {
+                    let report = try JSONParser.parse(Array(try await model.companyStipends(company, on: connection).canonicalBytes))
+                    let rows = try await model.placements(
+                        filter: .init(companyID: company), scope: .everything, limit: 100_000, after: nil, on: connection
+                    ).rows.filter { $0.balanceMinor != 0 }.sorted {
+                        ($0.selectedAt, $0.postingID, $0.studentID) < ($1.selectedAt, $1.postingID, $1.studentID)
+                    }
+                    let want = JSON.array(
+                        rows.map {
+                            .object([
+                                "posting_id": .string($0.postingID), "student_id": .string($0.studentID), "currency": .string($0.currency),
+                                "earned_minor": .int($0.earnedMinor), "paid_minor": .int($0.paidMinor), "balance_minor": .int($0.balanceMinor),
+                                "selected_at": .string($0.selectedAt.rfc3339),
+                            ])
+                        })
+                    #expect(report["open_balances"] == want, "\(company)")
+                    listed += rows.count
+                }
+                return listed
+            }
+            #expect(listed > 0)
+
             // The live schema of the previous version (serving while its successor is rebuilt) has
             // no summary table: the same reports, from its rows.
             try await ledger.exec("DROP TABLE proj_placements.report_months")
