@@ -42,28 +42,11 @@ public struct ReportFigures: Sendable, Hashable {
     public var payments: Int64 = 0
     public var reversals: Int64 = 0
 
-    public init() {}
+    // The memberwise initialiser (every figure defaulting to 0) serves this module and its tests;
+    // the others are in the extension below, so that it is still synthesised.
+}
 
-    public init(
-        applicants: Int64 = 0, placed: Int64 = 0, accepted: Int64 = 0, withdrawn: Int64 = 0, minutesLogged: Int64 = 0,
-        ratingSum: Int64 = 0, ratings: Int64 = 0, capMinor: Int64 = 0, earnedMinor: Int64 = 0, paidMinor: Int64 = 0,
-        balanceMinor: Int64 = 0, payments: Int64 = 0, reversals: Int64 = 0
-    ) {
-        self.applicants = applicants
-        self.placed = placed
-        self.accepted = accepted
-        self.withdrawn = withdrawn
-        self.minutesLogged = minutesLogged
-        self.ratingSum = ratingSum
-        self.ratings = ratings
-        self.capMinor = capMinor
-        self.earnedMinor = earnedMinor
-        self.paidMinor = paidMinor
-        self.balanceMinor = balanceMinor
-        self.payments = payments
-        self.reversals = reversals
-    }
-
+extension ReportFigures {
     /// One placement's figures, with the payments recorded on it.
     public init(placement p: PlacementRow, payments: [PaymentRow]) {
         self.init(

@@ -481,21 +481,3 @@ public enum CSV {
         return out
     }
 }
-
-/// A row's cells decoded one by one, in column order. `PostgresRow.decode` of a tuple runs
-/// PostgresNIO's generic pack code for every column of every row; this is specialised for each
-/// column's type (open balances: a few thousand rows per report).
-struct Cells {
-    private var iterator: PostgresRow.Iterator
-
-    init(_ row: PostgresRow) { iterator = row.makeIterator() }
-
-    mutating func next<T: PostgresDecodable>(_: T.Type = T.self) throws -> T {
-        guard let cell = iterator.next() else { throw MissingColumn() }
-        return try cell.decode(T.self)
-    }
-
-    struct MissingColumn: Error, CustomStringConvertible {
-        var description: String { "a row has fewer columns than its reader expects" }
-    }
-}

@@ -24,23 +24,19 @@ public struct UnreadableEvent: Error, CustomStringConvertible, Sendable {
 
 /// Decodes a row of `eventColumns` cell by cell (this is the hot loop of rebuilds and feeds).
 func decodeRecorded(_ row: PostgresRow) throws -> RecordedEvent {
-    var cells = row.makeIterator()
-    func next() throws -> PostgresCell {
-        guard let cell = cells.next() else { throw UnreadableEvent(position: 0, reason: "the row has too few columns") }
-        return cell
-    }
-    let position = try next().decode(Int64.self)
-    let id = try next().decode(String.self)
-    let postingID = try next().decode(String.self)
-    let version = try next().decode(Int64.self)
-    let typeName = try next().decode(String.self)
-    let occurredUs = try microseconds(try next(), position: position)
-    let recordedUs = try microseconds(try next(), position: position)
-    let expectedVersion = try next().decode(Int64?.self)
-    let actor = try next().decode(String?.self)
-    let dataText = try next().decode(String.self)
-    let prev = try rawBytes(try next(), position: position)
-    let hash = try rawBytes(try next(), position: position)
+    var cells = Cells(row)
+    let position: Int64 = try cells.next()
+    let id: String = try cells.next()
+    let postingID: String = try cells.next()
+    let version: Int64 = try cells.next()
+    let typeName: String = try cells.next()
+    let occurredUs = try microseconds(try cells.cell(), position: position)
+    let recordedUs = try microseconds(try cells.cell(), position: position)
+    let expectedVersion: Int64? = try cells.next()
+    let actor: String? = try cells.next()
+    let dataText: String = try cells.next()
+    let prev = try rawBytes(try cells.cell(), position: position)
+    let hash = try rawBytes(try cells.cell(), position: position)
     return try makeRecorded(
         position: position, id: id, postingID: postingID, version: version, typeName: typeName, occurredUs: occurredUs,
         recordedUs: recordedUs, expectedVersion: expectedVersion, actor: actor, dataText: dataText, prev: prev, hash: hash)
@@ -49,16 +45,12 @@ func decodeRecorded(_ row: PostgresRow) throws -> RecordedEvent {
 /// Decodes a row of `foldColumns`. The result is for folding only: its id and actor are empty,
 /// its version 0, its `recorded_at` its `occurred_at` and its hashes empty.
 func decodeForFold(_ row: PostgresRow) throws -> RecordedEvent {
-    var cells = row.makeIterator()
-    func next() throws -> PostgresCell {
-        guard let cell = cells.next() else { throw UnreadableEvent(position: 0, reason: "the row has too few columns") }
-        return cell
-    }
-    let position = try next().decode(Int64.self)
-    let postingID = try next().decode(String.self)
-    let typeName = try next().decode(String.self)
-    let occurredUs = try microseconds(try next(), position: position)
-    let dataText = try next().decode(String.self)
+    var cells = Cells(row)
+    let position: Int64 = try cells.next()
+    let postingID: String = try cells.next()
+    let typeName: String = try cells.next()
+    let occurredUs = try microseconds(try cells.cell(), position: position)
+    let dataText: String = try cells.next()
     return try makeRecorded(
         position: position, id: "", postingID: postingID, version: 0, typeName: typeName, occurredUs: occurredUs,
         recordedUs: occurredUs, expectedVersion: nil, actor: nil, dataText: dataText, prev: [], hash: [])
@@ -99,4 +91,25 @@ func makeRecorded(
     return RecordedEvent(
         event: event, position: position, version: version, recordedAt: Timestamp(microseconds: recordedUs), prevHash: prev,
         hash: hash)
+}
+
+/// A row's cells decoded one by one, in column order (the hot loops: rebuilds, feeds, open
+/// balances). `PostgresRow.decode` of a tuple runs PostgresNIO's generic pack code for every column
+/// of every row; this is specialised for each column's type.
+struct Cells {
+    private var iterator: PostgresRow.Iterator
+
+    init(_ row: PostgresRow) { iterator = row.makeIterator() }
+
+    mutating func next<T: PostgresDecodable>(_: T.Type = T.self) throws -> T { try cell().decode(T.self) }
+
+    /// The next cell as it is.
+    mutating func cell() throws -> PostgresCell {
+        guard let cell = iterator.next() else { throw MissingColumn() }
+        return cell
+    }
+
+    struct MissingColumn: Error, CustomStringConvertible {
+        var description: String { "a row has fewer columns than its reader expects" }
+    }
 }
