@@ -159,6 +159,12 @@ public struct MonthSplit: Sendable, Hashable {
             edges = from < to ? [Stretch(from: from, to: to)] : []
             return
         }
+        if let from, let lower, to == nil, lower > Timestamp.range.upperBound {
+            // From the last month RFC 3339 can write, open-ended: no whole month follows.
+            whole = nil
+            edges = [Stretch(from: from, to: lower)]
+            return
+        }
         func month(_ t: Int64) -> String { ReportMath.month(Timestamp(microseconds: t)) }
         whole = Months(from: lower.map(month), to: upper.map(month))
         edges = []

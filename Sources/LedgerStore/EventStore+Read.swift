@@ -34,7 +34,7 @@ extension EventStore {
         let query: PostgresQuery = """
             SELECT \(unescaped: eventColumns) FROM events
             WHERE position > \(position)
-              AND position < (SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::int8 + position_offset) << 16 FROM ledger_clock)
+              AND position < \(unescaped: gapFreeBound)
               AND (\(postingID)::text IS NULL OR posting_id = \(postingID))
             ORDER BY position LIMIT \(limit)
             """
@@ -51,7 +51,7 @@ extension EventStore {
         let rows = try await client.query(
             """
             SELECT COALESCE(max(position), 0) FROM events
-            WHERE position < (SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::int8 + position_offset) << 16 FROM ledger_clock)
+            WHERE position < \(unescaped: gapFreeBound)
             """, logger: logger)
         for try await value in rows.decode(Int64.self) { return value }
         return 0

@@ -127,7 +127,7 @@ public struct Integrity: Sendable {
 
     func horizonBound(on connection: PostgresConnection) async throws -> Int64 {
         let rows = try await connection.run(
-            "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::int8 + position_offset) << 16 FROM ledger_clock",
+            "SELECT \(unescaped: gapFreeBound)",
             logger: logger)
         for try await bound in rows.decode(Int64.self) { return bound }
         return 0

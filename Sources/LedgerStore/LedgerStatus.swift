@@ -21,7 +21,7 @@ public struct LedgerStatus: Sendable {
                 SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM streams),
                        (SELECT COALESCE(max(position), 0) FROM events),
                        (SELECT COALESCE(max(position), 0) FROM events WHERE position <
-                           (SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::int8 + position_offset) << 16 FROM ledger_clock)),
+                           \(unescaped: gapFreeBound)),
                        (SELECT count(*) FROM seals), (SELECT max(upto_position) FROM seals),
                        (SELECT count(*) FROM events WHERE position > COALESCE((SELECT max(upto_position) FROM seals), 0))
                 """, logger: logger)

@@ -288,24 +288,23 @@ public enum ProjectionEngine {
     static func fetch(after position: Int64, limit: Int, bound: LogBound, on connection: PostgresConnection, logger: Logger) async throws
         -> [RecordedEvent]
     {
-        let below = "(SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::int8 + position_offset) << 16 FROM ledger_clock)"
         let query: PostgresQuery
         switch bound {
         case .now:
             query = """
-                SELECT \(unescaped: foldColumns) FROM events WHERE position > \(position) AND position < \(unescaped: below)
+                SELECT \(unescaped: foldColumns) FROM events WHERE position > \(position) AND position < \(unescaped: gapFreeBound)
                 ORDER BY position LIMIT \(limit)
                 """
         case .position(let upto):
             query = """
                 SELECT \(unescaped: foldColumns) FROM events
-                WHERE position > \(position) AND position <= \(upto) AND position < \(unescaped: below)
+                WHERE position > \(position) AND position <= \(upto) AND position < \(unescaped: gapFreeBound)
                 ORDER BY position LIMIT \(limit)
                 """
         case .recordedBy(let time):
             query = """
                 SELECT \(unescaped: foldColumns) FROM events
-                WHERE position > \(position) AND position < \(unescaped: below)
+                WHERE position > \(position) AND position < \(unescaped: gapFreeBound)
                   AND recorded_at <= 'epoch'::timestamptz + make_interval(secs => \(time.microseconds / 1_000_000)::int8)
                                       + \(time.microseconds % 1_000_000)::int8 * interval '1 microsecond'
                 ORDER BY position LIMIT \(limit)

@@ -15,6 +15,10 @@ let eventColumns = """
 /// decoding.
 let foldColumns = "position, posting_id, type, occurred_at, data::text"
 
+/// The gap-free bound, as a subquery: every position below it belongs to a transaction that has
+/// committed or never will, so a reader that follows positions upward below it misses nothing.
+let gapFreeBound = "(SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::int8 + position_offset) << 16 FROM ledger_clock)"
+
 /// An event row that could not be understood (only tampering or a bug produces one).
 public struct UnreadableEvent: Error, CustomStringConvertible, Sendable {
     public var position: Int64

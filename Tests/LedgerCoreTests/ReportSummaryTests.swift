@@ -131,6 +131,12 @@ struct ReportSummaryTests {
         #expect(split("2026-02-20T00:00:00Z", "2026-03-05T00:00:00Z") == Split(whole: nil, edges: [stretch("2026-02-20T00:00:00Z", "2026-03-05T00:00:00Z")]))
         // Exactly one whole month.
         #expect(split("2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z") == Split(whole: .init(from: "2026-02", to: "2026-03"), edges: []))
+        // From the last month there is, open-ended: that month's rows, no month after it.
+        let lastMonthEnd = Timestamp.range.upperBound + 1
+        #expect(
+            split("9999-12-15T00:00:00Z", nil)
+                == Split(whole: nil, edges: [Split.Stretch(from: Self.micros("9999-12-15T00:00:00Z"), to: lastMonthEnd)]))
+        #expect(split("9999-12-01T00:00:00Z", nil) == Split(whole: .init(from: "9999-12", to: nil), edges: []))
         // Empty and reversed ranges hold nothing.
         #expect(split("2026-02-20T00:00:00Z", "2026-02-20T00:00:00Z") == Split(whole: nil, edges: []))
         #expect(split("2026-05-01T00:00:00Z", "2026-02-01T00:00:00Z") == Split(whole: nil, edges: []))
