@@ -56,6 +56,13 @@ public struct AppendOutcome: Sendable {
 }
 
 extension EventStore {
+    /// Groups of at most this many events run the append statements prepared (parsed and planned
+    /// once per connection); larger ones (imports, big batches) have them planned with their values.
+    static let preparedLimit = 64
+
+    /// How long a group transaction may take before it is given up.
+    static let groupLimit: Duration = .seconds(15)
+
     /// Appends a batch atomically. Throws `LedgerError` for a rejected batch (atomic mode), other
     /// errors when the database fails. Concurrent atomic appends share transactions (group commit,
     /// see `AppendQueue`); each batch is still all or nothing on its own. Import mode appends in a
@@ -64,13 +71,6 @@ extension EventStore {
     /// `company`: the batch comes from that company's key, and every event must be on one of its
     /// postings (403 otherwise). Checked against the locked streams inside the transaction, so a
     /// posting created for another company a moment earlier cannot slip through.
-    /// Groups of at most this many events run the append statements prepared (parsed and planned
-    /// once per connection); larger ones (imports, big batches) have them planned with their values.
-    static let preparedLimit = 64
-
-    /// How long a group transaction may take before it is given up.
-    static let groupLimit: Duration = .seconds(15)
-
     public func append(_ events: [Event], mode: AppendMode = .atomic, company: String? = nil) async throws -> AppendOutcome {
         let request = AppendRequest(events: events, company: company)
         guard mode == .atomic else { return try await appendGroup([request], mode: mode)[0].get() }
