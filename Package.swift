@@ -41,8 +41,9 @@ let package = Package(
                 "LedgerCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            
             swiftSettings: swiftSettings
         ),
         // HTTP: routes, authentication, error mapping.

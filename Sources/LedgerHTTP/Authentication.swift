@@ -21,7 +21,9 @@ public actor KeyCache {
         if let entry = entries[id], ContinuousClock.now - entry.fetched < ttl {
             key = entry.key
         } else {
-            key = try await keys.find(id: id)
+            // Only a miss goes to the database, so only a miss needs the deadline.
+            let keys = keys
+            key = try await withDeadline(.seconds(5)) { try await keys.find(id: id) }
             if entries.count > 10_000 { entries.removeAll() }
             entries[id] = (key, .now)
         }
@@ -47,7 +49,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
         }
         let cache = cache
         let secret = String(parts[1]).trimmingCharacters(in: .whitespaces)
-        guard let principal = try await withDeadline(.seconds(5), { try await cache.principal(for: secret) }) else {
+        guard let principal = try await cache.principal(for: secret) else {
             throw LedgerError(.unauthorized, "the API key is unknown, malformed or revoked")
         }
         var context = context

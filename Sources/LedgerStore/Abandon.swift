@@ -1,3 +1,5 @@
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// Thrown by `abandoning` when the body did not finish in time.
@@ -28,18 +30,19 @@ public func abandoning<R: Sendable>(
             let work = Task {
                 do { outcome.resume(.success(try await body())) } catch { outcome.resume(.failure(error)) }
             }
-            let timer = Task {
-                if let cancelAfter, cancelAfter < limit {
-                    try await Task.sleep(for: cancelAfter)
-                    work.cancel()
-                    try await Task.sleep(for: limit - cancelAfter)
-                } else {
-                    try await Task.sleep(for: limit)
-                }
+            // The timers are event-loop tasks, not sleeping Swift tasks: every request and group
+            // commit passes through here, and a scheduled task costs a fraction of a task and its
+            // sleep (profiled: 7 % of placementd's CPU on the read routes).
+            let loop = MultiThreadedEventLoopGroup.singleton.any()
+            let early = cancelAfter.flatMap { $0 < limit ? loop.scheduleTask(in: TimeAmount($0)) { work.cancel() } : nil }
+            let late = loop.scheduleTask(in: TimeAmount(limit)) {
                 work.cancel()
                 outcome.resume(.failure(Abandoned(limit: limit)))
             }
-            outcome.onResume { timer.cancel() }
+            outcome.onResume {
+                early?.cancel()
+                late.cancel()
+            }
             if passCancellation { outcome.onCancel { work.cancel() } }
         }
     } onCancel: {
@@ -75,18 +78,24 @@ final class OnceOutcome<R: Sendable>: Sendable {
         callback?()
     }
 
-    func onResume(_ callback: @escaping @Sendable () -> Void) { register(callback, in: \.onResume, firedWhen: \.done) }
-
-    func onCancel(_ callback: @escaping @Sendable () -> Void) { register(callback, in: \.onCancel, firedWhen: \.cancelled) }
-
-    /// Keeps `callback` for later, or runs it now when what it waits for has happened already.
-    private func register(
-        _ callback: @escaping @Sendable () -> Void, in slot: WritableKeyPath<State, (@Sendable () -> Void)?>,
-        firedWhen fired: KeyPath<State, Bool>
-    ) {
+    /// Runs `callback` once the outcome is decided (now, if it is already).
+    ///
+    /// No key paths here: a key path into a generic class's state is instantiated at run time on
+    /// every use, which took 9 % of placementd's CPU on the read routes.
+    func onResume(_ callback: @escaping @Sendable () -> Void) {
         let now = state.withLock { s -> Bool in
-            if s[keyPath: fired] { return true }
-            s[keyPath: slot] = callback
+            if s.done { return true }
+            s.onResume = callback
+            return false
+        }
+        if now { callback() }
+    }
+
+    /// Runs `callback` once the caller is cancelled (now, if it is already).
+    func onCancel(_ callback: @escaping @Sendable () -> Void) {
+        let now = state.withLock { s -> Bool in
+            if s.cancelled { return true }
+            s.onCancel = callback
             return false
         }
         if now { callback() }
