@@ -89,10 +89,22 @@ extension JSON {
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
+    /// `writeString` of a string's UTF-8 bytes.
+    public static func writeString(utf8 bytes: UnsafeRawBufferPointer, into out: inout [UInt8]) {
+        guard bytes.allSatisfy(plain) else { return writeString(String(decoding: bytes, as: UTF8.self), into: &out) }
+        out.append(UInt8(ascii: "\""))
+        out.append(contentsOf: bytes)
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// A byte that stands for itself inside a string.
+    @inline(__always) private static func plain(_ byte: UInt8) -> Bool {
+        byte >= 0x20 && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\")
+    }
+
     public static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         // Most strings need no escape: copy them whole (native strings are contiguous UTF-8).
-        @inline(__always) func plain(_ byte: UInt8) -> Bool { byte >= 0x20 && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") }
         let copied = s.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
             for byte in bytes where !plain(byte) { return false }
             out.append(contentsOf: bytes)
@@ -173,10 +185,15 @@ public struct CanonicalShape: Sendable {
     /// Writes one object; `values` are in the order of `keys`.
     public func write(_ values: [JSON], into out: inout [UInt8]) {
         precondition(values.count == keys.count, "CanonicalShape.write takes one value per key")
+        write(into: &out) { values[$0].write(into: &$1) }
+    }
+
+    /// Writes one object; `value(i, &out)` writes the value of `keys[i]` (canonical JSON).
+    public func write(into out: inout [UInt8], _ value: (_ key: Int, _ out: inout [UInt8]) throws -> Void) rethrows {
         if order.isEmpty { return out.append(contentsOf: "{}".utf8) }
         for (i, index) in order.enumerated() {
             out.append(contentsOf: prefixes[i])
-            values[index].write(into: &out)
+            try value(index, &out)
         }
         out.append(UInt8(ascii: "}"))
     }

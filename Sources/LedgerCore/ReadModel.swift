@@ -76,6 +76,52 @@ public struct PlacementRow: Sendable, Hashable {
         self.lastPaidAt = lastPaidAt
     }
 
+    /// Placements as a JSON array, written straight into canonical bytes: the same bytes as
+    /// `.array(rows.map(\.json))`, without a dictionary per row (a page of the list is a thousand
+    /// values).
+    public static func jsonArray(_ rows: [PlacementRow]) -> JSON {
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        out.reserveCapacity(rows.count * 512 + 2)
+        for (i, row) in rows.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            row.write(into: &out)
+        }
+        out.append(UInt8(ascii: "]"))
+        return .canonical(out)
+    }
+
+    static let shape = CanonicalShape(columns)
+
+    /// `json`'s canonical bytes.
+    func write(into out: inout [UInt8]) {
+        func time(_ t: Timestamp?, _ out: inout [UInt8]) {
+            if let t { JSON.writeString(t.rfc3339, into: &out) } else { out.append(contentsOf: "null".utf8) }
+        }
+        Self.shape.write(into: &out) { key, out in
+            switch key {
+            case 0: JSON.writeString(postingID, into: &out)
+            case 1: JSON.writeString(studentID, into: &out)
+            case 2: JSON.writeString(companyID, into: &out)
+            case 3: JSON.writeString(universityID, into: &out)
+            case 4: JSON.writeString(title, into: &out)
+            case 5: JSON.writeString(status.rawValue, into: &out)
+            case 6: out.append(contentsOf: (settled ? "true" : "false").utf8)
+            case 7: JSON.writeString(stipendKind, into: &out)
+            case 8: JSON.writeString(currency, into: &out)
+            case 9: JSON.writeInteger(minutesLogged, into: &out)
+            case 10: JSON.writeInteger(capMinor, into: &out)
+            case 11: JSON.writeInteger(earnedMinor, into: &out)
+            case 12: JSON.writeInteger(paidMinor, into: &out)
+            case 13: JSON.writeInteger(balanceMinor, into: &out)
+            case 14: if let rating { JSON.writeInteger(rating, into: &out) } else { out.append(contentsOf: "null".utf8) }
+            case 15: time(selectedAt, &out)
+            case 16: time(deliveredAt, &out)
+            case 17: time(reviewedAt, &out)
+            default: time(lastPaidAt, &out)
+            }
+        }
+    }
+
     /// The contract's placement object; absent times are null.
     public var json: JSON {
         func time(_ t: Timestamp?) -> JSON { t.map { .string($0.rfc3339) } ?? .null }

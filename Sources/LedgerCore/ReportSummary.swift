@@ -67,6 +67,23 @@ extension ReportFigures {
             payments, reversals]
     }
 
+    /// The figures from the text PostgreSQL's `array_to_string(figures, ' ')` makes of their int8
+    /// array, in `columns` order; nil unless that is exactly one integer per column.
+    public init?(text: String) {
+        var text = text
+        let values = text.withUTF8 { bytes -> [Int64]? in
+            var values: [Int64] = []
+            values.reserveCapacity(Self.columns.count)
+            for field in UnsafeRawBufferPointer(bytes).split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false) {
+                guard let value = Int64(canonicalDecimal: UnsafeRawBufferPointer(rebasing: field)) else { return nil }
+                values.append(value)
+            }
+            return values
+        }
+        guard let values, values.count == Self.columns.count else { return nil }
+        self.init(values: values)
+    }
+
     public init(values v: [Int64]) {
         precondition(v.count == Self.columns.count, "ReportFigures(values:) takes \(Self.columns.count) values")
         self.init(
