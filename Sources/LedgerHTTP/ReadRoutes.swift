@@ -25,24 +25,44 @@ extension LedgerAPI {
     func read<R: Sendable>(
         _ request: Request, projections: [String], _ body: @escaping @Sendable (ReadModel, PostgresConnection) async throws -> R
     ) async throws -> (R, Int64) {
+        let logger = store.logger
+        return try await reading(request) { client, minPosition in
+            try await ReadModel.read(client, projections: projections, minPosition: minPosition, logger: logger) {
+                try await body(ReadModel(logger: logger), $0)
+            }
+        }
+    }
+
+    /// Reads the rows of one statement after waiting for `min_position` (see `ReadModel.readRows`).
+    func readRows<Row: Sendable>(
+        _ request: Request, projections: [String], _ query: @escaping @Sendable (ReadModel) -> RowQuery<Row>
+    ) async throws -> ([Row], Int64) {
+        let logger = store.logger
+        return try await reading(request) { client, minPosition in
+            try await ReadModel.readRows(client, projections: projections, minPosition: minPosition, logger: logger, query(ReadModel(logger: logger)))
+        }
+    }
+
+    /// `attempt` on the read client (the replica, if there is one) with the request's
+    /// `min_position`, under the database deadline.
+    private func reading<R: Sendable>(
+        _ request: Request, _ attempt: @escaping @Sendable (PostgresClient, Int64?) async throws -> (R, Int64)
+    ) async throws -> (R, Int64) {
         let minPosition = try request.uri.queryParameters.optionalInteger("min_position", range: 0...Int64.max)
-        let store = store
-        let model = ReadModel(logger: store.logger)
+        let logger = store.logger
         let client = readClient ?? store.client
         let onReplica = readClient != nil
         return try await metrics.databaseCall {
             try await withDeadline(databaseDeadline + .seconds(5)) {
-                var attempt = 0
+                var attempts = 0
                 while true {
                     do {
-                        return try await ReadModel.read(client, projections: projections, minPosition: minPosition, logger: store.logger) {
-                            try await body(model, $0)
-                        }
-                    } catch let error as PSQLError where onReplica && attempt < 2 && error.serverInfo?[.sqlState] == "40001" {
+                        return try await attempt(client, minPosition)
+                    } catch let error as PSQLError where onReplica && attempts < 2 && error.serverInfo?[.sqlState] == "40001" {
                         // A standby cancels a query that conflicts with the WAL it replays (a rebuild's
                         // schema swap on the primary, vacuum): the next snapshot sees the new state.
-                        attempt += 1
-                        store.logger.debug("replica read cancelled by recovery; retrying", metadata: ["ledger.error": "\(describe(error))"])
+                        attempts += 1
+                        logger.debug("replica read cancelled by recovery; retrying", metadata: ["ledger.error": "\(describe(error))"])
                     }
                 }
             }
@@ -60,10 +80,8 @@ extension LedgerAPI {
     func posting(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
         _ = try context.caller
         let id = try context.parameters.pathIdentifier("posting_id")
-        let (row, position) = try await read(request, projections: ["postings"]) { model, connection in
-            try await model.posting(id, on: connection)
-        }
-        guard let row else { throw LedgerError(.notFound, "no posting \(id)") }
+        let (rows, position) = try await readRows(request, projections: ["postings"]) { $0.postingQuery(id) }
+        guard let row = rows.first else { throw LedgerError(.notFound, "no posting \(id)") }
         return Reply.json(.ok, .object(["posting": row]), position: position)
     }
 
@@ -92,11 +110,12 @@ extension LedgerAPI {
         }
         let scope = Self.scope(of: caller)
         let (f, c) = (filter, cursor)
-        let ((rows, next), position) = try await read(request, projections: ["placements"]) { model, connection in
-            try await model.placements(filter: f, scope: scope, limit: limit, after: c, on: connection)
+        let (found, position) = try await readRows(request, projections: ["placements"]) {
+            $0.placementsQuery(filter: f, scope: scope, limit: limit, after: c)
         }
+        let (rows, next) = ReadModel.page(found, limit: limit)
         return Reply.json(
-            .ok, .object(["placements": .array(rows.map(\.json)), "next_cursor": next.map { .string($0.token) } ?? .null]),
+            .ok, .object(["placements": PlacementRow.jsonArray(rows), "next_cursor": next.map { .string($0.token) } ?? .null]),
             position: position)
     }
 
@@ -105,10 +124,10 @@ extension LedgerAPI {
         let postingID = try context.parameters.pathIdentifier("posting_id")
         let studentID = try context.parameters.pathIdentifier("student_id")
         let scope = Self.scope(of: caller)
-        let (row, position) = try await read(request, projections: ["placements"]) { model, connection in
-            try await model.placement(postingID: postingID, studentID: studentID, scope: scope, on: connection)
+        let (rows, position) = try await readRows(request, projections: ["placements"]) {
+            $0.placementQuery(postingID: postingID, studentID: studentID, scope: scope)
         }
-        guard let row else { throw LedgerError(.notFound, "no placement of student \(studentID) on posting \(postingID)") }
+        guard let row = rows.first else { throw LedgerError(.notFound, "no placement of student \(studentID) on posting \(postingID)") }
         // The audit trail comes from the log itself: the posting-level events and that student's.
         let store = store
         let events = try await db { try await store.stream(postingID) }.filter {
@@ -163,9 +182,8 @@ extension LedgerAPI {
 
     func projectionStatus(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
         _ = try context.require(.platform, .admin, action: "read projection status")
-        let runner = ProjectionRunner(client: store.client, logger: store.logger)
-        let (statuses, position) = try await read(request, projections: ProjectionDefinition.all.map(\.name)) { _, _ in
-            try await runner.status()
+        let (statuses, position) = try await readRows(request, projections: ProjectionDefinition.all.map(\.name)) { _ in
+            ProjectionRunner.statusQuery
         }
         return Reply.json(.ok, .object(["projections": .array(statuses.map(\.json))]), position: position)
     }

@@ -88,36 +88,31 @@ public struct ProjectionRunner: Sendable {
     /// guessed a third of the log behind every checkpoint and scanned the whole log: 410–510 ms for
     /// `GET /v1/projections` at 100k events.)
     public func status() async throws -> [ProjectionStatus] {
-        try await client.withConnection { connection in
-            var result: [ProjectionStatus] = []
-            for try await (name, version, position, events, rebuilding, rebuildPosition) in try await connection.run(
-                """
-                SELECT name, version, position, events, rebuild_version IS NOT NULL, rebuild_position
-                FROM projections ORDER BY name
-                """, logger: logger
-            ).decode((String, Int, Int64, Int64, Bool, Int64?).self) {
-                let code = ProjectionDefinition.named(name)?.version ?? version
-                result.append(
-                    ProjectionStatus(
-                        name: name, version: version, codeVersion: code, position: position, events: events, lag: 0,
-                        lagMilliseconds: 0, rebuilding: rebuilding || version != code, rebuildPosition: rebuildPosition))
-            }
-            for index in result.indices {
-                let checkpoint = result[index].position
-                for try await (lag, lagMs) in try await connection.run(
-                    """
-                    SELECT (SELECT count(*) FROM (SELECT 1 FROM events WHERE position > \(checkpoint) LIMIT 10000000) x),
-                        COALESCE((SELECT (extract(epoch FROM now() - recorded_at) * 1000)::int8 FROM events
-                                  WHERE position > \(checkpoint) ORDER BY position LIMIT 1), 0)
-                    """, logger: logger
-                ).decode((Int64, Int64).self) {
-                    result[index].lag = lag
-                    result[index].lagMilliseconds = max(0, lagMs)
-                }
-            }
-            return result
-        }
+        try await client.withConnection { try await Self.statusQuery.rows(on: $0, logger: logger) }
     }
+
+    /// Every projection's status in name order, in one statement.
+    public static let statusQuery = RowQuery<ProjectionStatus>(
+        sql: { leading in
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT \(leading)p.name, p.version, p.position, p.events, p.rebuild_version IS NOT NULL, p.rebuild_position,
+                        (SELECT count(*) FROM (SELECT 1 FROM events e WHERE e.position > p.position LIMIT 10000000) x),
+                        COALESCE((SELECT (extract(epoch FROM now() - e.recorded_at) * 1000)::int8 FROM events e
+                                  WHERE e.position > p.position ORDER BY e.position LIMIT 1), 0)
+                    FROM projections p ORDER BY p.name
+                    """)
+        },
+        decode: { cells in
+            let (name, version, position, events): (String, Int, Int64, Int64) = (try cells.next(), try cells.next(), try cells.next(), try cells.next())
+            let (rebuilding, rebuildPosition, lag, lagMs): (Bool, Int64?, Int64, Int64) = (
+                try cells.next(), try cells.next(), try cells.next(), try cells.next()
+            )
+            let code = ProjectionDefinition.named(name)?.version ?? version
+            return ProjectionStatus(
+                name: name, version: version, codeVersion: code, position: position, events: events, lag: lag,
+                lagMilliseconds: max(0, lagMs), rebuilding: rebuilding || version != code, rebuildPosition: rebuildPosition)
+        })
 
     /// The lowest checkpoint among `names` (what a read across them reflects).
     public static func position(of names: [String], on connection: PostgresConnection, logger: Logger) async throws -> Int64 {

@@ -148,6 +148,61 @@ struct ReadRouteTests {
         }
     }
 
+    @Test("X-Ledger-Position is exactly the position the data reflects while appends go on (one-statement reads)")
+    func positionMatchesData() async throws {
+        try await APIFixture.with { f, client in
+            var e = Events("p-1")
+            let posted = try await client.call(.post, "/v1/events", key: f.platform, body: body(e.posted(openings: 5)))
+            #expect(posted.status == .created)
+            let applications = e
+            // One task applies 60 students one by one; the other reads the posting meanwhile.
+            async let appended: [Int64] = {
+                var e = applications
+                var positions: [Int64] = []
+                for i in 0..<60 {
+                    let reply = try await client.call(.post, "/v1/events", key: f.platform, body: body(e.applied("s-\(i)")))
+                    positions.append(reply.json.lastPosition)
+                }
+                return positions
+            }()
+            var seen: [(position: Int64, applicants: Int64)] = []
+            for _ in 0..<150 {
+                let reply = try await client.call(.get, "/v1/postings/p-1?min_position=\(posted.json.lastPosition)", key: f.platform)
+                #expect(reply.status == .ok)
+                guard case .int(let applicants)? = reply.json["posting"]?["applicants"], let position = Int64(reply.headers[.ledgerPosition] ?? "")
+                else { Issue.record("no applicants or position in \(reply.json)"); return }
+                seen.append((position, applicants))
+            }
+            let positions = try await appended
+            #expect(positions.count == 60)
+            for (position, applicants) in seen {
+                // Exactly the applications at or below the position: not one fewer, not one more.
+                #expect(applicants == Int64(positions.filter { $0 <= position }.count), "at position \(position)")
+            }
+            #expect(Set(seen.map(\.applicants)).count > 1, "the reads overlapped the appends")
+        }
+    }
+
+    @Test("a read that finds no rows still answers with the projections' position")
+    func emptyReadsCarryThePosition() async throws {
+        try await APIFixture.with { f, client in
+            let appended = try await client.call(.post, "/v1/events", key: f.platform, body: body(Self.history()))
+            let p = appended.json.lastPosition
+            let none = try await client.call(.get, "/v1/placements?student_id=s-none&min_position=\(p)", key: f.platform)
+            #expect(none.status == .ok)
+            #expect(none.json["placements"] == .array([]))
+            let status = try await client.call(.get, "/v1/projections?min_position=\(p)", key: f.platform)
+            let checkpoints = status.json["projections"]?.array.compactMap { item -> Int64? in
+                if case .string("placements")? = item["name"], case .int(let position)? = item["position"] { position } else { nil }
+            }
+            #expect(checkpoints?.count == 1)
+            #expect(Int64(none.headers[.ledgerPosition] ?? "") == checkpoints?.first)
+            #expect(Int64(none.headers[.ledgerPosition] ?? "") ?? 0 >= p)
+            let missing = try await client.call(.get, "/v1/postings/p-none?min_position=\(p)", key: f.platform)
+            #expect(missing.status == .notFound)
+        }
+    }
+
     @Test("min_position beyond what the projections can reach answers 503 projection_lagging with Retry-After")
     func lagging() async throws {
         try await APIFixture.with { f, client in
