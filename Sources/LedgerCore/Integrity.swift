@@ -24,9 +24,58 @@ public enum EventHash {
     public static func compute(
         event: Event, version: Int64, position: Int64, recordedAt: Timestamp, prevHash: [UInt8]
     ) -> [UInt8] {
-        let bytes = canonicalForm(event: event, version: version, position: position, recordedAt: recordedAt, prevHash: prevHash)
-            .canonicalBytes
-        return Array(SHA256.hash(data: bytes))
+        compute(event: event, version: version, position: position, recordedAt: recordedAt, prevHash: prevHash, data: event.data.json.canonicalBytes)
+    }
+
+    /// `compute`, given the canonical bytes of the event's data (an append stores the same bytes).
+    public static func compute(
+        event: Event, version: Int64, position: Int64, recordedAt: Timestamp, prevHash: [UInt8], data: [UInt8]
+    ) -> [UInt8] {
+        Array(SHA256.hash(data: canonicalBytes(event: event, version: version, position: position, recordedAt: recordedAt, prevHash: prevHash, data: data)))
+    }
+
+    /// `canonicalForm(...).canonicalBytes`, written member by member in canonical key order rather
+    /// than built as an object and sorted: every append hashes every event (profiled: the object
+    /// took a quarter of an import's CPU). The tests check the two agree.
+    static func canonicalBytes(
+        event: Event, version: Int64, position: Int64, recordedAt: Timestamp, prevHash: [UInt8], data: [UInt8]
+    ) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(data.count + 384)
+        // The keys in RFC 8785 order (all ASCII, so byte order): actor, data, expected_version,
+        // hash_format, id, occurred_at, position, posting_id, prev_hash, recorded_at, type, version.
+        if let actor = event.actor {
+            out.append(contentsOf: #"{"actor":"#.utf8)
+            JSON.writeString(actor, into: &out)
+            out.append(contentsOf: #","data":"#.utf8)
+        } else {
+            out.append(contentsOf: #"{"data":"#.utf8)
+        }
+        out.append(contentsOf: data)
+        if let expected = event.expectedVersion {
+            out.append(contentsOf: #","expected_version":"#.utf8)
+            JSON.writeInteger(expected, into: &out)
+        }
+        out.append(contentsOf: #","hash_format":"#.utf8)
+        JSON.writeInteger(format, into: &out)
+        out.append(contentsOf: #","id":"#.utf8)
+        JSON.writeString(event.id, into: &out)
+        out.append(contentsOf: #","occurred_at":"#.utf8)
+        JSON.writeString(event.occurredAt.rfc3339, into: &out)
+        out.append(contentsOf: #","position":"#.utf8)
+        JSON.writeInteger(position, into: &out)
+        out.append(contentsOf: #","posting_id":"#.utf8)
+        JSON.writeString(event.postingID, into: &out)
+        out.append(contentsOf: #","prev_hash":"#.utf8)
+        JSON.writeString(Hex.encode(prevHash), into: &out)
+        out.append(contentsOf: #","recorded_at":"#.utf8)
+        JSON.writeString(recordedAt.rfc3339, into: &out)
+        out.append(contentsOf: #","type":"#.utf8)
+        JSON.writeString(event.type.rawValue, into: &out)
+        out.append(contentsOf: #","version":"#.utf8)
+        JSON.writeInteger(version, into: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 
     public static func verify(_ e: RecordedEvent) -> Bool {

@@ -176,6 +176,8 @@ extension EventStore {
         var context: DecisionContext
         var recorded: [String: RecordedEvent] = [:]
         var records: [RecordedEvent] = []
+        /// The canonical text of each record's data, as hashed (what `write` stores).
+        var dataTexts: [String] = []
         var paymentRows: [(company: String, ref: String, posting: String, position: Int64)] = []
         var touched: Set<String> = []
 
@@ -250,11 +252,14 @@ extension EventStore {
                 let postingID = decided.event.postingID
                 let position = base + Int64(records.count)
                 let prevHash = heads[postingID]?.hash ?? []
+                let data = decided.event.data.json.canonicalBytes
                 let hash = EventHash.compute(
-                    event: decided.event, version: decided.version, position: position, recordedAt: context.now, prevHash: prevHash)
+                    event: decided.event, version: decided.version, position: position, recordedAt: context.now, prevHash: prevHash,
+                    data: data)
                 let record = RecordedEvent(
                     event: decided.event, position: position, version: decided.version, recordedAt: context.now, prevHash: prevHash, hash: hash)
                 records.append(record)
+                dataTexts.append(String(decoding: data, as: UTF8.self))
                 outcome.append(record)
                 recorded[decided.event.id] = record
                 heads[postingID, default: StreamHead(postingID: postingID)].advance(position: position, hash: hash)
@@ -384,7 +389,8 @@ extension EventStore {
     /// One statement (`WriteEvents`): the events, the streams' new heads and snapshots, the payment references.
     private func write(_ group: GroupState, on connection: PostgresConnection) async throws {
         var w = WriteEvents()
-        for r in group.records {
+        precondition(group.records.count == group.dataTexts.count, "one data text per record")
+        for (r, data) in zip(group.records, group.dataTexts) {
             w.positions.append(r.position)
             w.ids.append(r.event.id)
             w.postings.append(r.event.postingID)
@@ -393,7 +399,7 @@ extension EventStore {
             w.occurred.append(r.event.occurredAt.microseconds)
             w.expected.append(r.event.expectedVersion ?? -1)
             w.actors.append(r.event.actor ?? "")
-            w.data.append(r.event.data.json.canonicalString)
+            w.data.append(data)
             w.prevs.append(Hex.encode(r.prevHash))
             w.hashes.append(Hex.encode(r.hash))
         }

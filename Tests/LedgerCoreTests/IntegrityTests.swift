@@ -32,6 +32,31 @@ struct IntegrityTests {
         #expect(Hex.encode(hash()) == "d4787ec01b3b34b1ef8077e6eb2021bf356dd5f84c10819781e3ab00154e04f0")
     }
 
+    @Test("the hashed form written member by member equals the canonical form built as an object")
+    func handWrittenForm() {
+        var events = Array(DemoHistory(postings: 20, seed: 3).prefix(400))
+        #expect(Set(events.map(\.type)).count >= 8)
+        // With and without an actor and an expected version, and a prev hash of any length.
+        events[0].actor = nil
+        events[1].expectedVersion = nil
+        events[2].actor = "student:s-\"quoted\""
+        events[3].expectedVersion = 0
+        for (i, event) in events.enumerated() {
+            let prev = i == 0 ? [] : [UInt8](repeating: UInt8(i % 256), count: 32)
+            let expected = EventHash.canonicalForm(
+                event: event, version: Int64(i + 1), position: Int64(1000 + i), recordedAt: Self.recordedAt, prevHash: prev
+            ).canonicalString
+            let written = EventHash.canonicalBytes(
+                event: event, version: Int64(i + 1), position: Int64(1000 + i), recordedAt: Self.recordedAt, prevHash: prev,
+                data: event.data.json.canonicalBytes)
+            #expect(String(decoding: written, as: UTF8.self) == expected)
+        }
+        #expect(events.contains { $0.actor == nil } && events.contains { $0.actor != nil })
+        #expect(events.contains { $0.expectedVersion == nil } && events.contains { $0.expectedVersion != nil })
+        #expect(Hex.encode([0x00, 0x0F, 0xA0, 0xFF]) == "000fa0ff")
+        #expect(Hex.encode([UInt8]()) == "")
+    }
+
     @Test func deterministic() {
         #expect(hash() == hash())
         #expect(hash().count == 32)
