@@ -3,7 +3,9 @@
 struct ObjectReader {
     let members: [String: JSON]
     let path: String
-    private var seen: Set<String> = []
+    /// The keys read so far that the object has (a handful: a list beats hashing into a set, and
+    /// this runs for every event a rebuild reads).
+    private var seen: [String] = []
 
     init(_ value: JSON, path: String) throws(LedgerError) {
         guard case .object(let members) = value else {
@@ -16,8 +18,9 @@ struct ObjectReader {
     func name(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
     private mutating func value(_ key: String, required: Bool) throws(LedgerError) -> JSON? {
-        seen.insert(key)
-        guard let v = members[key], v != .null else {
+        let found = members[key]
+        if found != nil, !seen.contains(key) { seen.append(key) }
+        guard let v = found, v != .null else {
             if required { throw LedgerError(.invalidField, "\(name(key)) is required", field: name(key)) }
             return nil
         }
@@ -91,6 +94,7 @@ struct ObjectReader {
 
     /// Rejects any member that was not read.
     func finish() throws(LedgerError) {
+        guard seen.count != members.count else { return }
         let unknown = members.keys.filter { !seen.contains($0) }.sorted()
         if let first = unknown.first {
             throw LedgerError(.invalidField, "unknown field \(name(first))", field: name(first))

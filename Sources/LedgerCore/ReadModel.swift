@@ -234,6 +234,31 @@ public struct FoldChanges: Sendable {
         public static func < (a: Self, b: Self) -> Bool { (a.postingID, a.studentID) < (b.postingID, b.studentID) }
     }
 
+    /// The placement, application and payment rows the batch changed, in (posting, student) order:
+    /// each touched student's rows derived from the state after the batch, less those the state
+    /// before it already gave (the tables hold those). An application's row never changes after
+    /// `applied`, and a payment's only when it is reversed, while every event of a student touches
+    /// the student: writing every touched row rewrote each application about eight times.
+    public func changedRows() -> (placements: [PlacementRow], applications: [ApplicationRow], payments: [PaymentRow]) {
+        var placements: [PlacementRow] = []
+        var applications: [ApplicationRow] = []
+        var payments: [PaymentRow] = []
+        for key in students.sorted() {
+            guard let posting = postings[key.postingID], posting.students[key.studentID] != nil else { continue }
+            let earlier = before[key.postingID].flatMap { $0.students[key.studentID] != nil ? $0 : nil }
+            let application = ApplicationRow(posting: posting, studentID: key.studentID)
+            if earlier.map({ ApplicationRow(posting: $0, studentID: key.studentID) }) != application { applications.append(application) }
+            if let row = PlacementRow(posting: posting, studentID: key.studentID),
+                row != earlier.flatMap({ PlacementRow(posting: $0, studentID: key.studentID) })
+            {
+                placements.append(row)
+            }
+            let paid = earlier.map { PaymentRow.rows(posting: $0, studentID: key.studentID) } ?? []
+            payments += PaymentRow.rows(posting: posting, studentID: key.studentID).filter { !paid.contains($0) }
+        }
+        return (placements, applications, payments)
+    }
+
     /// Applies recorded events (in position order) to the states they belong to. `states` must hold
     /// the state of every posting the events touch (a new posting: absent).
     public static func fold(_ events: [RecordedEvent], states: [String: PostingState]) -> FoldChanges {

@@ -366,24 +366,51 @@ public struct ProjectionRunner: Sendable {
         for try await n in try await connection.run("SELECT count(*) FROM events", logger: logger).decode(Int64.self) { total = n }
         var position: Int64 = 0
         var done: Int64 = 0
-        // Catch up in short transactions (a long one would hold every gap-free reader back), reading
-        // the next batch on another connection while this one is applied.
+        // Catch up in short transactions (a long one would hold every gap-free reader back), as a
+        // pipeline: the next batch is read on another connection, and folded into its statements
+        // (its other states read on another connection too), while this connection writes the
+        // batch before. The fold and the writes took turns before, and each is half of the time.
         var pending = prefetch(after: position, bound: .now)
         defer { pending.cancel() }
-        while true {
-            let events = try await pending.value
-            if let last = events.last, events.count == ProjectionEngine.buildBatchSize { pending = prefetch(after: last.position, bound: .now) }
-            let count = try await ProjectionEngine.transaction(on: connection, logger: logger) {
-                guard let last = events.last else { return 0 }
-                try await ProjectionEngine.apply(events, to: definition, schema: shadow, on: connection, logger: logger)
-                try await connection.run(
-                    "UPDATE projections SET rebuild_position = \(last.position) WHERE name = \(definition.name)", logger: logger)
+        var overlay: [String: PostingState] = [:]  // the states the batch being written leaves
+        var writing: Task<Void, any Error>?
+        do {
+            while true {
+                let events = try await pending.value
+                if let last = events.last, events.count == ProjectionEngine.buildBatchSize { pending = prefetch(after: last.position, bound: .now) }
+                guard let last = events.last else { break }
+                // Postings the batch being written touched come from `overlay`; every other posting's
+                // state was committed by the batches before it.
+                let known = overlay
+                let states = try await client.withConnection { reader in
+                    try await ProjectionEngine.transaction(on: reader, logger: self.logger) {
+                        try await ProjectionEngine.states(for: events, overlay: known, schema: shadow, on: reader, logger: self.logger)
+                    }
+                }
+                let changes = FoldChanges.fold(events, states: states)
+                let statements = ProjectionEngine.statements(changes, for: definition, schema: shadow)
+                try await writing?.value
+                writing = nil
+                let logger = self.logger
+                writing = Task {
+                    try await ProjectionEngine.transaction(on: connection, logger: logger) {
+                        try await ProjectionEngine.run(statements, on: connection, logger: logger)
+                        try await connection.run(
+                            "UPDATE projections SET rebuild_position = \(last.position) WHERE name = \(definition.name)", logger: logger)
+                    }
+                }
+                overlay = changes.postings
                 position = last.position
-                return events.count
+                done += Int64(events.count)
+                progress(BuildProgress(projection: definition.name, events: done, total: max(total, done), elapsed: clock.now - started))
+                if events.count < ProjectionEngine.buildBatchSize { break }
             }
-            done += Int64(count)
-            progress(BuildProgress(projection: definition.name, events: done, total: max(total, done), elapsed: clock.now - started))
-            if count < ProjectionEngine.buildBatchSize { break }
+            try await writing?.value
+        } catch {
+            // Never leave a write running on the connection the rest of the rebuild uses.
+            writing?.cancel()
+            _ = try? await writing?.value
+            throw error
         }
         try await ProjectionEngine.transaction(on: connection, logger: logger) {
             try await ProjectionEngine.createIndexes(definition, schema: shadow, on: connection, logger: logger)

@@ -15,7 +15,9 @@ public struct ProjectionDefinition: Sendable {
     public let version: Int
     /// DDL; `{S}` stands for the schema.
     let tables: [String]
-    let write: @Sendable (_ changes: FoldChanges, _ schema: String, _ connection: PostgresConnection, _ logger: Logger) async throws -> Void
+    /// The statements that write a folded batch's rows into `schema`: all the work a write does
+    /// before it goes to PostgreSQL (a rebuild prepares them while the batch before is written).
+    let statements: @Sendable (_ changes: FoldChanges, _ schema: String) -> [PostgresQuery]
 
     public static let postings = ProjectionDefinition(
         name: "postings", version: 1,
@@ -28,9 +30,9 @@ public struct ProjectionDefinition: Sendable {
             """,
             "CREATE INDEX ON {S}.postings (company_id, posting_id)",
         ],
-        write: { changes, schema, connection, logger in
+        statements: { changes, schema in
             let states = changes.postings.keys.sorted().map { changes.postings[$0]! }.filter(\.exists)
-            guard !states.isEmpty else { return }
+            guard !states.isEmpty else { return [] }
             let rows = states.map(\.postingJSON)
             func column(_ key: String) -> [String] {
                 rows.map { if case .string(let s)? = $0[key] { s } else { "" } }
@@ -38,7 +40,7 @@ public struct ProjectionDefinition: Sendable {
             func number(_ key: String) -> [Int64] {
                 rows.map { if case .int(let n)? = $0[key] { n } else { 0 } }
             }
-            try await connection.run(
+            return [
                 """
                 INSERT INTO \(unescaped: schema).postings
                 SELECT * FROM unnest(\(column("posting_id"))::text[], \(column("company_id"))::text[], \(column("title"))::text[],
@@ -49,7 +51,8 @@ public struct ProjectionDefinition: Sendable {
                     status = EXCLUDED.status, openings = EXCLUDED.openings, applicants = EXCLUDED.applicants,
                     selected = EXCLUDED.selected, withdrawn = EXCLUDED.withdrawn, stipend = EXCLUDED.stipend,
                     created_at = EXCLUDED.created_at
-                """, logger: logger)
+                """
+            ]
         })
 
     public static let placements = ProjectionDefinition(
@@ -96,21 +99,14 @@ public struct ProjectionDefinition: Sendable {
             """,
             "CREATE INDEX ON {S}.report_months (company_id, currency)",
         ],
-        write: { changes, schema, connection, logger in
-            var placements: [PlacementRow] = []
-            var applications: [ApplicationRow] = []
-            var payments: [PaymentRow] = []
-            for key in changes.students.sorted() {
-                guard let posting = changes.postings[key.postingID], posting.students[key.studentID] != nil else { continue }
-                applications.append(ApplicationRow(posting: posting, studentID: key.studentID))
-                if let row = PlacementRow(posting: posting, studentID: key.studentID) { placements.append(row) }
-                payments += PaymentRow.rows(posting: posting, studentID: key.studentID)
-            }
+        statements: { changes, schema in
+            var statements: [PostgresQuery] = []
+            let (placements, applications, payments) = changes.changedRows()
             // Titles change only with the posting; a posting touched without students needs no rows.
             let none = Int64.min
             if !placements.isEmpty {
                 let p = placements
-                try await connection.run(
+                statements.append(
                     """
                     INSERT INTO \(unescaped: schema).placements
                     SELECT u.p, u.s, u.c, u.u, u.t, u.st, u.se, u.k, u.cu, u.m, u.cap, u.e, u.pa, u.b, NULLIF(u.r, 0), u.sa, u.sm,
@@ -132,22 +128,22 @@ public struct ProjectionDefinition: Sendable {
                         balance_minor = EXCLUDED.balance_minor, rating = EXCLUDED.rating, selected_at = EXCLUDED.selected_at,
                         selected_month = EXCLUDED.selected_month, delivered_at = EXCLUDED.delivered_at,
                         reviewed_at = EXCLUDED.reviewed_at, last_paid_at = EXCLUDED.last_paid_at
-                    """, logger: logger)
+                    """)
             }
             if !applications.isEmpty {
                 let a = applications
-                try await connection.run(
+                statements.append(
                     """
                     INSERT INTO \(unescaped: schema).applications
                     SELECT * FROM unnest(\(a.map(\.postingID))::text[], \(a.map(\.studentID))::text[],
                         \(a.map(\.universityID))::text[], \(a.map(\.companyID))::text[], \(a.map(\.appliedAt.microseconds))::int8[])
                     ON CONFLICT (posting_id, student_id) DO UPDATE SET university_id = EXCLUDED.university_id,
                         company_id = EXCLUDED.company_id, applied_at = EXCLUDED.applied_at
-                    """, logger: logger)
+                    """)
             }
             if !payments.isEmpty {
                 let y = payments
-                try await connection.run(
+                statements.append(
                     """
                     INSERT INTO \(unescaped: schema).payments
                     SELECT u.c, u.r, u.p, u.s, u.u, u.cu, u.a, u.o, u.x
@@ -156,17 +152,16 @@ public struct ProjectionDefinition: Sendable {
                         \(y.map(\.amountMinor))::int8[], \(y.map(\.occurredAt.microseconds))::int8[], \(y.map(\.reversed))::bool[])
                         AS u(c, r, p, s, u, cu, a, o, x)
                     ON CONFLICT (company_id, payment_ref) DO UPDATE SET reversed = EXCLUDED.reversed
-                    """, logger: logger)
+                    """)
             }
-            try await ProjectionDefinition.writeSummary(ReportSummary.delta(changes), schema: schema, on: connection, logger: logger)
+            if let summary = ProjectionDefinition.summaryStatement(ReportSummary.delta(changes), schema: schema) { statements.append(summary) }
+            return statements
         })
 
     /// Adds a batch's change of the report summary to it. A row never empties: applications and
     /// placements are never removed from the log's history, only their figures change.
-    static func writeSummary(
-        _ delta: [ReportKey: ReportFigures], schema: String, on connection: PostgresConnection, logger: Logger
-    ) async throws {
-        guard !delta.isEmpty else { return }
+    static func summaryStatement(_ delta: [ReportKey: ReportFigures], schema: String) -> PostgresQuery? {
+        guard !delta.isEmpty else { return nil }
         let keys = delta.keys.sorted()
         let table = "\(schema).report_months"
         let columns = ReportFigures.columns
@@ -178,13 +173,12 @@ public struct ProjectionDefinition: Sendable {
         let figures = keys.map { delta[$0]!.values }
         for i in columns.indices { bindings.append(figures.map { $0[i] }) }
         let arrays = (0..<columns.count).map { "$\($0 + 5)::int8[]" }.joined(separator: ", ")
-        try await connection.run(
-            PostgresQuery(
-                unsafeSQL: """
-                    INSERT INTO \(table) AS r SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \(arrays))
-                    ON CONFLICT (university_id, month, company_id, currency) DO UPDATE SET
-                        \(columns.map { "\($0) = r.\($0) + EXCLUDED.\($0)" }.joined(separator: ", "))
-                    """, binds: bindings), logger: logger)
+        return PostgresQuery(
+            unsafeSQL: """
+                INSERT INTO \(table) AS r SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \(arrays))
+                ON CONFLICT (university_id, month, company_id, currency) DO UPDATE SET
+                    \(columns.map { "\($0) = r.\($0) + EXCLUDED.\($0)" }.joined(separator: ", "))
+                """, binds: bindings)
     }
 
     /// Every projection, in the order they are listed.
@@ -265,22 +259,43 @@ public enum ProjectionEngine {
         _ events: [RecordedEvent], to definition: ProjectionDefinition, schema: String, on connection: PostgresConnection, logger: Logger
     ) async throws {
         guard !events.isEmpty else { return }
-        let ids = Array(Set(events.map(\.event.postingID)))
+        let changes = FoldChanges.fold(events, states: try await states(for: events, schema: schema, on: connection, logger: logger))
+        try await run(statements(changes, for: definition, schema: schema), on: connection, logger: logger)
+    }
+
+    /// The states of the postings `events` touch (absent: new ones): those in `overlay` from it
+    /// (a rebuild's batch before, still being written), the others from `schema`'s state table.
+    static func states(
+        for events: [RecordedEvent], overlay: [String: PostingState] = [:], schema: String, on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> [String: PostingState] {
         var states: [String: PostingState] = [:]
+        var ids: [String] = []
+        for id in Set(events.map(\.event.postingID)) {
+            if let state = overlay[id] { states[id] = state } else { ids.append(id) }
+        }
+        guard !ids.isEmpty else { return states }
         for try await (id, text) in try await connection.run(
             "SELECT posting_id, state FROM \(unescaped: schema).state WHERE posting_id = ANY(\(ids)::text[])", logger: logger
         ).decode((String, String).self) {
             states[id] = try PostingState(snapshot: text)
         }
-        let changes = FoldChanges.fold(events, states: states)
+        return states
+    }
+
+    /// The statements that write a folded batch: the states, then the definition's rows.
+    static func statements(_ changes: FoldChanges, for definition: ProjectionDefinition, schema: String) -> [PostgresQuery] {
         let keys = changes.postings.keys.sorted()
         let texts = keys.map { changes.postings[$0]!.snapshotText }  // the same state is always the same text
-        try await connection.run(
-            """
+        let state: PostgresQuery = """
             INSERT INTO \(unescaped: schema).state SELECT * FROM unnest(\(keys)::text[], \(texts)::text[])
             ON CONFLICT (posting_id) DO UPDATE SET state = EXCLUDED.state
-            """, logger: logger)
-        try await definition.write(changes, schema, connection, logger)
+            """
+        return [state] + definition.statements(changes, schema)
+    }
+
+    static func run(_ statements: [PostgresQuery], on connection: PostgresConnection, logger: Logger) async throws {
+        for statement in statements { try await connection.run(statement, logger: logger) }
     }
 
     /// The next batch of events after `position` within `bound`, gap-free, as far as a fold reads

@@ -38,12 +38,12 @@ func decodeRecorded(_ row: PostgresRow) throws -> RecordedEvent {
     let recordedUs = try microseconds(try cells.cell(), position: position)
     let expectedVersion: Int64? = try cells.next()
     let actor: String? = try cells.next()
-    let dataText: String = try cells.next()
+    let data = try textBytes(try cells.cell(), position: position)
     let prev = try rawBytes(try cells.cell(), position: position)
     let hash = try rawBytes(try cells.cell(), position: position)
     return try makeRecorded(
         position: position, id: id, postingID: postingID, version: version, typeName: typeName, occurredUs: occurredUs,
-        recordedUs: recordedUs, expectedVersion: expectedVersion, actor: actor, dataText: dataText, prev: prev, hash: hash)
+        recordedUs: recordedUs, expectedVersion: expectedVersion, actor: actor, dataBytes: data, prev: prev, hash: hash)
 }
 
 /// Decodes a row of `foldColumns`. The result is for folding only: its id and actor are empty,
@@ -54,10 +54,10 @@ func decodeForFold(_ row: PostgresRow) throws -> RecordedEvent {
     let postingID: String = try cells.next()
     let typeName: String = try cells.next()
     let occurredUs = try microseconds(try cells.cell(), position: position)
-    let dataText: String = try cells.next()
+    let data = try textBytes(try cells.cell(), position: position)
     return try makeRecorded(
         position: position, id: "", postingID: postingID, version: 0, typeName: typeName, occurredUs: occurredUs,
-        recordedUs: occurredUs, expectedVersion: nil, actor: nil, dataText: dataText, prev: [], hash: [])
+        recordedUs: occurredUs, expectedVersion: nil, actor: nil, dataBytes: data, prev: [], hash: [])
 }
 
 /// A binary `timestamptz` is microseconds since 2000-01-01T00:00:00Z.
@@ -68,6 +68,13 @@ private func microseconds(_ cell: PostgresCell, position: Int64) throws(Unreadab
     return sinceY2K + 946_684_800_000_000
 }
 
+/// A text cell's UTF-8 bytes, for the JSON parser (no String made and read back).
+private func textBytes(_ cell: PostgresCell, position: Int64) throws(UnreadableEvent) -> [UInt8] {
+    guard cell.dataType == .text, cell.format == .binary, let bytes = cell.bytes
+    else { throw UnreadableEvent(position: position, reason: "\(cell.columnName) is not text") }
+    return Array(bytes.readableBytesView)
+}
+
 private func rawBytes(_ cell: PostgresCell, position: Int64) throws(UnreadableEvent) -> [UInt8] {
     guard cell.dataType == .bytea, cell.format == .binary, let bytes = cell.bytes
     else { throw UnreadableEvent(position: position, reason: "\(cell.columnName) is not a binary bytea") }
@@ -76,14 +83,14 @@ private func rawBytes(_ cell: PostgresCell, position: Int64) throws(UnreadableEv
 
 func makeRecorded(
     position: Int64, id: String, postingID: String, version: Int64, typeName: String, occurredUs: Int64, recordedUs: Int64,
-    expectedVersion: Int64?, actor: String?, dataText: String, prev: [UInt8], hash: [UInt8]
+    expectedVersion: Int64?, actor: String?, dataBytes: [UInt8], prev: [UInt8], hash: [UInt8]
 ) throws(UnreadableEvent) -> RecordedEvent {
     guard let type = EventType(rawValue: typeName) else {
         throw UnreadableEvent(position: position, reason: "unknown type \(typeName)")
     }
     let data: EventData
     do {
-        data = try EventData(type: type, json: try JSONParser.parse(dataText))
+        data = try EventData(type: type, json: try JSONParser.parse(dataBytes))
     } catch let error as LedgerError {
         throw UnreadableEvent(position: position, reason: "data: \(error.message)")
     } catch {

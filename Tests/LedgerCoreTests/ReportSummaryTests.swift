@@ -72,6 +72,51 @@ struct ReportSummaryTests {
         }
     }
 
+    @Test("the rows each batch writes, laid over the rows before it, give the rows of the final states", arguments: [1, 13, 500])
+    func changedRowsAddUp(batchSize: Int) {
+        let events = Self.recorded(postings: 30, seed: 11)
+        typealias Key = FoldChanges.PostingStudent
+        var states: [String: PostingState] = [:]
+        var placements: [Key: PlacementRow] = [:]
+        var applications: [Key: ApplicationRow] = [:]
+        var payments: [String: PaymentRow] = [:]
+        var written = (placements: 0, applications: 0, payments: 0)
+        var touched = 0
+        var start = 0
+        while start < events.count {
+            let batch = Array(events[start..<min(start + batchSize, events.count)])
+            let ids = Set(batch.map(\.event.postingID))
+            let changes = FoldChanges.fold(batch, states: states.filter { ids.contains($0.key) })
+            let rows = changes.changedRows()
+            for row in rows.placements { placements[Key(row.postingID, row.studentID)] = row }
+            for row in rows.applications { applications[Key(row.postingID, row.studentID)] = row }
+            for row in rows.payments { payments[row.companyID + "/" + row.paymentRef] = row }
+            written.placements += rows.placements.count
+            written.applications += rows.applications.count
+            written.payments += rows.payments.count
+            touched += changes.students.count
+            states.merge(changes.postings) { $1 }
+            start += batchSize
+        }
+        var expected = (placements: [Key: PlacementRow](), applications: [Key: ApplicationRow](), payments: [String: PaymentRow]())
+        for posting in states.values {
+            for student in posting.students.keys {
+                expected.applications[Key(posting.postingID, student)] = ApplicationRow(posting: posting, studentID: student)
+                if let row = PlacementRow(posting: posting, studentID: student) { expected.placements[Key(posting.postingID, student)] = row }
+                for row in PaymentRow.rows(posting: posting, studentID: student) { expected.payments[row.companyID + "/" + row.paymentRef] = row }
+            }
+        }
+        #expect(placements == expected.placements)
+        #expect(applications == expected.applications)
+        #expect(payments == expected.payments)
+        #expect(expected.payments.values.contains { $0.reversed }, "the history reverses a payment")
+        // Each application is written once, however the batches fall; a payment once, or twice
+        // when it is reversed later.
+        #expect(written.applications == expected.applications.count)
+        #expect(written.payments <= expected.payments.count * 2)
+        #expect(written.applications < touched)
+    }
+
     @Test("a batch that changes nothing a report sums has no delta")
     func noDeltaForClosing() {
         let events = Self.recorded(postings: 3, seed: 2)
