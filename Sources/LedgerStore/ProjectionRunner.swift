@@ -91,13 +91,16 @@ public struct ProjectionRunner: Sendable {
         try await client.withConnection { try await Self.statusQuery.rows(on: $0, logger: logger) }
     }
 
-    /// Every projection's status in name order, in one statement.
+    /// Every projection's status in name order, in one statement. The lag subqueries take the
+    /// checkpoint as a correlated value, which the planner takes for a third of the log: ordered by
+    /// position, a walk of the index is still their cheapest plan (without the order, at 100k events,
+    /// they ran sequential scans).
     public static let statusQuery = RowQuery<ProjectionStatus>(
         sql: { leading in
             PostgresQuery(
                 unsafeSQL: """
                     SELECT \(leading)p.name, p.version, p.position, p.events, p.rebuild_version IS NOT NULL, p.rebuild_position,
-                        (SELECT count(*) FROM (SELECT 1 FROM events e WHERE e.position > p.position LIMIT 10000000) x),
+                        (SELECT count(*) FROM (SELECT 1 FROM events e WHERE e.position > p.position ORDER BY e.position LIMIT 10000000) x),
                         COALESCE((SELECT (extract(epoch FROM now() - e.recorded_at) * 1000)::int8 FROM events e
                                   WHERE e.position > p.position ORDER BY e.position LIMIT 1), 0)
                     FROM projections p ORDER BY p.name
