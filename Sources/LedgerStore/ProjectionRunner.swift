@@ -455,8 +455,10 @@ public struct ProjectionRunner: Sendable {
         let client = self.client, logger = self.logger
         return Task {
             try await client.withConnection { connection in
-                try await ProjectionEngine.fetch(
-                    after: position, limit: ProjectionEngine.buildBatchSize, bound: bound, on: connection, logger: logger)
+                try await ProjectionEngine.transaction(on: connection, logger: logger) {
+                    try await ProjectionEngine.fetch(
+                        after: position, limit: ProjectionEngine.buildBatchSize, bound: bound, on: connection, logger: logger)
+                }
             }
         }
     }
