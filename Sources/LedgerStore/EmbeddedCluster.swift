@@ -23,6 +23,9 @@ public struct EmbeddedCluster: Sendable {
     public let dataDirectory: String
     /// Faster, non-durable settings (fsync off): for throwaway test clusters only.
     public let durable: Bool
+    /// The server's `max_connections`: 200 serves a few daemons and CLIs; the test suite, whose
+    /// parallel tests each have a pool of their own, asks for more.
+    public let maxConnections: Int
     let binDirectory: String
     let serverUser: String?
 
@@ -40,10 +43,11 @@ public struct EmbeddedCluster: Sendable {
 
     public var socketPath: String { socketDirectory + "/.s.PGSQL.5432" }
 
-    public init(dataDirectory: String, durable: Bool = true) throws(ClusterError) {
+    public init(dataDirectory: String, durable: Bool = true, maxConnections: Int = 200) throws(ClusterError) {
         let absolute = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
         self.dataDirectory = absolute
         self.durable = durable
+        self.maxConnections = maxConnections
         self.binDirectory = try Self.locateBinaries()
         self.serverUser = getuid() == 0 ? try Self.unprivilegedUser() : nil
     }
@@ -181,7 +185,7 @@ public struct EmbeddedCluster: Sendable {
     private func launch(logger: Logger) throws(ClusterError) {
         try prepareDirectory(runDirectory)
         if socketDirectory != runDirectory { try prepareDirectory(socketDirectory) }
-        var options = "-c listen_addresses='' -k '\(socketDirectory)' -c max_connections=200"
+        var options = "-c listen_addresses='' -k '\(socketDirectory)' -c max_connections=\(maxConnections)"
             + " -c unix_socket_permissions=0777 -c idle_in_transaction_session_timeout=60s"
         if !durable { options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off" }
         logger.info("starting the embedded PostgreSQL", metadata: ["ledger.socket": "\(socketDirectory)"])

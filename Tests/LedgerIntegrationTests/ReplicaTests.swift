@@ -32,7 +32,7 @@ struct Standby: Sendable {
             asServerUser: true)
         guard backup.status == 0 else { throw DatabaseFailure(description: "pg_basebackup failed: \(backup.output)") }
         let port = try freeLoopbackPort()
-        let options = "-c listen_addresses=127.0.0.1 -p \(port) -c unix_socket_directories='' -c hot_standby=on -c fsync=off -c max_connections=200"
+        let options = "-c listen_addresses=127.0.0.1 -p \(port) -c unix_socket_directories='' -c hot_standby=on -c fsync=off -c max_connections=\(primary.maxConnections)"  // a hot standby needs at least the primary's
         let started = try primary.run(
             primary.tool("pg_ctl"), ["-D", pgdata, "-l", pgdata + "/standby.log", "-w", "-t", "60", "-o", options, "start"],
             asServerUser: true)

@@ -25,7 +25,9 @@ actor TestCluster {
     func cluster() async throws -> EmbeddedCluster {
         if let handle { return handle.cluster }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("placement-tests-\(getpid())").path
-        let cluster = try EmbeddedCluster(dataDirectory: directory, durable: false)
+        // 36 suites run in parallel, each test with a pool of up to 20 connections (rebuilds take
+        // three, two-daemon tests two pools): 200 ran out in one fresh-clone run.
+        let cluster = try EmbeddedCluster(dataDirectory: directory, durable: false, maxConnections: 500)
         let started = try await onOwnThread { try cluster.start(logger: TestCluster.logger) }
         handle = started
         testClusterAtExit = (started, directory)
