@@ -202,7 +202,6 @@ public struct RecordedEvent: Sendable, Hashable {
 }
 
 public enum Hex {
-    private static let digits = Array("0123456789abcdef".utf8)
 
     /// The hashes' form: every append encodes three (profiled: the generic version below, called
     /// across modules unspecialised, took 8 % of an import's CPU).
@@ -219,17 +218,7 @@ public enum Hex {
         }
     }
 
-    public static func encode(_ bytes: some Collection<UInt8>) -> String {
-        String(unsafeUninitializedCapacity: bytes.count * 2) { buffer in
-            var i = 0
-            for b in bytes {
-                buffer[i] = digits[Int(b >> 4)]
-                buffer[i + 1] = digits[Int(b & 0x0F)]
-                i += 2
-            }
-            return i
-        }
-    }
+    public static func encode(_ bytes: some Collection<UInt8>) -> String { encode(Array(bytes)) }
 
     public static func decode(_ text: String) -> [UInt8]? {
         let b = Array(text.utf8)
