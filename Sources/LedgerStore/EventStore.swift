@@ -115,9 +115,8 @@ extension EventStore {
                         try await self.appendOnce(requests, mode: mode, on: connection)
                     }
                 }
-                if results.contains(where: { (try? $0.get()).map { !$0.replayed && !$0.events.isEmpty } ?? false }) {
-                    appended.signal()
-                }
+                let highest = results.compactMap { (try? $0.get()).flatMap { $0.replayed ? nil : $0.events.last?.position } }.max()
+                if let highest { appended.signal(upTo: highest) }
                 return results
             } catch let error as PSQLError where attempt < 10 && error.isRetryableRace {
                 logger.debug("append raced another transaction; retrying", metadata: ["ledger.sqlstate": "\(error.sqlState ?? "")"])

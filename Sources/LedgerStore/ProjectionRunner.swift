@@ -178,12 +178,11 @@ public struct ProjectionRunner: Sendable {
                     }
                     do {
                         var caughtUp = 0
+                        var signalled = Int64.min
+                        var retry = gather
                         while !Task.isCancelled {
-                            // The version check and the batch: nil when the code's version differs.
-                            let batch = try await guarded { () -> (Int, Int64)? in
-                                if try await self.checkVersion(definition, on: connection) { return nil }
-                                return try await self.step(definition, on: connection)
-                            }
+                            // The batch: nil when the code's version differs.
+                            let batch = try await guarded { try await self.step(definition, on: connection) }
                             guard let (count, position) = batch else {
                                 _ = try await self.rebuild(definition, on: connection, progress: { p in
                                     self.logger.debug(
@@ -210,9 +209,22 @@ public struct ProjectionRunner: Sendable {
                             // again at once, then let the appends of the next few milliseconds join
                             // the batch. Under load this makes one projection transaction serve many
                             // appends; the lag grows by at most `gather`.
+                            // `signalled` is the highest position appends reported (this process's, or
+                            // another's in its NOTIFY). An append at or before the checkpoint is in it
+                            // already: keep waiting. One past it that this batch did not get was not
+                            // gap-free yet (an older transaction, such as the other projection's batch,
+                            // was still running): ask again shortly, backing off up to the poll.
                             if count < ProjectionEngine.batchSize {
-                                await wakeup.wait(timeout: poll)
-                                try? await Task.sleep(for: gather)
+                                if signalled > position && count == 0 {
+                                    retry = min(retry * 2, poll)
+                                } else {
+                                    retry = gather
+                                    while signalled <= position {
+                                        guard let upTo = await wakeup.wait(timeout: poll) else { break }
+                                        signalled = max(signalled, upTo)
+                                    }
+                                }
+                                try? await Task.sleep(for: retry)
                             }
                         }
                     } catch let error as Abandoned {
@@ -249,7 +261,8 @@ public struct ProjectionRunner: Sendable {
             do {
                 try await client.withConnection { connection in
                     let notifications = try await connection.listen(ProjectionEngine.channel)
-                    for try await _ in notifications { othersAppended.signal() }
+                    // The payload is the highest position the other process appended (see `notifyOthers`).
+                    for try await notification in notifications { othersAppended.signal(upTo: Int64(notification.payload)) }
                 }
             } catch {
                 if Task.isCancelled { return }
@@ -259,30 +272,30 @@ public struct ProjectionRunner: Sendable {
         }
     }
 
-    /// True when the live schema was built by another version of the code.
-    func checkVersion(_ definition: ProjectionDefinition, on connection: PostgresConnection) async throws -> Bool {
-        for try await version in try await connection.run(
-            "SELECT version FROM projections WHERE name = \(definition.name)", logger: logger
-        ).decode(Int.self) {
-            return version != definition.version
-        }
-        return false
-    }
-
-    /// Applies the next batch to the live schema. Returns how many events and the new checkpoint.
+    /// Applies the next batch to the live schema. Returns how many events and the new checkpoint,
+    /// or nil when the live schema was built by another version of the code (it needs a rebuild).
+    ///
+    /// The checkpoint's statement also sets up the transaction (`ProjectionEngine.settings`) and
+    /// the fetch's plan (`ProjectionEngine.plannerOff`): a batch is BEGIN, that statement, the
+    /// fetch, then the writes and COMMIT.
     func step(_ definition: ProjectionDefinition, on connection: PostgresConnection, limit: Int = ProjectionEngine.batchSize) async throws
-        -> (Int, Int64)
+        -> (Int, Int64)?
     {
-        try await ProjectionEngine.transaction(on: connection, logger: logger) {
+        try await ProjectionEngine.transaction(on: connection, settings: false, logger: logger) {
             var checkpoint: (version: Int, position: Int64)?
             for try await row in try await connection.run(
-                "SELECT version, position FROM projections WHERE name = \(definition.name) FOR UPDATE", logger: logger
+                """
+                SELECT version, position, \(unescaped: ProjectionEngine.settings(durable: false)), \(unescaped: ProjectionEngine.plannerOff)
+                FROM projections WHERE name = \(definition.name) FOR UPDATE
+                """, logger: logger
             ).decode((Int, Int64).self) {
                 checkpoint = row
             }
-            guard let checkpoint, checkpoint.version == definition.version else { return (0, 0) }
+            // No checkpoint row: nothing to do here (`prepare` makes one).
+            guard let checkpoint else { return (0, 0) }
+            guard checkpoint.version == definition.version else { return nil }
             let events = try await ProjectionEngine.fetch(
-                after: checkpoint.position, limit: limit, bound: .now, on: connection, logger: logger)
+                after: checkpoint.position, limit: limit, bound: .now, plannerIsOff: true, on: connection, logger: logger)
             guard let last = events.last else { return (0, checkpoint.position) }
             try await ProjectionEngine.apply(events, to: definition, schema: definition.liveSchema, on: connection, logger: logger)
             try await connection.run(
@@ -300,7 +313,7 @@ public struct ProjectionRunner: Sendable {
             var positions: [String: Int64] = [:]
             for definition in definitions {
                 while true {
-                    let (count, position) = try await step(definition, on: connection)
+                    let (count, position) = try await step(definition, on: connection) ?? (0, 0)
                     positions[definition.name] = position
                     if count == 0 { break }
                 }
@@ -528,8 +541,10 @@ public final class AppendSignal: Sendable {
 
     public init() {}
 
-    public func signal() {
-        for wakeup in state.withLock({ Array($0.wakeups.values) }) { wakeup.signal() }
+    /// Events were appended, up to `position` when the caller knows it (this process's appends),
+    /// or somewhere unknown (another process's NOTIFY).
+    public func signal(upTo position: Int64? = nil) {
+        for wakeup in state.withLock({ Array($0.wakeups.values) }) { wakeup.signal(upTo: position) }
     }
 
     func register(_ wakeup: Wakeup) -> Int {
@@ -543,47 +558,90 @@ public final class AppendSignal: Sendable {
     func unregister(_ id: Int) { _ = state.withLock { $0.wakeups.removeValue(forKey: id) } }
 }
 
-/// A wake-up signal with a timeout: NOTIFY wakes a worker at once, the timeout is the polling
+/// A wake-up signal with a timeout: an append wakes a worker at once, the timeout is the polling
 /// fallback (a missed notification only delays, never loses, work).
+///
+/// `wait` says what woke it: the highest position signalled since the last wait, so that a worker
+/// whose checkpoint is already past it need not ask the database again; or nil when something
+/// without a position (another process, the timeout, cancellation) did.
 final class Wakeup: Sendable {
-    private let state = Mutex<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+    private struct State {
+        var pending = false
+        /// A signal without a position (or the timeout) is among the pending ones.
+        var unknown = false
+        var highest: Int64 = .min
+        var waiter: (id: UInt64, continuation: CheckedContinuation<Void, Never>)?
+        var nextID: UInt64 = 0
+        /// The newest wait whose timeout fired (it may fire before its wait got to sleep).
+        var expired: UInt64 = 0
+    }
 
-    func signal() {
+    private let state = Mutex(State())
+
+    func signal(upTo position: Int64? = nil) {
         let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            if let w = s.waiter {
-                s.waiter = nil
-                return w
-            }
             s.pending = true
-            return nil
+            if let position { s.highest = max(s.highest, position) } else { s.unknown = true }
+            defer { s.waiter = nil }
+            return s.waiter?.continuation
         }
         waiter?.resume()
     }
 
-    private func next() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ready = state.withLock { s -> Bool in
-                if s.pending {
-                    s.pending = false
-                    return true
+    /// The timeout of wait `id`: wakes that wait only. (A timer left over from an earlier wait must
+    /// not leave a signal behind: it made every wake-up cost a second, empty batch.)
+    private func expire(_ id: UInt64) {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.expired = max(s.expired, id)
+            guard let waiter = s.waiter, waiter.id == id else { return nil }
+            s.unknown = true
+            s.waiter = nil
+            return waiter.continuation
+        }
+        waiter?.resume()
+    }
+
+    private func sleep(_ id: UInt64) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready = state.withLock { s -> Bool in
+                    if s.pending || s.expired >= id || Task.isCancelled { return true }
+                    s.waiter = (id, continuation)
+                    return false
                 }
-                s.waiter = continuation
-                return false
+                if ready { continuation.resume() }
             }
-            if ready { continuation.resume() }
+        } onCancel: {
+            let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                guard let waiter = s.waiter, waiter.id == id else { return nil }
+                s.waiter = nil
+                return waiter.continuation
+            }
+            waiter?.resume()
         }
     }
 
-    func wait(timeout: Duration) async {
+    /// Waits for a signal, at most `timeout`; consumes every pending signal. Returns the highest
+    /// position signalled, or nil when any signal had none, the wait timed out or was cancelled.
+    @discardableResult
+    func wait(timeout: Duration) async -> Int64? {
+        let id = state.withLock { s -> UInt64 in
+            s.nextID += 1
+            return s.nextID
+        }
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.next() }
+            group.addTask { await self.sleep(id) }
             group.addTask {
-                // Cancelled or not: the other child must finish too (a spare signal only causes one extra poll).
-                try? await Task.sleep(for: timeout)
-                self.signal()
+                do { try await Task.sleep(for: timeout) } catch { return }
+                self.expire(id)
             }
             await group.next()
             group.cancelAll()
+        }
+        return state.withLock { s -> Int64? in
+            defer { (s.pending, s.unknown, s.highest) = (false, false, .min) }
+            if s.unknown || !s.pending || s.expired >= id || Task.isCancelled { return nil }
+            return s.highest
         }
     }
 }

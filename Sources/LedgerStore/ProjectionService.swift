@@ -24,13 +24,15 @@ public struct ProjectionService: Service, CustomStringConvertible {
         let id = appends.register(wakeup)
         defer { appends.unregister(id) }
         while !Task.isCancelled {
-            await wakeup.wait(timeout: .seconds(3600))
+            // The highest position appended since the last NOTIFY is its payload (see `listenForOthers`).
+            guard let upTo = await wakeup.wait(timeout: .seconds(3600)) else { continue }
             if Task.isCancelled { return }
+            let payload = String(upTo)
             do {
                 // Given up after a while like every statement of the workers (see `abandoning`).
                 let runner = self.runner
                 try await abandoning(after: .seconds(5)) {
-                    try await runner.client.query("SELECT pg_notify(\(ProjectionEngine.channel), '')", logger: runner.logger)
+                    try await runner.client.query("SELECT pg_notify(\(ProjectionEngine.channel), \(payload))", logger: runner.logger)
                 }
             } catch {
                 runner.logger.debug("notify failed", metadata: ["error": "\(describe(error))"])

@@ -301,9 +301,11 @@ public enum ProjectionEngine {
 
     /// The next batch of events after `position` within `bound`, gap-free, as far as a fold reads
     /// them (`foldColumns`: no ids, actors or hashes). Runs inside a transaction.
-    static func fetch(after position: Int64, limit: Int, bound: LogBound, on connection: PostgresConnection, logger: Logger) async throws
-        -> [RecordedEvent]
-    {
+    ///
+    /// `plannerIsOff`: the caller's statement before this one selected `plannerOff` already.
+    static func fetch(
+        after position: Int64, limit: Int, bound: LogBound, plannerIsOff: Bool = false, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [RecordedEvent] {
         let query: PostgresQuery
         switch bound {
         case .now:
@@ -332,8 +334,7 @@ public enum ProjectionEngine {
         // text for each batch (a daemon's catch-up of 1M imported events: 26k events/s against
         // 55k in runs where it did not). Inside the caller's transaction, bitmap scans and sorts
         // are off for this statement only.
-        try await connection.run(
-            "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)", logger: logger)
+        if !plannerIsOff { try await connection.run(PostgresQuery(unsafeSQL: "SELECT \(plannerOff)"), logger: logger) }
         var events: [RecordedEvent] = []
         events.reserveCapacity(limit)
         for try await row in try await connection.run(query, logger: logger) { events.append(try decodeForFold(row)) }
@@ -344,6 +345,17 @@ public enum ProjectionEngine {
         return events
     }
 
+    /// Select-list items that turn bitmap scans and sorts off for the rest of the transaction (see `fetch`).
+    static let plannerOff = "set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)"
+
+    /// Select-list items that set a projection transaction up (see `transaction`).
+    static func settings(durable: Bool) -> String {
+        """
+        set_config('synchronous_commit', '\(durable ? "on" : "off")', true), \
+        CASE WHEN current_user <> '\(EmbeddedCluster.appUser)' THEN set_config('role', '\(EmbeddedCluster.appUser)', true) END
+        """
+    }
+
     /// Runs `body` in a transaction acting as the app role, so every projection object has one owner
     /// whether the daemon or the owner's CLI builds it.
     ///
@@ -352,17 +364,17 @@ public enum ProjectionEngine {
     /// batches whole, and the worker applies them again from the log. Appends keep waiting for
     /// their flush; they no longer share each fsync with two projection commits.
     /// `durable: true` (the swap of a rebuild) waits for the flush as usual.
+    ///
+    /// `settings: false`: the body's first statement selects `settings(durable:)` itself (one round
+    /// trip fewer).
     static func transaction<R>(
-        on connection: PostgresConnection, durable: Bool = false, logger: Logger, _ body: () async throws -> R
+        on connection: PostgresConnection, durable: Bool = false, settings: Bool = true, logger: Logger, _ body: () async throws -> R
     ) async throws -> R {
         try await connection.run("BEGIN", logger: logger)
         do {
-            try await connection.run(
-                """
-                SELECT set_config('synchronous_commit', \(durable ? "on" : "off"), true),
-                    CASE WHEN current_user <> \(EmbeddedCluster.appUser) THEN set_config('role', \(EmbeddedCluster.appUser), true) END
-                """,
-                logger: logger)
+            if settings {
+                try await connection.run(PostgresQuery(unsafeSQL: "SELECT \(Self.settings(durable: durable))"), logger: logger)
+            }
             let result = try await body()
             try await connection.run("COMMIT", logger: logger)
             return result
