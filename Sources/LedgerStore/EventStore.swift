@@ -16,6 +16,9 @@ public final class EventStore: Sendable {
     /// Group commit of API appends.
     let queue: AppendQueue
 
+    /// The streams' states as this process's last appends left them (see `StateCache`).
+    let streamStates = StateCache(limit: 4096)
+
     /// `appendGroups` is how many group transactions may run at once (see `AppendQueue`); keep it
     /// below the pool size so reads always find a connection.
     public init(client: PostgresClient, logger: Logger, appendGroups: Int = 4) {
@@ -164,7 +167,13 @@ extension EventStore {
         // 3. Each request on its own, against the state the ones before it left.
         let results = requests.map { group.decide($0.events, mode: mode, company: $0.company) }
         // 4. Write.
-        if !group.records.isEmpty { try await write(group, on: connection) }
+        if !group.records.isEmpty {
+            try await write(group, on: connection)
+            for id in group.touched {
+                let head = group.heads[id]!
+                streamStates.store(head.state, for: id, tag: head.hash)
+            }
+        }
         return results
     }
 
@@ -361,7 +370,9 @@ extension EventStore {
                 head.version = version
                 head.position = number2 ?? 0
                 head.hash = text2.flatMap(Hex.decode) ?? []
-                if format == PostingState.snapshotFormat, let snapshot,
+                if let cached = streamStates.state(postingID, tag: head.hash), cached.version == version {
+                    head.state = cached
+                } else if format == PostingState.snapshotFormat, let snapshot,
                     let state = try? PostingState(snapshot: snapshot), state.version == version
                 {
                     head.state = state

@@ -178,11 +178,13 @@ public struct ProjectionRunner: Sendable {
                     }
                     do {
                         var caughtUp = 0
+                        // Valid while this worker holds the lease and its batches follow each other.
+                        let states = StateCache()
                         var signalled = Int64.min
                         var retry = gather
                         while !Task.isCancelled {
                             // The batch: nil when the code's version differs.
-                            let batch = try await guarded { try await self.step(definition, on: connection) }
+                            let batch = try await guarded { try await self.step(definition, on: connection, cache: states) }
                             guard let (count, position) = batch else {
                                 _ = try await self.rebuild(definition, on: connection, progress: { p in
                                     self.logger.debug(
@@ -278,10 +280,14 @@ public struct ProjectionRunner: Sendable {
     /// The checkpoint's statement also sets up the transaction (`ProjectionEngine.settings`) and
     /// the fetch's plan (`ProjectionEngine.plannerOff`): a batch is BEGIN, that statement, the
     /// fetch, then the writes and COMMIT.
-    func step(_ definition: ProjectionDefinition, on connection: PostgresConnection, limit: Int = ProjectionEngine.batchSize) async throws
-        -> (Int, Int64)?
-    {
-        try await ProjectionEngine.transaction(on: connection, settings: false, logger: logger) {
+    ///
+    /// `cache`: the live worker's posting states as its last batch left them (see `StateCache`).
+    func step(
+        _ definition: ProjectionDefinition, on connection: PostgresConnection, limit: Int = ProjectionEngine.batchSize,
+        cache: StateCache? = nil
+    ) async throws -> (Int, Int64)? {
+        var written: (states: [String: PostingState], checkpoint: Int64)?
+        let result = try await ProjectionEngine.transaction(on: connection, settings: false, logger: logger) { () -> (Int, Int64)? in
             var checkpoint: (version: Int, position: Int64)?
             for try await row in try await connection.run(
                 """
@@ -297,14 +303,20 @@ public struct ProjectionRunner: Sendable {
             let events = try await ProjectionEngine.fetch(
                 after: checkpoint.position, limit: limit, bound: .now, plannerIsOff: true, on: connection, logger: logger)
             guard let last = events.last else { return (0, checkpoint.position) }
-            try await ProjectionEngine.apply(events, to: definition, schema: definition.liveSchema, on: connection, logger: logger)
+            cache?.resume(at: checkpoint.position)
+            let states = try await ProjectionEngine.apply(
+                events, to: definition, schema: definition.liveSchema, cache: cache, on: connection, logger: logger)
             try await connection.run(
                 """
                 UPDATE projections SET position = \(last.position), events = events + \(Int64(events.count)), updated_at = now()
                 WHERE name = \(definition.name)
                 """, logger: logger)
+            written = (states, last.position)
             return (events.count, last.position)
         }
+        // Committed: the cache holds what the schema holds now.
+        if let written { cache?.store(written.states, checkpoint: written.checkpoint) }
+        return result
     }
 
     /// Brings every projection up to what is committed now (tests, the CLI). Returns the positions.

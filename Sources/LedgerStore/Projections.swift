@@ -256,12 +256,22 @@ public enum ProjectionEngine {
     private static func isSecondaryIndex(_ ddl: String) -> Bool { ddl.hasPrefix("CREATE INDEX") }
 
     /// Folds `events` (in position order, following what `schema` already holds) into the schema.
+    /// Postings in `cache` are taken from it instead of the state table. Returns the postings'
+    /// states after the batch.
+    @discardableResult
     static func apply(
-        _ events: [RecordedEvent], to definition: ProjectionDefinition, schema: String, on connection: PostgresConnection, logger: Logger
-    ) async throws {
-        guard !events.isEmpty else { return }
-        let changes = FoldChanges.fold(events, states: try await states(for: events, schema: schema, on: connection, logger: logger))
+        _ events: [RecordedEvent], to definition: ProjectionDefinition, schema: String, cache: StateCache? = nil,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> [String: PostingState] {
+        guard !events.isEmpty else { return [:] }
+        var cached: [String: PostingState] = [:]
+        if let cache {
+            for id in Set(events.map(\.event.postingID)) { cached[id] = cache.state(id) }
+        }
+        let changes = FoldChanges.fold(
+            events, states: try await states(for: events, overlay: cached, schema: schema, on: connection, logger: logger))
         try await run(statements(changes, for: definition, schema: schema), on: connection, logger: logger)
+        return changes.postings
     }
 
     /// The states of the postings `events` touch (absent: new ones): those in `overlay` from it
