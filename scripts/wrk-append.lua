@@ -1,7 +1,10 @@
--- wrk script: single-event appends, each a new posting (no stream contention), unique ids.
+-- wrk script: single-event appends (or batches, with BATCH_SIZE), each event a new posting (no
+-- stream contention), unique ids.
 -- Usage: wrk -t2 -c32 -d30s --latency -s scripts/wrk-append.lua http://127.0.0.1:8080/v1/events
 -- with PLACEMENT_KEY set to a platform key.
 local key = os.getenv("PLACEMENT_KEY")
+-- BATCH_SIZE=100: each request is a batch (a JSON array) of that many events.
+local batch = tonumber(os.getenv("BATCH_SIZE") or "1")
 local threads = {}
 local counter = 0
 local prefix = ""
@@ -22,12 +25,23 @@ local function hex(n, digits)
   return s
 end
 
-request = function()
+local function event()
   counter = counter + 1
   local id = hex(0, 8) .. "-" .. hex(0, 4) .. "-4" .. hex(0, 3) .. "-8" .. hex(0, 3) .. "-" .. hex(0, 12)
   local posting = "pb-" .. prefix .. "-" .. tid .. "-" .. counter
-  local body = '{"id":"' .. id .. '","type":"posted","posting_id":"' .. posting ..
+  return '{"id":"' .. id .. '","type":"posted","posting_id":"' .. posting ..
     '","occurred_at":"2026-01-01T00:00:00Z","data":{"company_id":"c-bench","title":"Bench","openings":1,' ..
     '"stipend":{"kind":"fixed","amount_minor":1000,"currency":"USD"}}}'
+end
+
+request = function()
+  local body
+  if batch > 1 then
+    local events = {}
+    for i = 1, batch do events[i] = event() end
+    body = "[" .. table.concat(events, ",") .. "]"
+  else
+    body = event()
+  end
   return wrk.format("POST", "/v1/events", {["Authorization"] = "Bearer " .. key, ["Content-Type"] = "application/json"}, body)
 end

@@ -33,10 +33,10 @@ VALUES (nextval('floor_events_seq'), gen_random_uuid(), 'raw-' || gen_random_uui
         '\\xabababababababababababababababababababababababababababababababab'::bytea);
 SQL
 
-# One measured wrk run against URL with wrk script SCRIPT (default: single-event appends); the
-# CPU of process PID and of PostgreSQL around it, per request.
+# One measured wrk run of scripts/wrk-append.lua (batches with BATCH_SIZE) against URL; the CPU of
+# process PID and of PostgreSQL around it, per request.
 measure() {
-    local name=$1 url=$2 pid=$3 script=${4:-$here/../../scripts/wrk-append.lua}
+    local name=$1 url=$2 pid=$3 script=$here/../../scripts/wrk-append.lua
     local d0 p0 d1 p1 out rate
     d0=$(ticks "$pid"); p0=$(postgres_ticks)
     out=$(wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "$script" "$url/v1/events")
@@ -60,7 +60,7 @@ floor() {
     "$server" "$socket" placement 8090 "$1" > /dev/null 2>&1 &
     local pid=$!
     sleep 1
-    measure "$2" http://127.0.0.1:8090 "$pid" "${3:-}"
+    measure "$2" http://127.0.0.1:8090 "$pid"
     kill -9 "$pid"; wait "$pid" 2>/dev/null || true
 }
 floor http "floor: HTTP alone (no database)"
@@ -81,6 +81,7 @@ chmod 644 "$batch_script"
 } > "$batch_script"
 runuser -u postgres -- pgbench -h "$socket" -n -M prepared -c "$connections" -j 2 -T "$seconds" -f "$batch_script" placement 2>/dev/null \
     | awk '/^tps/ {printf "%-42s %8.0f transactions/s\n", "pgbench 100-row INSERT", $3}'
-floor batch "floor: HTTP + one 100-row INSERT" "$here/batch.lua"
-measure "placementd 100-event batches" http://127.0.0.1:8080 "$(pgrep -n -x placementd)" "$here/batch.lua"
+export BATCH_SIZE=100
+floor batch "floor: HTTP + one 100-row INSERT"
+measure "placementd 100-event batches" http://127.0.0.1:8080 "$(pgrep -n -x placementd)"
 rm -f "$script" "$batch_script"

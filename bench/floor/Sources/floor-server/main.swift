@@ -13,7 +13,21 @@ import Hummingbird
 import Logging
 import PostgresNIO
 
-struct InsertRow: PostgresPreparedStatement {
+/// An INSERT of the request body that returns positions.
+protocol InsertsBody: PostgresPreparedStatement where Row == Int64 {
+    var data: String { get }
+}
+
+extension InsertsBody {
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(data)
+        return bindings
+    }
+    func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
+}
+
+struct InsertRow: InsertsBody {
     static let sql = """
         INSERT INTO floor_events (position, id, posting_id, version, type, occurred_at, recorded_at, expected_version, actor, data, prev_hash, hash)
         VALUES (nextval('floor_events_seq'), gen_random_uuid(), 'floor-' || gen_random_uuid(), 1, 'posted', now(), now(), NULL, 'bench',
@@ -21,21 +35,14 @@ struct InsertRow: PostgresPreparedStatement {
                 '\\xabababababababababababababababababababababababababababababababab'::bytea)
         RETURNING position
         """
-    typealias Row = Int64
     var data: String
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 1)
-        bindings.append(data)
-        return bindings
-    }
-    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int64.self) }
 }
 
 /// A transaction-level lock of a key of its own (no two requests wait for each other), as an
 /// append locks its streams.
 /// Every element of a JSON array as a row, in one statement (PostgreSQL splits the array, as
 /// pgbench's 100-row INSERT hands it the rows).
-struct InsertRows: PostgresPreparedStatement {
+struct InsertRows: InsertsBody {
     static let sql = """
         INSERT INTO floor_events (position, id, posting_id, version, type, occurred_at, recorded_at, expected_version, actor, data, prev_hash, hash)
         SELECT nextval('floor_events_seq'), gen_random_uuid(), 'floor-' || gen_random_uuid(), 1, 'posted', now(), now(), NULL, 'bench',
@@ -44,14 +51,7 @@ struct InsertRows: PostgresPreparedStatement {
         FROM jsonb_array_elements($1::jsonb) AS element
         RETURNING position
         """
-    typealias Row = Int64
     var data: String
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 1)
-        bindings.append(data)
-        return bindings
-    }
-    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int64.self) }
 }
 
 struct LockStream: PostgresPreparedStatement {
