@@ -182,6 +182,7 @@ public struct ProjectionRunner: Sendable {
                         let states = StateCache()
                         var signalled = Int64.min
                         var retry = gather
+                        let retryLimit = min(poll, .milliseconds(100))
                         while !Task.isCancelled {
                             // The batch: nil when the code's version differs.
                             let batch = try await guarded { try await self.step(definition, on: connection, cache: states) }
@@ -211,14 +212,16 @@ public struct ProjectionRunner: Sendable {
                             // again at once, then let the appends of the next few milliseconds join
                             // the batch. Under load this makes one projection transaction serve many
                             // appends; the lag grows by at most `gather`.
+                            //
                             // `signalled` is the highest position appends reported (this process's, or
                             // another's in its NOTIFY). An append at or before the checkpoint is in it
                             // already: keep waiting. One past it that this batch did not get was not
                             // gap-free yet (an older transaction, such as the other projection's batch,
-                            // was still running): ask again shortly, backing off up to the poll.
+                            // was still running, and its end signals nothing): ask again shortly,
+                            // backing off to at most `retryLimit`.
                             if count < ProjectionEngine.batchSize {
                                 if signalled > position && count == 0 {
-                                    retry = min(retry * 2, poll)
+                                    retry = min(retry * 2, retryLimit)
                                 } else {
                                     retry = gather
                                     while signalled <= position {
