@@ -282,7 +282,7 @@ public struct ProjectionRunner: Sendable {
     ///
     /// The checkpoint's statement also sets up the transaction (`ProjectionEngine.settings`) and
     /// the fetch's plan (`ProjectionEngine.plannerOff`): a batch is BEGIN, that statement, the
-    /// fetch, then the writes and COMMIT.
+    /// fetch and the planner's restore, then the writes and COMMIT.
     ///
     /// `cache`: the live worker's posting states as its last batch left them (see `StateCache`).
     func step(

@@ -63,13 +63,13 @@ struct LockStream: PostgresPreparedStatement {
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 3 else {
-    print("usage: floor-server SOCKET_DIR DATABASE [PORT] [insert|transaction]")
+    print("usage: floor-server SOCKET_DIR DATABASE [PORT] [http|insert|transaction|batch]")
     exit(2)
 }
 let port = arguments.count > 3 ? Int(arguments[3]) ?? 8090 : 8090
 let mode = arguments.count > 4 ? arguments[4] : "insert"
 guard ["insert", "transaction", "http", "batch"].contains(mode) else {
-    print("unknown mode \(mode)")
+    print("unknown mode \(mode): use http, insert, transaction or batch")
     exit(2)
 }
 var logger = Logger(label: "floor")
