@@ -46,11 +46,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Read models: their rows (written inline by appends), rebuilds and swaps, report queries.
+        .target(
+            name: "LedgerProjections",
+            dependencies: [
+                "LedgerCore", "LedgerStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // HTTP: routes, authentication, error mapping.
         .target(
             name: "LedgerHTTP",
             dependencies: [
-                "LedgerCore", "LedgerStore",
+                "LedgerCore", "LedgerStore", "LedgerProjections",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -62,7 +74,7 @@ let package = Package(
         .executableTarget(
             name: "placementctl",
             dependencies: [
-                "LedgerCore", "LedgerStore",
+                "LedgerCore", "LedgerStore", "LedgerProjections",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -71,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "placementd",
             dependencies: [
-                "LedgerCore", "LedgerStore", "LedgerHTTP",
+                "LedgerCore", "LedgerStore", "LedgerProjections", "LedgerHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -84,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "placement-bench",
             dependencies: [
-                "LedgerCore", "LedgerStore",
+                "LedgerCore", "LedgerStore", "LedgerProjections",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -99,7 +111,7 @@ let package = Package(
         .testTarget(
             name: "LedgerIntegrationTests",
             dependencies: [
-                "LedgerCore", "LedgerStore", "LedgerHTTP",
+                "LedgerCore", "LedgerStore", "LedgerProjections", "LedgerHTTP",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

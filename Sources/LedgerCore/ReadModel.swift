@@ -1,6 +1,6 @@
-/// The rows the read side stores, derived from a posting's folded state. Pure: the live projection
-/// workers, a rebuild from position 0 and an `--as-of` report all derive rows through these, so they
-/// cannot disagree.
+/// The rows the read side stores, derived from a posting's folded state. Pure: an append (from the
+/// states it decided), a rebuild from position 0 and an `--as-of` report all derive rows through
+/// these, so they cannot disagree.
 
 /// One placement (posting × selected student) with the contract's fields.
 public struct PlacementRow: Sendable, Hashable {
@@ -257,6 +257,17 @@ public struct FoldChanges: Sendable {
             payments += PaymentRow.rows(posting: posting, studentID: key.studentID).filter { !paid.contains($0) }
         }
         return (placements, applications, payments)
+    }
+
+    /// What a decision already folded: the postings' states `before` the events (absent: new
+    /// postings) and `after` them, and the events themselves (for the students they touched). An
+    /// append derives its read-model rows from this without folding anything again.
+    public init(before: [String: PostingState], after: [String: PostingState], events: [Event]) {
+        self.before = before
+        self.postings = after
+        for event in events {
+            if let student = event.data.studentID { students.insert(PostingStudent(event.postingID, student)) }
+        }
     }
 
     /// Applies recorded events (in position order) to the states they belong to. `states` must hold

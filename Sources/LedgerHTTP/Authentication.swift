@@ -1,6 +1,7 @@
 public import Hummingbird
 public import LedgerCore
 public import LedgerStore
+public import LedgerProjections
 
 /// Resolves bearer secrets to principals. Key records are cached for at most `ttl` (one second), so
 /// a revocation reaches a running daemon within a second without a database round trip per request.

@@ -1,6 +1,7 @@
 import Synchronization
 public import Hummingbird
 public import LedgerStore
+public import LedgerProjections
 
 /// Who is calling: the key's id, role and (for company and university keys) organisation.
 public struct Principal: Sendable, Hashable {

@@ -1,6 +1,7 @@
 import Foundation
 public import LedgerCore
 import LedgerStore
+import LedgerProjections
 import Synchronization
 
 /// The daemon's counters and the request latency histogram, rendered in the Prometheus text format

@@ -3,6 +3,7 @@ public import Hummingbird
 import HummingbirdCore
 public import LedgerCore
 public import LedgerStore
+public import LedgerProjections
 import Logging
 import PostgresNIO
 

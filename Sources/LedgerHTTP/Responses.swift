@@ -3,6 +3,7 @@ public import Hummingbird
 public import HTTPTypes
 public import LedgerCore
 import LedgerStore
+import LedgerProjections
 import PostgresNIO
 
 extension HTTPField.Name {

@@ -2,6 +2,7 @@ public import Hummingbird
 import HummingbirdCore
 public import LedgerCore
 public import LedgerStore
+public import LedgerProjections
 public import Logging
 public import PostgresNIO
 

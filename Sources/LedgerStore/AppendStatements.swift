@@ -8,12 +8,15 @@ import PostgresNIO
 // append). The tables they touch (`events`, `streams`, `payment_refs`, `ledger_clock`) are never
 // dropped or renamed, so a cached plan stays valid; PostgreSQL re-plans after a migration by itself.
 
-/// Waits for the turn of every stream involved, in key order (see `EventStore.serialiseStreams`).
+/// Takes the append barrier in shared mode (see `EventStore.holdAppends`), then waits for the
+/// turn of every stream involved, in key order (see `EventStore.serialiseStreams`).
 struct SerialiseStreams: PostgresPreparedStatement {
-    static let name = "placement_serialise_streams_v1"
+    static let name = "placement_serialise_streams_v2"
     static let sql = """
-        SELECT pg_advisory_xact_lock(1347, key)
-        FROM (SELECT DISTINCT hashtext(posting_id) AS key FROM unnest($1::text[]) AS posting_id ORDER BY 1) AS keys
+        SELECT CASE WHEN keys.key IS NULL THEN pg_advisory_xact_lock_shared(\(EventStore.appendBarrier.0), \(EventStore.appendBarrier.1))
+                    ELSE pg_advisory_xact_lock(1347, keys.key) END
+        FROM (SELECT NULL::int4 AS key
+              UNION ALL (SELECT DISTINCT hashtext(posting_id) FROM unnest($1::text[]) AS posting_id ORDER BY 1)) AS keys
         """
     typealias Row = ()
     var postingIDs: [String]

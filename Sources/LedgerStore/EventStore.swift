@@ -9,9 +9,8 @@ public final class EventStore: Sendable {
     public let client: PostgresClient
     public let logger: Logger
 
-    /// Signalled after every append that recorded something (wakes this process's projection
-    /// workers at once, and the notifier that tells other processes).
-    public let appended = AppendSignal()
+    /// The read models every append writes in its own transaction.
+    let readModels: any ReadModelWriter
 
     /// Group commit of API appends.
     let queue: AppendQueue
@@ -21,9 +20,10 @@ public final class EventStore: Sendable {
 
     /// `appendGroups` is how many group transactions may run at once (see `AppendQueue`); keep it
     /// below the pool size so reads always find a connection.
-    public init(client: PostgresClient, logger: Logger, appendGroups: Int = 4) {
+    public init(client: PostgresClient, logger: Logger, readModels: any ReadModelWriter, appendGroups: Int = 4) {
         self.client = client
         self.logger = logger
+        self.readModels = readModels
         self.queue = AppendQueue(maxGroups: appendGroups)
     }
 
@@ -113,14 +113,11 @@ extension EventStore {
         while true {
             attempt += 1
             do {
-                let results = try await client.withConnection { connection in
+                return try await client.withConnection { connection in
                     try await self.transaction(connection) {
                         try await self.appendOnce(requests, mode: mode, on: connection)
                     }
                 }
-                let highest = results.compactMap { (try? $0.get()).flatMap { $0.replayed ? nil : $0.events.last?.position } }.max()
-                if let highest { appended.signal(upTo: highest) }
-                return results
             } catch let error as PSQLError where attempt < 10 && error.isRetryableRace {
                 logger.debug("append raced another transaction; retrying", metadata: ["ledger.sqlstate": "\(error.sqlState ?? "")"])
                 try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 * attempt))))
@@ -140,9 +137,10 @@ extension EventStore {
         }
     }
 
-    /// One transaction, five round trips whatever the number of requests: BEGIN; take the streams'
+    /// One transaction, six round trips whatever the number of requests: BEGIN; take the streams'
     /// turn; lock them and read the clock, the used payment references and which ids are recorded;
-    /// write; COMMIT. (A retry of recorded events reads them in a sixth.)
+    /// write the events; write the read models; COMMIT. (A retry of recorded events reads them in
+    /// another.)
     private func appendOnce(_ requests: [AppendRequest], mode: AppendMode, on connection: PostgresConnection) async throws
         -> [Result<AppendOutcome, LedgerError>]
     {
@@ -166,9 +164,13 @@ extension EventStore {
         if !locked.recordedIDs.isEmpty { group.recorded = try await recordedEvents(ids: ids, on: connection) }
         // 3. Each request on its own, against the state the ones before it left.
         let results = requests.map { group.decide($0.events, mode: mode, company: $0.company) }
-        // 4. Write.
+        // 4. Write the events, then the read models from the states just decided.
         if !group.records.isEmpty {
             try await write(group, on: connection)
+            let touched = Dictionary(uniqueKeysWithValues: group.touched.map { ($0, group.heads[$0]!.state) })
+            let before = locked.heads.compactMapValues { $0.state.exists ? $0.state : nil }.filter { group.touched.contains($0.key) }
+            try await readModels.write(
+                FoldChanges(before: before, after: touched, events: group.records.map(\.event)), on: connection, logger: logger)
             for id in group.touched {
                 let head = group.heads[id]!
                 streamStates.store(head.state, for: id, tag: head.hash)

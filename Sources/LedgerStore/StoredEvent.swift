@@ -1,5 +1,5 @@
 public import LedgerCore
-import PostgresNIO
+public import PostgresNIO
 
 /// The columns every event read selects, in the order `decodeRecorded` expects. Times and hashes
 /// arrive in PostgreSQL's binary format (integer microseconds, raw bytes): nothing is rounded or
@@ -107,15 +107,15 @@ func makeRecorded(
 /// A row's cells decoded one by one, in column order (the hot loops: rebuilds, feeds, open
 /// balances). `PostgresRow.decode` of a tuple runs PostgresNIO's generic pack code for every column
 /// of every row; this is specialised for each column's type.
-struct Cells {
+public struct Cells {
     private var iterator: PostgresRow.Iterator
 
-    init(_ row: PostgresRow) { iterator = row.makeIterator() }
+    public init(_ row: PostgresRow) { iterator = row.makeIterator() }
 
-    mutating func next<T: PostgresDecodable>(_: T.Type = T.self) throws -> T { try cell().decode(T.self) }
+    public mutating func next<T: PostgresDecodable>(_: T.Type = T.self) throws -> T { try cell().decode(T.self) }
 
     /// The next cell as it is.
-    mutating func cell() throws -> PostgresCell {
+    public mutating func cell() throws -> PostgresCell {
         guard let cell = iterator.next() else { throw MissingColumn() }
         return cell
     }

@@ -1,4 +1,5 @@
 import Foundation
+import LedgerProjections
 import LedgerStore
 
 /// A program started in the background (the daemon), with its output in a log file.

@@ -1,4 +1,5 @@
 import Foundation
+import LedgerProjections
 import LedgerStore
 
 /// The raw PostgreSQL baseline: pgbench and psql against the same server, same database, same

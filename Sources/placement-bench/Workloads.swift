@@ -1,6 +1,7 @@
 import Foundation
 import Histogram
 import LedgerCore
+import LedgerProjections
 import LedgerStore
 import NIOCore
 import PostgresNIO
@@ -92,7 +93,7 @@ extension Bench {
                     ResultRow(
                         workload: "rebuild \(definition.name), \(result.events) events", unit: "events/s",
                         ours: Double(result.events) / max(result.elapsed.seconds, 0.001), raw: nil, bar: .atLeast(100_000),
-                        details: [("time", "\(format(result.elapsed.seconds)) s")]))
+                        details: [("time", "\(format(result.elapsed.seconds)) s"), ("appends held at the swap", "\(format(result.appendsHeld.seconds * 1000)) ms")]))
             }
         }
 

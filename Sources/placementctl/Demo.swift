@@ -1,5 +1,6 @@
 import ArgumentParser
 import LedgerCore
+import LedgerProjections
 import LedgerStore
 
 struct Demo: AsyncParsableCommand {

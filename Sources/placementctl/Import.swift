@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LedgerCore
+import LedgerProjections
 import LedgerStore
 
 #if canImport(Glibc)

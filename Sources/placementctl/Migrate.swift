@@ -1,4 +1,5 @@
 import ArgumentParser
+import LedgerProjections
 import LedgerStore
 
 struct Migrate: AsyncParsableCommand {

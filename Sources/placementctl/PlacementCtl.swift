@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LedgerCore
+import LedgerProjections
 import LedgerStore
 import Logging
 
@@ -96,7 +97,7 @@ struct LedgerOptions: ParsableArguments {
         let database = try await LedgerDatabase.open(location, migrate: migrate || isEmbedded, logger: logger)
         defer { database.close() }
         return try await database.withClient(logger: logger) { client in
-            try await body(database, EventStore(client: client, logger: logger))
+            try await body(database, EventStore(client: client, logger: logger, readModels: InlineProjections()))
         }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LedgerCore
+import LedgerProjections
 import LedgerStore
 import PostgresNIO
 
@@ -118,7 +119,6 @@ struct Report: AsyncParsableCommand {
                 Terminal.endProgress()
                 return output
             }
-            _ = try await runner.catchUp()
             let model = ReadModel(logger: store.logger)
             return try await store.client.withConnection { try await Self.build(kind, model: model, range: range, on: $0) }
         }

@@ -1,5 +1,6 @@
 import Foundation
 import LedgerCore
+import LedgerProjections
 import LedgerStore
 import Logging
 import PostgresNIO
@@ -8,7 +9,7 @@ import PostgresNIO
 /// the keys and curl lines that work when pasted.
 enum DemoSetup {
     static func prepare(client: PostgresClient, postings: Int, baseURL: String, logger: Logger) async throws -> String {
-        let store = EventStore(client: client, logger: logger)
+        let store = EventStore(client: client, logger: logger, readModels: InlineProjections())
         let status = try await LedgerStatus.read(client, logger: logger)
         if status.events == 0 {
             let history = DemoHistory(postings: postings)

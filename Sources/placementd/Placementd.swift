@@ -1,12 +1,11 @@
 import ArgumentParser
 import Foundation
-import Hummingbird
 import LedgerCore
 import LedgerHTTP
+import LedgerProjections
 import LedgerStore
 import Logging
 import PostgresNIO
-import ServiceLifecycle
 
 @main
 struct Placementd: AsyncParsableCommand {
@@ -106,31 +105,15 @@ struct Placementd: AsyncParsableCommand {
             }
         }
 
-        let client = PostgresClient(configuration: database.appConfiguration.clientConfiguration, backgroundLogger: logger)
-        let store = EventStore(client: client, logger: logger)
-        var api = LedgerAPI(store: store, keys: KeyCache(keys: KeyStore(client: client, logger: logger)))
-        var services: [any Service] = [client]
+        var configuration = DaemonConfiguration(
+            database: database.appConfiguration.clientConfiguration, host: host, port: port, sealInterval: .seconds(sealInterval),
+            banner: banner)
         if let url = replicaURL ?? environment["PLACEMENT_REPLICA_URL"] {
             let endpoint = try DatabaseEndpoint.parse(url: url)
-            let replica = PostgresClient(configuration: endpoint.clientConfiguration, backgroundLogger: logger)
-            api.readClient = replica
-            services.append(replica)
+            configuration.replica = endpoint.clientConfiguration
             logger.info("serving projection reads from a replica", metadata: ["ledger.replica": "\(endpoint.summary)"])
         }
-        services += [
-            SealService(client: client, interval: .seconds(sealInterval), logger: logger),
-            ProjectionService(client: client, logger: logger, appends: store.appended),
-        ]
-        let printed = banner
-        let app = Application(
-            router: api.buildRouter(),
-            configuration: .init(address: .hostname(host, port: port), serverName: "placementd"),
-            services: services,
-            onServerRunning: { _ in
-                logger.info("placementd is serving", metadata: ["http.address": "\(host):\(port)"])
-                if let printed { FileHandle.standardOutput.write(Data((printed + "\n").utf8)) }
-            },
-            logger: logger)
+        let app = buildApplication(configuration, logger: logger)
         do {
             try await app.runService()
         } catch {

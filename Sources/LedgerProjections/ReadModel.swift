@@ -2,6 +2,7 @@ import Foundation
 public import LedgerCore
 public import Logging
 public import PostgresNIO
+public import LedgerStore
 import NIOCore
 
 /// Who is asking: a tenant sees only its own rows. `nil` fields mean no restriction.
@@ -169,13 +170,8 @@ public struct ReadModel: Sendable {
         }
     }
 
-    /// A scalar subquery: the lowest checkpoint among `projections` (the names are the code's own
-    /// projection names, never input), as `ProjectionRunner.position` reads it.
-    static func checkpointColumn(_ projections: [String]) -> String {
-        precondition(projections.allSatisfy { $0.allSatisfy { $0.isLetter || $0 == "_" } }, "projection names are plain words")
-        let names = projections.map { "'\($0)'" }.joined(separator: ", ")
-        return "COALESCE((SELECT min(position) FROM projections WHERE name IN (\(names))), 0)"
-    }
+    /// A scalar subquery: the lowest position reflected among `projections` (see `ProjectionRunner.positionColumn`).
+    static func checkpointColumn(_ projections: [String]) -> String { ProjectionRunner.positionColumn(projections) }
 
     // MARK: Postings
 

@@ -1,0 +1,63 @@
+import Foundation
+public import Hummingbird
+public import LedgerStore
+import LedgerProjections
+public import Logging
+public import PostgresNIO
+import ServiceLifecycle
+
+/// What the daemon needs to serve, once its command line is read and its database is open.
+public struct DaemonConfiguration: Sendable {
+    /// The primary, as the daemon's role.
+    public var database: PostgresClient.Configuration
+    /// A streaming replica to serve projection reads from (nil: the primary).
+    public var replica: PostgresClient.Configuration?
+    public var host: String
+    public var port: Int
+    public var sealInterval: Duration
+    /// Printed on standard output once the server is listening (demo mode's keys and curl lines).
+    public var banner: String?
+
+    public init(
+        database: PostgresClient.Configuration, replica: PostgresClient.Configuration? = nil, host: String = "127.0.0.1",
+        port: Int = 8080, sealInterval: Duration = .seconds(60), banner: String? = nil
+    ) {
+        self.database = database
+        self.replica = replica
+        self.host = host
+        self.port = port
+        self.sealInterval = sealInterval
+        self.banner = banner
+    }
+}
+
+/// The whole daemon: the HTTP server and, in its service group in dependency order, the database
+/// pools, the seal service and the projections' preparation. Running it serves until a graceful
+/// shutdown, which stops them in reverse order. `placementd` and the tests both start it here.
+public func buildApplication(_ configuration: DaemonConfiguration, logger: Logger) -> some ApplicationProtocol {
+    let client = PostgresClient(configuration: configuration.database, backgroundLogger: logger)
+    let store = EventStore(client: client, logger: logger, readModels: InlineProjections())
+    var api = LedgerAPI(store: store, keys: KeyCache(keys: KeyStore(client: client, logger: logger)))
+    api.poolSize = configuration.database.options.maximumConnections
+    var services: [any Service] = [client]
+    if let replicaConfiguration = configuration.replica {
+        let replica = PostgresClient(configuration: replicaConfiguration, backgroundLogger: logger)
+        api.readClient = replica
+        services.append(replica)
+    }
+    services += [
+        SealService(client: client, interval: configuration.sealInterval, logger: logger),
+        ProjectionService(client: client, logger: logger),
+    ]
+    let (host, port, banner) = (configuration.host, configuration.port, configuration.banner)
+    return Application(
+        router: api.buildRouter(),
+        configuration: .init(address: .hostname(host, port: port), serverName: "placementd"),
+        services: services,
+        onServerRunning: { channel in
+            logger.info("placementd is serving", metadata: ["http.address": "\(channel.localAddress.map { "\($0)" } ?? "\(host):\(port)")"])
+            // Unbuffered: a pipe would hold a print until the daemon exits.
+            if let banner { FileHandle.standardOutput.write(Data((banner + "\n").utf8)) }
+        },
+        logger: logger)
+}

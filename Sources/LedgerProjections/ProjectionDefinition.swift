@@ -1,0 +1,349 @@
+import Foundation
+public import LedgerCore
+public import Logging
+public import PostgresNIO
+import LedgerStore
+
+/// A read model derived from the log. Its tables live in one schema (`proj_<name>` when live) and
+/// are created by the code that owns their shape: a change of shape is a new `version`, and a new
+/// version is rebuilt from position 0 into a shadow schema while the old one keeps serving.
+///
+/// Every projection derives its rows from posting states (`LedgerCore/ReadModel.swift`): an
+/// append from the states it has just decided (`InlineProjections`), a rebuild and an `--as-of`
+/// report from states folded with the domain's own `evolve`. They share the row code and the SQL
+/// below, so they cannot disagree.
+public struct ProjectionDefinition: Sendable {
+    public let name: String
+    public let version: Int
+    /// DDL; `{S}` stands for the schema.
+    let tables: [String]
+    /// The data-modifying CTEs that write a batch's changed rows into `schema` (one per table), with
+    /// their parameters numbered from `first`.
+    let writes: @Sendable (_ schema: String, _ first: Int) -> [String]
+    /// How many parameters `writes` takes.
+    let parameterCount: Int
+    /// Appends the parameters of `writes` for a batch (every array, empty ones too); false when the
+    /// batch changes none of this projection's rows.
+    let bind: @Sendable (_ changes: FoldChanges, _ bindings: inout PostgresBindings) -> Bool
+
+    /// `$n::type[]` for parameters `first`, `first + 1`, … in the order of `types`.
+    static func arrays(_ types: [String], from first: Int) -> String {
+        types.enumerated().map { "$\(first + $0.offset)::\($0.element)[]" }.joined(separator: ", ")
+    }
+
+    public static let postings = ProjectionDefinition(
+        name: "postings", version: 1,
+        tables: [
+            """
+            CREATE TABLE {S}.postings (
+                posting_id text PRIMARY KEY, company_id text NOT NULL, title text NOT NULL, status text NOT NULL,
+                openings int8 NOT NULL, applicants int8 NOT NULL, selected int8 NOT NULL, withdrawn int8 NOT NULL,
+                stipend text NOT NULL, created_at int8 NOT NULL)
+            """,
+            "CREATE INDEX ON {S}.postings (company_id, posting_id)",
+        ],
+        writes: { schema, first in
+            [
+                """
+                postings_rows AS (
+                    INSERT INTO \(schema).postings
+                    SELECT * FROM unnest(\(arrays(["text", "text", "text", "text", "int8", "int8", "int8", "int8", "text", "int8"], from: first)))
+                    ON CONFLICT (posting_id) DO UPDATE SET company_id = EXCLUDED.company_id, title = EXCLUDED.title,
+                        status = EXCLUDED.status, openings = EXCLUDED.openings, applicants = EXCLUDED.applicants,
+                        selected = EXCLUDED.selected, withdrawn = EXCLUDED.withdrawn, stipend = EXCLUDED.stipend,
+                        created_at = EXCLUDED.created_at)
+                """
+            ]
+        },
+        parameterCount: 10,
+        bind: { changes, b in
+            let states = changes.postings.keys.sorted().map { changes.postings[$0]! }.filter(\.exists)
+            let rows = states.map(\.postingJSON)
+            func column(_ key: String) -> [String] {
+                rows.map { if case .string(let s)? = $0[key] { s } else { "" } }
+            }
+            func number(_ key: String) -> [Int64] {
+                rows.map { if case .int(let n)? = $0[key] { n } else { 0 } }
+            }
+            b.append(column("posting_id"))
+            b.append(column("company_id"))
+            b.append(column("title"))
+            b.append(column("status"))
+            b.append(number("openings"))
+            b.append(number("applicants"))
+            b.append(number("selected"))
+            b.append(number("withdrawn"))
+            b.append(states.map { $0.stipend.json.canonicalString })
+            b.append(states.map(\.createdAt.microseconds))
+            return !states.isEmpty
+        })
+
+    public static let placements = ProjectionDefinition(
+        name: "placements", version: 2,
+        tables: [
+            """
+            CREATE TABLE {S}.placements (
+                posting_id text NOT NULL, student_id text NOT NULL, company_id text NOT NULL, university_id text NOT NULL,
+                title text NOT NULL, status text NOT NULL, settled boolean NOT NULL, stipend_kind text NOT NULL,
+                currency text NOT NULL, minutes_logged int8 NOT NULL, cap_minor int8 NOT NULL, earned_minor int8 NOT NULL,
+                paid_minor int8 NOT NULL, balance_minor int8 NOT NULL, rating int8, selected_at int8 NOT NULL,
+                selected_month text NOT NULL, delivered_at int8, reviewed_at int8, last_paid_at int8,
+                PRIMARY KEY (posting_id, student_id))
+            """,
+            "CREATE INDEX ON {S}.placements (company_id, posting_id, student_id)",
+            "CREATE INDEX ON {S}.placements (university_id, posting_id, student_id)",
+            "CREATE INDEX ON {S}.placements (student_id)",
+            "CREATE INDEX ON {S}.placements (university_id, selected_at)",
+            // The company stipends' open balances, in their order (version 2).
+            """
+            CREATE INDEX ON {S}.placements (company_id, selected_at, posting_id, student_id)
+                INCLUDE (currency, earned_minor, paid_minor, balance_minor) WHERE balance_minor <> 0
+            """,
+            """
+            CREATE TABLE {S}.applications (
+                posting_id text NOT NULL, student_id text NOT NULL, university_id text NOT NULL, company_id text NOT NULL,
+                applied_at int8 NOT NULL, PRIMARY KEY (posting_id, student_id))
+            """,
+            "CREATE INDEX ON {S}.applications (university_id, applied_at)",
+            """
+            CREATE TABLE {S}.payments (
+                company_id text NOT NULL, payment_ref text NOT NULL, posting_id text NOT NULL, student_id text NOT NULL,
+                university_id text NOT NULL, currency text NOT NULL, amount_minor int8 NOT NULL, occurred_at int8 NOT NULL,
+                reversed boolean NOT NULL, PRIMARY KEY (company_id, payment_ref))
+            """,
+            "CREATE INDEX ON {S}.payments (occurred_at, payment_ref)",
+            "CREATE INDEX ON {S}.payments (university_id, occurred_at)",
+            // The reports' summary (version 2): see `ReportSummary`.
+            """
+            CREATE TABLE {S}.report_months (
+                university_id text NOT NULL, month text NOT NULL, company_id text NOT NULL, currency text NOT NULL,
+                \(ReportFigures.columns.map { "\($0) int8 NOT NULL" }.joined(separator: ", ")),
+                PRIMARY KEY (university_id, month, company_id, currency))
+            """,
+            "CREATE INDEX ON {S}.report_months (company_id, currency)",
+        ],
+        writes: { schema, first in
+            let none = Int64.min
+            let p = first, a = first + 20, y = first + 25, r = first + 34
+            let figures = ReportFigures.columns
+            return [
+                // Placements: absent times and ratings travel as a sentinel (arrays of nullable values cost more).
+                """
+                placements_rows AS (
+                    INSERT INTO \(schema).placements
+                    SELECT u.p, u.s, u.c, u.u, u.t, u.st, u.se, u.k, u.cu, u.m, u.cap, u.e, u.pa, u.b, NULLIF(u.r, 0), u.sa, u.sm,
+                        NULLIF(u.da, \(none)), NULLIF(u.ra, \(none)), NULLIF(u.lp, \(none))
+                    FROM unnest(\(arrays(["text", "text", "text", "text", "text", "text", "bool", "text", "text", "int8", "int8", "int8", "int8", "int8", "int8", "int8", "text", "int8", "int8", "int8"], from: p)))
+                        AS u(p, s, c, u, t, st, se, k, cu, m, cap, e, pa, b, r, sa, sm, da, ra, lp)
+                    ON CONFLICT (posting_id, student_id) DO UPDATE SET company_id = EXCLUDED.company_id,
+                        university_id = EXCLUDED.university_id, title = EXCLUDED.title, status = EXCLUDED.status,
+                        settled = EXCLUDED.settled, stipend_kind = EXCLUDED.stipend_kind, currency = EXCLUDED.currency,
+                        minutes_logged = EXCLUDED.minutes_logged, cap_minor = EXCLUDED.cap_minor,
+                        earned_minor = EXCLUDED.earned_minor, paid_minor = EXCLUDED.paid_minor,
+                        balance_minor = EXCLUDED.balance_minor, rating = EXCLUDED.rating, selected_at = EXCLUDED.selected_at,
+                        selected_month = EXCLUDED.selected_month, delivered_at = EXCLUDED.delivered_at,
+                        reviewed_at = EXCLUDED.reviewed_at, last_paid_at = EXCLUDED.last_paid_at)
+                """,
+                """
+                applications_rows AS (
+                    INSERT INTO \(schema).applications
+                    SELECT * FROM unnest(\(arrays(["text", "text", "text", "text", "int8"], from: a)))
+                    ON CONFLICT (posting_id, student_id) DO UPDATE SET university_id = EXCLUDED.university_id,
+                        company_id = EXCLUDED.company_id, applied_at = EXCLUDED.applied_at)
+                """,
+                """
+                payments_rows AS (
+                    INSERT INTO \(schema).payments
+                    SELECT * FROM unnest(\(arrays(["text", "text", "text", "text", "text", "text", "int8", "int8", "bool"], from: y)))
+                    ON CONFLICT (company_id, payment_ref) DO UPDATE SET reversed = EXCLUDED.reversed)
+                """,
+                // The report summary takes deltas, in key order (so two appends never deadlock on it).
+                // A row never empties: applications and placements stay in the log's history.
+                """
+                report_months_rows AS (
+                    INSERT INTO \(schema).report_months AS r
+                    SELECT * FROM unnest(\(arrays(["text", "text", "text", "text"] + figures.map { _ in "int8" }, from: r)))
+                    ON CONFLICT (university_id, month, company_id, currency) DO UPDATE SET
+                        \(figures.map { "\($0) = r.\($0) + EXCLUDED.\($0)" }.joined(separator: ", ")))
+                """,
+            ]
+        },
+        parameterCount: 34 + 4 + ReportFigures.columns.count,
+        bind: { changes, b in
+            let none = Int64.min
+            let (p, a, y) = changes.changedRows()
+            b.append(p.map(\.postingID)); b.append(p.map(\.studentID)); b.append(p.map(\.companyID)); b.append(p.map(\.universityID))
+            b.append(p.map(\.title)); b.append(p.map(\.status.rawValue)); b.append(p.map(\.settled)); b.append(p.map(\.stipendKind))
+            b.append(p.map(\.currency)); b.append(p.map(\.minutesLogged)); b.append(p.map(\.capMinor)); b.append(p.map(\.earnedMinor))
+            b.append(p.map(\.paidMinor)); b.append(p.map(\.balanceMinor)); b.append(p.map { $0.rating ?? 0 })
+            b.append(p.map(\.selectedAt.microseconds)); b.append(p.map { ReportMath.month($0.selectedAt) })
+            b.append(p.map { $0.deliveredAt?.microseconds ?? none }); b.append(p.map { $0.reviewedAt?.microseconds ?? none })
+            b.append(p.map { $0.lastPaidAt?.microseconds ?? none })
+            b.append(a.map(\.postingID)); b.append(a.map(\.studentID)); b.append(a.map(\.universityID)); b.append(a.map(\.companyID))
+            b.append(a.map(\.appliedAt.microseconds))
+            b.append(y.map(\.companyID)); b.append(y.map(\.paymentRef)); b.append(y.map(\.postingID)); b.append(y.map(\.studentID))
+            b.append(y.map(\.universityID)); b.append(y.map(\.currency)); b.append(y.map(\.amountMinor))
+            b.append(y.map(\.occurredAt.microseconds)); b.append(y.map(\.reversed))
+            let delta = ReportSummary.delta(changes)
+            let keys = delta.keys.sorted()
+            b.append(keys.map(\.universityID)); b.append(keys.map(\.month)); b.append(keys.map(\.companyID)); b.append(keys.map(\.currency))
+            let figures = keys.map { delta[$0]!.values }
+            for i in ReportFigures.columns.indices { b.append(figures.map { $0[i] }) }
+            return !(p.isEmpty && a.isEmpty && y.isEmpty && keys.isEmpty)
+        })
+
+    /// Every projection, in the order they are listed.
+    public static let all: [ProjectionDefinition] = [.postings, .placements]
+
+    public static func named(_ name: String) -> ProjectionDefinition? { all.first { $0.name == name } }
+
+    public var liveSchema: String { "proj_\(name)" }
+    var shadowSchema: String { "proj_\(name)_next" }
+
+    /// One statement that writes a batch's changed rows of `definitions` into their schemas, or nil
+    /// when the batch changes none.
+    static func writeStatement(_ changes: FoldChanges, _ definitions: [(ProjectionDefinition, schema: String)]) -> PostgresQuery? {
+        var bindings = PostgresBindings()
+        var any = false
+        for (definition, _) in definitions where definition.bind(changes, &bindings) { any = true }
+        guard any else { return nil }
+        return PostgresQuery(unsafeSQL: writeSQL(definitions), binds: bindings)
+    }
+
+    /// The SQL of `writeStatement`: every definition's CTEs, parameters numbered in turn.
+    static func writeSQL(_ definitions: [(ProjectionDefinition, schema: String)]) -> String {
+        var ctes: [String] = []
+        var first = 1
+        for (definition, schema) in definitions {
+            ctes += definition.writes(schema, first)
+            first += definition.parameterCount
+        }
+        return "WITH " + ctes.joined(separator: ",\n") + "\nSELECT 1"
+    }
+}
+
+/// The machinery every projection shares: creating its tables, folding a batch of events into
+/// them (builds from the log), and the transactions they run in.
+public enum ProjectionEngine {
+    /// Events per transaction when a projection catches up in place (see `ProjectionRunner.attach`).
+    public static let batchSize = 5_000
+    /// Batches of builds from position 0 (rebuilds, `--as-of` reports): larger, because a posting's
+    /// state and changed rows are written once per batch that touches it. A rebuild holds three at once: one
+    /// being written, one being folded, one read ahead.
+    public static let buildBatchSize = 20_000
+
+    /// Creates a projection's schema and tables (dropping any leftover of that name first), with the
+    /// state table a build folds from. A build from position 0 passes `withIndexes: false` and calls
+    /// `createIndexes` once the bulk of the log is in: building an index once is far cheaper than
+    /// maintaining it row by row.
+    static func create(
+        _ definition: ProjectionDefinition, schema: String, withIndexes: Bool = true, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await connection.run(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: logger)
+        try await connection.run(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(schema)"), logger: logger)
+        try await connection.run(
+            PostgresQuery(unsafeSQL: "CREATE TABLE \(schema).state (posting_id text PRIMARY KEY, state text NOT NULL)"), logger: logger)
+        for ddl in definition.tables where withIndexes || !Self.isSecondaryIndex(ddl) {
+            try await connection.run(PostgresQuery(unsafeSQL: ddl.replacingOccurrences(of: "{S}", with: schema)), logger: logger)
+        }
+    }
+
+    /// The secondary indexes `create(withIndexes: false)` left out, and fresh planner statistics
+    /// for every table of the schema (a swapped-in schema would otherwise serve its first queries
+    /// with no statistics at all, until autovacuum gets to it).
+    static func createIndexes(_ definition: ProjectionDefinition, schema: String, on connection: PostgresConnection, logger: Logger) async throws {
+        for ddl in definition.tables where Self.isSecondaryIndex(ddl) {
+            try await connection.run(PostgresQuery(unsafeSQL: ddl.replacingOccurrences(of: "{S}", with: schema)), logger: logger)
+        }
+        try await analyze(schema: schema, on: connection, logger: logger)
+    }
+
+    /// Fresh planner statistics for every table of a schema.
+    static func analyze(schema: String, on connection: PostgresConnection, logger: Logger) async throws {
+        var tables: [String] = []
+        for try await table in try await connection.run(
+            "SELECT tablename FROM pg_tables WHERE schemaname = \(schema) ORDER BY tablename", logger: logger
+        ).decode(String.self) { tables.append(table) }
+        for table in tables {
+            try await connection.run(PostgresQuery(unsafeSQL: "ANALYZE \(schema).\(table)"), logger: logger)
+        }
+    }
+
+    private static func isSecondaryIndex(_ ddl: String) -> Bool { ddl.hasPrefix("CREATE INDEX") }
+
+    /// Folds `events` (in position order, following what `schema` already holds) into the schema,
+    /// its state table included. Returns the postings' states after the batch.
+    @discardableResult
+    static func apply(
+        _ events: [RecordedEvent], to definition: ProjectionDefinition, schema: String, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [String: PostingState] {
+        guard !events.isEmpty else { return [:] }
+        let changes = FoldChanges.fold(events, states: try await states(for: events, schema: schema, on: connection, logger: logger))
+        try await run(statements(changes, for: definition, schema: schema), on: connection, logger: logger)
+        return changes.postings
+    }
+
+    /// The states of the postings `events` touch (absent: new ones): those in `overlay` from it
+    /// (a rebuild's batch before, still being written), the others from `schema`'s state table.
+    static func states(
+        for events: [RecordedEvent], overlay: [String: PostingState] = [:], schema: String, on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> [String: PostingState] {
+        var states: [String: PostingState] = [:]
+        var ids: [String] = []
+        for id in Set(events.map(\.event.postingID)) {
+            if let state = overlay[id] { states[id] = state } else { ids.append(id) }
+        }
+        guard !ids.isEmpty else { return states }
+        for try await (id, text) in try await connection.run(
+            "SELECT posting_id, state FROM \(unescaped: schema).state WHERE posting_id = ANY(\(ids)::text[])", logger: logger
+        ).decode((String, String).self) {
+            states[id] = try PostingState(snapshot: text)
+        }
+        return states
+    }
+
+    /// The statements that write a folded batch of a build: the states, then the definition's rows.
+    static func statements(_ changes: FoldChanges, for definition: ProjectionDefinition, schema: String) -> [PostgresQuery] {
+        let keys = changes.postings.keys.sorted()
+        let texts = keys.map { changes.postings[$0]!.snapshotText }  // the same state is always the same text
+        let state: PostgresQuery = """
+            INSERT INTO \(unescaped: schema).state SELECT * FROM unnest(\(keys)::text[], \(texts)::text[])
+            ON CONFLICT (posting_id) DO UPDATE SET state = EXCLUDED.state
+            """
+        return [state] + (ProjectionDefinition.writeStatement(changes, [(definition, schema)]).map { [$0] } ?? [])
+    }
+
+    static func run(_ statements: [PostgresQuery], on connection: PostgresConnection, logger: Logger) async throws {
+        for statement in statements { try await connection.run(statement, logger: logger) }
+    }
+
+    /// Select-list items that set a build's transaction up (see `transaction`).
+    static func settings(durable: Bool) -> String {
+        """
+        set_config('synchronous_commit', '\(durable ? "on" : "off")', true), \
+        CASE WHEN current_user <> '\(EmbeddedCluster.appUser)' THEN set_config('role', '\(EmbeddedCluster.appUser)', true) END
+        """
+    }
+
+    /// Runs `body` in a transaction acting as the app role, so every projection object has one owner
+    /// whether the daemon or the owner's CLI builds it.
+    ///
+    /// A build's batches commit without waiting for their WAL flush (`synchronous_commit = off`):
+    /// they are derived data, written to a schema nobody reads until the swap, and a crash can only
+    /// lose the last batches whole. `durable: true` (the swap, an attach) waits for the flush as usual.
+    static func transaction<R>(
+        on connection: PostgresConnection, durable: Bool = false, logger: Logger, _ body: () async throws -> R
+    ) async throws -> R {
+        try await connection.run("BEGIN", logger: logger)
+        do {
+            try await connection.run(PostgresQuery(unsafeSQL: "SELECT \(Self.settings(durable: durable))"), logger: logger)
+            let result = try await body()
+            try await connection.run("COMMIT", logger: logger)
+            return result
+        } catch {
+            _ = try? await connection.run("ROLLBACK", logger: logger)
+            throw error
+        }
+    }
+}
