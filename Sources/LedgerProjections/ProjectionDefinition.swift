@@ -269,6 +269,10 @@ public enum ProjectionEngine {
         }
     }
 
+    /// A projection that caught up with at least this many events in place (see
+    /// `ProjectionRunner.prepare`) analyzes its tables.
+    public static let analyzeAfterCatchUp = 50_000
+
     private static func isSecondaryIndex(_ ddl: String) -> Bool { ddl.hasPrefix("CREATE INDEX") }
 
     /// Folds `events` (in position order, following what `schema` already holds) into the schema,

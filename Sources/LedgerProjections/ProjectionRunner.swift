@@ -130,18 +130,24 @@ public struct ProjectionRunner: Sendable {
     /// brings one left behind by an older release up to the log, and rebuilds one whose tables
     /// another version of the code built. Several processes may call it at once: each projection
     /// is prepared by one of them at a time (the others find it done).
-    public func prepare(progress: @escaping @Sendable (BuildProgress) -> Void = { _ in }) async throws {
+    ///
+    /// A projection that caught up with at least `analyzeAfter` events in place has its tables
+    /// analyzed: autovacuum gets to them only later, and until then the planner sees empty tables.
+    public func prepare(
+        analyzeAfter: Int = ProjectionEngine.analyzeAfterCatchUp, progress: @escaping @Sendable (BuildProgress) -> Void = { _ in }
+    ) async throws {
         for definition in definitions {
             try await client.withConnection { connection in
                 try await withBuildLock(definition, on: connection, wait: true) {
-                    try await prepareLocked(definition, on: connection, progress: progress)
+                    try await prepareLocked(definition, analyzeAfter: analyzeAfter, on: connection, progress: progress)
                 }
             }
         }
     }
 
     private func prepareLocked(
-        _ definition: ProjectionDefinition, on connection: PostgresConnection, progress: @escaping @Sendable (BuildProgress) -> Void
+        _ definition: ProjectionDefinition, analyzeAfter: Int, on connection: PostgresConnection,
+        progress: @escaping @Sendable (BuildProgress) -> Void
     ) async throws {
         var row: (version: Int, inline: Bool)?
         for try await found in try await connection.run(
@@ -156,9 +162,9 @@ public struct ProjectionRunner: Sendable {
                 try await connection.run(
                     "INSERT INTO projections (name, version) VALUES (\(definition.name), \(definition.version))", logger: logger)
             }
-            try await attach(definition, on: connection)
+            try await attach(definition, analyzeAfter: analyzeAfter, on: connection)
         case let (version, inline)? where version == definition.version:
-            if !inline { try await attach(definition, on: connection) }
+            if !inline { try await attach(definition, analyzeAfter: analyzeAfter, on: connection) }
         case let (_, inline)?:
             // Another version's tables: they keep serving, frozen at the log as it is now, until the
             // rebuild swaps this version's in.
@@ -179,7 +185,7 @@ public struct ProjectionRunner: Sendable {
     /// Brings a projection that is not written inline (new, or kept by an older release's workers)
     /// up to the log in place, in batches of `ProjectionEngine.batchSize` while appends go on, then
     /// takes the rest with appends held back and switches it to inline writes.
-    private func attach(_ definition: ProjectionDefinition, on connection: PostgresConnection) async throws {
+    private func attach(_ definition: ProjectionDefinition, analyzeAfter: Int, on connection: PostgresConnection) async throws {
         let schema = definition.liveSchema
         var position: Int64 = 0
         for try await value in try await connection.run(
@@ -187,6 +193,7 @@ public struct ProjectionRunner: Sendable {
         ).decode(Int64.self) {
             position = value
         }
+        var caughtUp = 0
         while true {
             let (count, last) = try await ProjectionEngine.transaction(on: connection, logger: logger) { () -> (Int, Int64) in
                 let events = try await EventStore.foldBatch(
@@ -201,8 +208,10 @@ public struct ProjectionRunner: Sendable {
                 return (events.count, last.position)
             }
             position = last
+            caughtUp += count
             if count < ProjectionEngine.batchSize { break }
         }
+        if caughtUp >= analyzeAfter { try await ProjectionEngine.analyze(schema: schema, on: connection, logger: logger) }
         let held = ContinuousClock.now
         try await ProjectionEngine.transaction(on: connection, durable: true, logger: logger) {
             try await EventStore.holdAppends(on: connection, logger: logger)

@@ -1,15 +1,13 @@
 import LedgerCore
 import Synchronization
 
-/// Posting states kept in memory between transactions, so the next transaction on a posting need
-/// not parse its snapshot text again (on a busy posting that parse was the largest single cost of
-/// an append and of a projection batch: perf put 13 % of placementd's CPU in it during the
-/// benchmark's appends).
+/// Posting states kept in memory between append transactions, so the next transaction on a
+/// posting need not parse its snapshot text again (on a busy posting that parse was the largest
+/// single cost of an append: see docs/performance.md).
 ///
-/// Each entry carries a tag that says which state it is: the stream's head hash for appends (the
-/// hash chain pins the whole history, so a state stored by a transaction that then rolled back
-/// simply never matches). A projection worker's entries are valid as a whole while the checkpoint
-/// is the one its last batch committed (`resume(at:)`).
+/// Each entry carries a tag that says which state it is: the stream's head hash (the hash chain
+/// pins the whole history, so a state stored by a transaction that then rolled back simply never
+/// matches).
 ///
 /// Bounded: two generations of at most `limit` entries; an entry found in the older one moves to
 /// the newer, and the older one is dropped whole when the newer fills up.
@@ -22,7 +20,6 @@ final class StateCache: Sendable {
     private struct Storage {
         var current: [String: Entry] = [:]
         var previous: [String: Entry] = [:]
-        var checkpoint: Int64?
     }
 
     let limit: Int
@@ -44,23 +41,6 @@ final class StateCache: Sendable {
 
     func store(_ state: PostingState, for postingID: String, tag: [UInt8] = []) {
         storage.withLock { Self.insert(Entry(tag: tag, state: state), for: postingID, into: &$0, limit: limit) }
-    }
-
-    /// A projection worker's batch committed at `checkpoint` with these states.
-    func store(_ states: [String: PostingState], checkpoint: Int64) {
-        storage.withLock { s in
-            for (postingID, state) in states { Self.insert(Entry(tag: [], state: state), for: postingID, into: &s, limit: limit) }
-            s.checkpoint = checkpoint
-        }
-    }
-
-    /// A projection worker is about to apply a batch after `checkpoint`: the entries stay only when
-    /// its own last batch left the checkpoint there (otherwise another process moved it, such as a
-    /// rebuild's swap, and the schema's states are not the ones cached).
-    func resume(at checkpoint: Int64) {
-        storage.withLock { s in
-            if s.checkpoint != checkpoint { s = Storage() }
-        }
     }
 
     var count: Int { storage.withLock { $0.current.count + $0.previous.count } }

@@ -1,5 +1,6 @@
 import Foundation
 import LedgerCore
+import LedgerProjections
 import LedgerStore
 import PostgresNIO
 import Testing
@@ -169,7 +170,7 @@ struct GroupCommitTests {
     @Test("a company key's event on a posting created for another company moments earlier is refused under the lock, even in the same group")
     func companyScopeIsCheckedUnderTheLock() async throws {
         try await TestLedger.with { ledger in
-            let store = EventStore(client: ledger.store.client, logger: TestCluster.logger, appendGroups: 1)
+            let store = EventStore(client: ledger.store.client, logger: TestCluster.logger, readModels: InlineProjections(), appendGroups: 1)
             var block = Events("p-block")
             _ = try await store.append([block.posted()])
             var contested = Events("p-contested")
@@ -211,7 +212,7 @@ struct GroupCommitTests {
     @Test("requests sharing one transaction are each all-or-nothing: valid ones recorded, rejected ones leave no trace, racing retries answered as retries")
     func mixedGroup() async throws {
         try await TestLedger.with { ledger in
-            let store = EventStore(client: ledger.store.client, logger: TestCluster.logger, appendGroups: 1)
+            let store = EventStore(client: ledger.store.client, logger: TestCluster.logger, readModels: InlineProjections(), appendGroups: 1)
             var block = Events("p-block")
             var setup = [block.posted()]
             var paying = Events("p-pay")

@@ -1,4 +1,5 @@
 import LedgerCore
+import LedgerProjections
 import LedgerStore
 @testable import LedgerHTTP
 import Synchronization

@@ -4,6 +4,7 @@ import HummingbirdTesting
 import HTTPTypes
 import LedgerCore
 import LedgerHTTP
+import LedgerProjections
 import LedgerStore
 import Testing
 
@@ -36,10 +37,7 @@ struct APIFixture: Sendable {
                 ledger: ledger, api: api, platform: secrets[0], company: secrets[1], otherCompany: secrets[2], university: secrets[3],
                 admin: secrets[4], otherUniversity: secrets[5])
             let app = Application(router: api.buildRouter(), logger: TestCluster.logger)
-            // The projection workers run as in the daemon; reads ask for min_position to see writes.
-            try await ledger.withLiveProjections {
-                try await app.test(.router) { client in try await body(fixture, client) }
-            }
+            try await app.test(.router) { client in try await body(fixture, client) }
         }
     }
 }

@@ -1,4 +1,5 @@
 import LedgerCore
+import LedgerProjections
 @testable import LedgerStore
 import PostgresNIO
 import Testing

@@ -1,13 +1,12 @@
 import Foundation
 import LedgerCore
+import LedgerProjections
 import LedgerStore
 import Logging
 import PostgresNIO
 import Testing
 
 extension TestLedger {
-    var runner: ProjectionRunner { ProjectionRunner(client: store.client, logger: TestCluster.logger, localAppends: store.appended) }
-
     /// Every row of every table of a projection's live schema, as text, in order.
     func dump(_ definition: ProjectionDefinition) async throws -> [String: [String]] {
         try await asOwner { connection in
@@ -53,24 +52,7 @@ extension TestLedger {
         }
     }
 
-    /// Runs the live workers (as the daemon does) while `body` runs.
-    func withLiveProjections<R: Sendable>(_ body: @escaping @Sendable () async throws -> R) async throws -> R {
-        try await runner.prepare()
-        return try await withThrowingTaskGroup(of: R?.self) { group in
-            for definition in ProjectionDefinition.all {
-                group.addTask {
-                    await runner.runLive(definition, poll: .milliseconds(100), leaseRetry: .milliseconds(200))
-                    return nil
-                }
-            }
-            group.addTask { try await body() }
-            defer { group.cancelAll() }
-            while let value = try await group.next() {
-                if let value { return value }
-            }
-            throw CancellationError()
-        }
-    }
+    var statuses: [ProjectionStatus] { get async throws { try await runner.status() } }
 
     func serverNow() async throws -> Timestamp {
         try await asOwner { connection in
@@ -86,20 +68,18 @@ extension TestLedger {
 struct ProjectionTests {
     static let logger = TestCluster.logger
 
-    @Test("after a random concurrent history, a rebuild from position 0 equals the live projections row for row")
+    @Test("after a random concurrent history, a rebuild from position 0 equals the rows the appends wrote, row for row")
     func rebuildEqualsLive() async throws {
         try await TestLedger.with { ledger in
             let events = Array(DemoHistory(postings: 60, seed: UInt64.random(in: 1...1_000_000)))
-            try await ledger.withLiveProjections {
-                try await ledger.appendConcurrently(events)
-                _ = try await ledger.catchUpAll()
-            }
-            _ = try await ledger.catchUpAll()
+            try await ledger.appendConcurrently(events)
             let statuses = try await ledger.runner.status()
             #expect(statuses.map(\.events).allSatisfy { $0 == Int64(events.count) }, "\(statuses.map(\.events)) vs \(events.count)")
+            #expect(statuses.allSatisfy { $0.lag == 0 && !$0.rebuilding })
             for definition in ProjectionDefinition.all {
                 let live = try await ledger.dump(definition)
-                #expect(!(live["state"] ?? []).isEmpty)
+                #expect(live["state"] == nil, "the appends keep no second copy of the states")
+                #expect(!(live[definition.name] ?? []).isEmpty)
                 let result = try await ledger.runner.rebuild(definition)
                 #expect(result.events == Int64(events.count))
                 let rebuilt = try await ledger.dump(definition)
@@ -113,20 +93,18 @@ struct ProjectionTests {
         }
     }
 
-    @Test("a rebuild leaves the old tables serving until the swap, then the live worker goes on from the rebuilt checkpoint")
+    @Test("a rebuild while appends go on: the old tables serve until the swap, and no append is lost or counted twice across it")
     func rebuildWhileServing() async throws {
         try await TestLedger.with { ledger in
             let events = Array(DemoHistory(postings: 20, seed: 7))
             let half = events.count / 2
-            try await ledger.withLiveProjections {
-                try await ledger.appendConcurrently(Array(events[..<half]), writers: 1)
-                _ = try await ledger.catchUpAll()
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await ledger.appendConcurrently(Array(events[half...]), writers: 2) }
-                    group.addTask { _ = try await ledger.runner.rebuild(.placements) }
-                    try await group.waitForAll()
+            try await ledger.appendConcurrently(Array(events[..<half]), writers: 1)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await ledger.appendConcurrently(Array(events[half...]), writers: 2, batch: 2) }
+                group.addTask {
+                    for definition in ProjectionDefinition.all { _ = try await ledger.runner.rebuild(definition) }
                 }
-                _ = try await ledger.catchUpAll()
+                try await group.waitForAll()
             }
             let statuses = try await ledger.runner.status()
             for status in statuses {
@@ -135,10 +113,12 @@ struct ProjectionTests {
                 #expect(status.lag == 0)
             }
             // And the result equals a fresh rebuild.
-            let live = try await ledger.dump(.placements)
-            _ = try await ledger.runner.rebuild(.placements)
-            let rebuilt = try await ledger.dump(.placements)
-            for table in live.keys.sorted() { Self.expectSame(rebuilt[table] ?? [], live[table] ?? [], table) }
+            for definition in ProjectionDefinition.all {
+                let live = try await ledger.dump(definition)
+                _ = try await ledger.runner.rebuild(definition)
+                let rebuilt = try await ledger.dump(definition)
+                for table in live.keys.sorted() { Self.expectSame(rebuilt[table] ?? [], live[table] ?? [], table) }
+            }
         }
     }
 
@@ -165,16 +145,13 @@ struct ProjectionTests {
             let events = Array(DemoHistory(postings: 30, seed: 11))
             let cut = events.count * 2 / 3
             try await ledger.appendConcurrently(Array(events[..<cut]), writers: 3)
-            try await ledger.runner.prepare()
-            let positions = try await ledger.catchUpAll()
             let moment = try await ledger.serverNow()
-            let position = positions.values.min()!
+            let position = try await ledger.count("SELECT max(position) FROM events")
             let before = try await Self.reports(ledger, model: ReadModel(logger: Self.logger))
             #expect(before.count > 5)
 
             try await Task.sleep(for: .milliseconds(20))
             try await ledger.appendConcurrently(Array(events[cut...]), writers: 3)
-            _ = try await ledger.catchUpAll()
             let after = try await Self.reports(ledger, model: ReadModel(logger: Self.logger))
             #expect(after != before, "the later events changed nothing; the test would prove nothing")
 
@@ -210,133 +187,6 @@ struct ProjectionTests {
         }
     }
 
-    @Test("two daemons on one database: each projection runs once, and the other takes over when the holder dies")
-    func leaseTakeover() async throws {
-        try await TestLedger.with { ledger in
-            try await ledger.runner.prepare()
-            let events = Array(DemoHistory(postings: 6, seed: 3))
-            let half = events.count / 2
-            @Sendable func leaseHolders() async throws -> Int64 {
-                try await ledger.count(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
-            }
-            // Daemon A and daemon B, each with its own pool.
-            try await ledger.database.withClient(owner: false, logger: Self.logger) { clientB in
-                let runnerB = ProjectionRunner(client: clientB, logger: Self.logger)
-                let daemonA = Task {
-                    try await ledger.database.withClient(owner: false, logger: Self.logger) { clientA in
-                        let runnerA = ProjectionRunner(client: clientA, logger: Self.logger)
-                        await withDiscardingTaskGroup { group in
-                            for d in ProjectionDefinition.all {
-                                group.addTask { await runnerA.runLive(d, poll: .milliseconds(50), leaseRetry: .milliseconds(100)) }
-                            }
-                        }
-                    }
-                }
-                // A takes both leases before B starts.
-                try await Self.waitUntil { try await leaseHolders() == Int64(ProjectionDefinition.all.count) }
-                let daemonB = Task {
-                    await withDiscardingTaskGroup { group in
-                        for d in ProjectionDefinition.all {
-                            group.addTask { await runnerB.runLive(d, poll: .milliseconds(50), leaseRetry: .milliseconds(100)) }
-                        }
-                    }
-                }
-                try await Task.sleep(for: .milliseconds(500))
-                #expect(try await leaseHolders() == Int64(ProjectionDefinition.all.count), "each projection's lease is held exactly once")
-                try await ledger.appendConcurrently(Array(events[..<half]), writers: 1)
-                try await Self.waitUntil { try await ledger.runner.status().allSatisfy { $0.events == Int64(half) } }
-
-                // The holder dies (as a kill -9 looks to PostgreSQL: its sessions end): B takes over
-                // and projects what comes next.
-                let killed = try await ledger.count(
-                    """
-                    SELECT count(pg_terminate_backend(pid)) FROM pg_locks
-                    WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                    """)
-                #expect(killed == Int64(ProjectionDefinition.all.count))
-                daemonA.cancel()
-                try await ledger.appendConcurrently(Array(events[half...]), writers: 1)
-                // B retries the leases every 100 ms; the rest is catching up, which other suites'
-                // transactions on the shared cluster can hold back (10 s ran out in loaded runs).
-                try await Self.waitUntil(timeout: .seconds(40)) {
-                    try await ledger.runner.status().allSatisfy { $0.events == Int64(events.count) }
-                }
-                #expect(try await leaseHolders() == Int64(ProjectionDefinition.all.count))
-                daemonB.cancel()
-            }
-        }
-    }
-
-    @Test("a worker that fails hands its lease back at once: another daemon takes over while it waits to retry")
-    func failedWorkerReleasesLease() async throws {
-        try await TestLedger.with { ledger in
-            try await ledger.runner.prepare()
-            let definition = ProjectionDefinition.postings
-            var e = Events("p-lease")
-            _ = try await ledger.store.append([e.posted()])
-            let application = e.applied("s-1")
-            try await ledger.database.withClient(owner: false, logger: Self.logger) { clientA in
-                try await ledger.database.withClient(owner: false, logger: Self.logger) { clientB in
-                    // A takes the lease first and, after an error, waits 60 s before trying again.
-                    let daemonA = Task {
-                        await ProjectionRunner(client: clientA, logger: Self.logger).runLive(definition, poll: .milliseconds(50), leaseRetry: .seconds(60))
-                    }
-                    try await Self.waitUntil { try await ledger.runner.status().first { $0.name == definition.name }?.events == 1 }
-                    let daemonB = Task {
-                        await ProjectionRunner(client: clientB, logger: Self.logger).runLive(definition, poll: .milliseconds(50), leaseRetry: .milliseconds(100))
-                    }
-                    // A's next batch fails (its schema is away for a moment)...
-                    try await ledger.exec("ALTER SCHEMA \(definition.liveSchema) RENAME TO away")
-                    _ = try await ledger.store.append([application])
-                    try await Task.sleep(for: .milliseconds(500))
-                    try await ledger.exec("ALTER SCHEMA away RENAME TO \(definition.liveSchema)")
-                    // ...and B, not A sixty seconds later, projects the event.
-                    try await Self.waitUntil(timeout: .seconds(10)) {
-                        try await ledger.runner.status().first { $0.name == definition.name }?.events == 2
-                    }
-                    daemonA.cancel()
-                    daemonB.cancel()
-                }
-            }
-        }
-    }
-
-    @Test("a worker whose connection the server closed while it idled carries on (within its lease retry, or after the 15 s backstop)")
-    func workerSurvivesTerminatedConnection() async throws {
-        try await TestLedger.with { ledger in
-            try await ledger.runner.prepare()
-            let definition = ProjectionDefinition.postings
-            var e = Events("p-terminated")
-            _ = try await ledger.store.append([e.posted()])
-            let application = e.applied("s-1")
-            try await ledger.database.withClient(owner: false, logger: Self.logger) { client in
-                let worker = Task {
-                    await ProjectionRunner(client: client, logger: Self.logger, definitions: [definition])
-                        .runLive(definition, poll: .milliseconds(50), leaseRetry: .milliseconds(200))
-                }
-                defer { worker.cancel() }
-                try await Self.waitUntil { try await ledger.runner.status().first { $0.name == definition.name }?.events == 1 }
-                // The server ends the idle worker's session (as a PostgreSQL restart does).
-                let terminated = try await ledger.count(
-                    """
-                    SELECT count(pg_terminate_backend(pid)) FROM pg_locks
-                    WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                    """)
-                #expect(terminated == 1)
-                try await Task.sleep(for: .milliseconds(300))
-                _ = try await ledger.store.append([application])
-                // PostgresNIO 1.33.2 waited for ever on the closed connection's next statement; the
-                // worker now takes a new connection and the lease again. Mostly within the lease
-                // retry (the closed connection is refused at once); when its next statement went
-                // out before NIO saw the close, the 15 s `abandoning` backstop ends the wait.
-                try await Self.waitUntil(timeout: .seconds(25)) {
-                    try await ledger.runner.status().first { $0.name == definition.name }?.events == 2
-                }
-            }
-        }
-    }
-
     @Test("a statement on a connection the server closed fails as unavailable instead of waiting for ever")
     func statementOnClosedConnectionFails() async throws {
         try await TestLedger.with { ledger in
@@ -356,63 +206,77 @@ struct ProjectionTests {
         }
     }
 
-    @Test("another daemon's NOTIFY wakes an idle worker at once (its own poll is a minute away)")
-    func notifyWakesWorker() async throws {
+    @Test("a projection an older release's workers kept up to a checkpoint is caught up and handed to the appends, row for row as a rebuild")
+    func attachFromCheckpoint() async throws {
         try await TestLedger.with { ledger in
-            try await ledger.runner.prepare()
-            var e = Events("p-notify")
-            let posted = e.posted()
-            try await ledger.database.withClient(owner: false, logger: Self.logger) { client in
-                let runner = ProjectionRunner(client: client, logger: Self.logger, definitions: [.postings])
-                let listener = Task { await runner.listenForOthers() }
-                let worker = Task { await runner.runLive(.postings, poll: .seconds(60), leaseRetry: .milliseconds(100)) }
-                defer {
-                    worker.cancel()
-                    listener.cancel()
-                }
-                try await Self.waitUntil { try await ledger.count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'") >= 1 }
-                try await Task.sleep(for: .milliseconds(300))  // the worker has found nothing to do and waits
-                // Another process's append: no local wake-up; its NOTIFY carries its position (the
-                // worker asks again until it has it: another suite's transaction on the shared
-                // cluster may keep it out of the gap-free log for a moment).
-                let appended = try await ledger.store.append([posted])
-                try await ledger.exec("SELECT pg_notify('\(ProjectionEngine.channel)', '\(appended.events[0].position)')")
-                try await Self.waitUntil(timeout: .seconds(5)) {
-                    try await ledger.runner.status().first { $0.name == "postings" }?.events == 1
-                }
+            let events = Array(DemoHistory(postings: 24, seed: 5))
+            let cut = events.count / 2
+            try await ledger.appendConcurrently(Array(events[..<cut]), writers: 2)
+            let checkpoint = try await ledger.count("SELECT max(position) FROM events")
+            // As an older release left it: the rows up to a checkpoint, with the workers' state table.
+            let before = try await ledger.dump(.placements)
+            try await ledger.exec(
+                """
+                UPDATE projections SET inline = false, position = \(checkpoint);
+                SET ROLE placement_app;
+                CREATE TABLE proj_placements.state (posting_id text PRIMARY KEY, state text NOT NULL);
+                INSERT INTO proj_placements.state SELECT posting_id, snapshot FROM streams;
+                CREATE TABLE proj_postings.state (posting_id text PRIMARY KEY, state text NOT NULL);
+                INSERT INTO proj_postings.state SELECT posting_id, snapshot FROM streams
+                """)
+            // A process started now finds nothing inline: its appends leave the rows to the attach.
+            let store = EventStore(client: ledger.store.client, logger: TestCluster.logger, readModels: InlineProjections())
+            var rest = Array(events[cut...])
+            while !rest.isEmpty {
+                _ = try await store.append(Array(rest.prefix(1)))
+                rest.removeFirst()
             }
+            #expect(
+                try await ledger.dump(.placements).filter { $0.key != "state" } == before,
+                "nothing was written inline while the projection was not attached")
+            #expect(try await ledger.statuses.allSatisfy { $0.rebuilding && $0.position == checkpoint })
+
+            try await ledger.runner.prepare()
+            let statuses = try await ledger.statuses
+            #expect(statuses.allSatisfy { !$0.rebuilding && $0.lag == 0 && $0.events == Int64(events.count) }, "\(statuses)")
+            for definition in ProjectionDefinition.all {
+                let attached = try await ledger.dump(definition)
+                #expect(attached["state"] == nil)
+                _ = try await ledger.runner.rebuild(definition)
+                let rebuilt = try await ledger.dump(definition)
+                for table in rebuilt.keys.sorted() { Self.expectSame(rebuilt[table] ?? [], attached[table] ?? [], table) }
+            }
+            // From here on the appends write it.
+            var e = Events("p-after-attach")
+            _ = try await store.append(e.placement("s-1"))
+            #expect(try await ledger.count("SELECT count(*) FROM proj_placements.placements WHERE posting_id = 'p-after-attach'") == 1)
         }
     }
 
-    @Test("an append the worker's batch could not take yet (an older transaction was running) is taken without another signal")
-    func retriesUntilGapFree() async throws {
+    @Test("a projection built by another version keeps serving, frozen, while this version's is rebuilt; then the appends write the new one")
+    func versionChangeRebuilds() async throws {
         try await TestLedger.with { ledger in
+            let events = Array(DemoHistory(postings: 16, seed: 9))
+            try await ledger.appendConcurrently(events, writers: 2)
+            let head = try await ledger.count("SELECT max(position) FROM events")
+            // The tables of "version 1" of placements (this code's is 2).
+            try await ledger.exec("UPDATE projections SET version = 1 WHERE name = 'placements'")
+            let store = EventStore(client: ledger.store.client, logger: TestCluster.logger, readModels: InlineProjections())
+            var e = Events("p-during")
+            _ = try await store.append(e.placement("s-1"))
+            #expect(try await ledger.count("SELECT count(*) FROM proj_placements.placements WHERE posting_id = 'p-during'") == 0)
+            #expect(try await ledger.count("SELECT count(*) FROM proj_postings.postings WHERE posting_id = 'p-during'") == 1)
+
             try await ledger.runner.prepare()
-            var e = Events("p-gap-free")
-            let posted = e.posted()
-            try await ledger.database.withClient(owner: false, logger: Self.logger) { client in
-                let runner = ProjectionRunner(client: client, logger: Self.logger, definitions: [.postings], localAppends: ledger.store.appended)
-                let worker = Task { await runner.runLive(.postings, poll: .seconds(60), leaseRetry: .milliseconds(100)) }
-                defer { worker.cancel() }
-                func projected() async throws -> Int64 { try await ledger.runner.status().first { $0.name == "postings" }?.events ?? -1 }
-                try await Task.sleep(for: .milliseconds(300))  // the worker has found nothing to do and waits
-                try await ledger.asApp { blocker in
-                    // A transaction with an id older than the append's keeps the append out of the
-                    // gap-free log until it ends: the worker's batch after the append's signal finds nothing.
-                    try await blocker.run("BEGIN", logger: Self.logger)
-                    try await blocker.run("SELECT pg_current_xact_id()", logger: Self.logger)
-                    _ = try await ledger.store.append([posted])
-                    try await Task.sleep(for: .milliseconds(300))
-                    #expect(try await projected() == 0)
-                    try await blocker.run("COMMIT", logger: Self.logger)
-                }
-                // No append and no NOTIFY follows, and the poll is a minute away.
-                try await Self.waitUntil(timeout: .seconds(10)) { try await projected() == 1 }
-            }
+            let statuses = try await ledger.statuses
+            #expect(statuses.allSatisfy { !$0.rebuilding && $0.version == ProjectionDefinition.named($0.name)!.version }, "\(statuses)")
+            #expect(try await ledger.count("SELECT count(*) FROM proj_placements.placements WHERE posting_id = 'p-during'") == 1)
+            #expect(try await ledger.count("SELECT position FROM projections WHERE name = 'placements'") > head)
+            _ = try await store.append([e.applied("s-2")])
+            #expect(try await ledger.count("SELECT count(*) FROM proj_placements.applications WHERE posting_id = 'p-during'") == 2)
         }
     }
 
-    /// Row-for-row equality, reporting the first difference briefly.
     static func expectSame(_ rebuilt: [String], _ live: [String], _ table: String) {
         #expect(rebuilt.count == live.count, "\(table): \(rebuilt.count) rows rebuilt, \(live.count) live")
         if let i = (0..<min(rebuilt.count, live.count)).first(where: { rebuilt[$0] != live[$0] }) {

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import LedgerCore
 import LedgerHTTP
+import LedgerProjections
 import LedgerStore
 import Testing
 
@@ -148,7 +149,7 @@ struct ReadRouteTests {
         }
     }
 
-    @Test("X-Ledger-Position is exactly the position the data reflects while appends go on (one-statement reads)")
+    @Test("X-Ledger-Position: every event at or below it is in the data, while appends go on (one-statement reads)")
     func positionMatchesData() async throws {
         try await APIFixture.with { f, client in
             var e = Events("p-1")
@@ -176,8 +177,11 @@ struct ReadRouteTests {
             let positions = try await appended
             #expect(positions.count == 60)
             for (position, applicants) in seen {
-                // Exactly the applications at or below the position: not one fewer, not one more.
-                #expect(applicants == Int64(positions.filter { $0 <= position }.count), "at position \(position)")
+                // Every application at or below the position, and none that was never acknowledged.
+                // (Inline read models may show more: an append that committed while an older
+                // transaction was still open is visible above the gap-free position.)
+                #expect(applicants >= Int64(positions.filter { $0 <= position }.count), "at position \(position)")
+                #expect(applicants <= Int64(positions.count))
             }
             #expect(Set(seen.map(\.applicants)).count > 1, "the reads overlapped the appends")
         }
@@ -196,7 +200,8 @@ struct ReadRouteTests {
                 if case .string("placements")? = item["name"], case .int(let position)? = item["position"] { position } else { nil }
             }
             #expect(checkpoints?.count == 1)
-            #expect(Int64(none.headers[.ledgerPosition] ?? "") == checkpoints?.first)
+            // Asked later, the status reflects at least as much as the empty read said it did.
+            #expect(Int64(none.headers[.ledgerPosition] ?? "") ?? Int64.max <= checkpoints?.first ?? 0)
             #expect(Int64(none.headers[.ledgerPosition] ?? "") ?? 0 >= p)
             let missing = try await client.call(.get, "/v1/postings/p-none?min_position=\(p)", key: f.platform)
             #expect(missing.status == .notFound)

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import LedgerCore
 import LedgerHTTP
+import LedgerProjections
 import LedgerStore
 import Logging
 import PostgresNIO
@@ -112,7 +113,11 @@ struct ReplicaTests {
                     let second = try await client.call(.post, "/v1/events", key: f.platform, body: body(p2.placement("s-2")))
                     #expect(second.status == .created)
                     let target = second.json.lastPosition
-                    try await ProjectionTests.waitUntil { try await f.ledger.count("SELECT min(position) FROM projections") >= target }
+                    try await ProjectionTests.waitUntil {
+                        try await f.ledger.store.client.withConnection {
+                            try await ProjectionRunner.position(of: ["placements"], on: $0, logger: TestCluster.logger)
+                        } >= target
+                    }
                     let primaryView = try await client.call(.get, "/v1/placements?min_position=\(target)", key: f.platform)
                     #expect(primaryView.status == .serviceUnavailable)
                     #expect(primaryView.json.errorCode == "projection_lagging")
@@ -136,7 +141,7 @@ struct ReplicaTests {
                 // A daemon whose database turns out to be a standby (the old primary after a
                 // failover): not ready, and appends answer 503 unavailable with Retry-After, not 500.
                 let onStandby = LedgerAPI(
-                    store: EventStore(client: replica, logger: TestCluster.logger),
+                    store: EventStore(client: replica, logger: TestCluster.logger, readModels: InlineProjections()),
                     keys: KeyCache(keys: KeyStore(client: replica, logger: TestCluster.logger)))
                 try await Application(router: onStandby.buildRouter(), logger: TestCluster.logger).test(.router) { client in
                     let ready = try await client.call(.get, "/readyz")

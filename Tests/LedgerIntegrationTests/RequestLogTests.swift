@@ -1,6 +1,7 @@
 import Hummingbird
 import HummingbirdTesting
 import LedgerHTTP
+import LedgerProjections
 import LedgerStore
 import Logging
 import Synchronization

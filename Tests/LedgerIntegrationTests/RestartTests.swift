@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import LedgerCore
 import LedgerHTTP
+import LedgerProjections
 import LedgerStore
 import Testing
 
@@ -25,7 +26,7 @@ struct RestartTests {
                 try await KeyStore(client: owner, logger: logger).create(role: .platform, orgID: nil).secret
             }
             try await database.withClient(owner: false, logger: logger) { client in
-                let store = EventStore(client: client, logger: logger)
+                let store = EventStore(client: client, logger: logger, readModels: InlineProjections())
                 var api = LedgerAPI(store: store, keys: KeyCache(keys: KeyStore(client: client, logger: logger)))
                 api.databaseDeadline = .seconds(2)
                 let app = Application(router: api.buildRouter(), logger: logger)

@@ -1,4 +1,5 @@
 import LedgerCore
+import LedgerProjections
 @testable import LedgerStore
 import PostgresNIO
 import Testing
@@ -30,49 +31,6 @@ struct StateCacheTests {
         #expect(cache.state("p-2") != nil && cache.state("p-4") != nil && cache.state("p-5") != nil && cache.state("p-6") != nil)
     }
 
-    @Test("a projection's entries survive only while the checkpoint is the one their batch committed")
-    func checkpoint() {
-        let cache = StateCache()
-        cache.store(["p-1": Self.state("p-1", version: 2)], checkpoint: 100)
-        cache.resume(at: 100)
-        #expect(cache.state("p-1")?.version == 2)
-        cache.resume(at: 150)
-        #expect(cache.state("p-1") == nil, "the checkpoint moved without this worker")
-    }
-
-    @Test("a live batch after another process moved the checkpoint reads the states from the table, not from its cache")
-    func movedCheckpoint() async throws {
-        try await TestLedger.with { ledger in
-            let runner = ledger.runner
-            try await runner.prepare()
-            var e = Events("p-cache")
-            let cache = StateCache()
-            let first = try await ledger.store.append([e.posted(), e.applied("s-1")])
-            func step() async throws -> Int64 {
-                // The shared cluster's other transactions may hold the gap-free horizon back a moment.
-                let deadline = ContinuousClock.now + .seconds(20)
-                while true {
-                    let (_, position) = try await runner.client.withConnection {
-                        try await runner.step(.postings, on: $0, cache: cache) ?? (0, 0)
-                    }
-                    if position >= (try await ledger.count("SELECT max(position) FROM events")) || ContinuousClock.now > deadline {
-                        return position
-                    }
-                    try await Task.sleep(for: .milliseconds(20))
-                }
-            }
-            #expect(try await step() == first.events.last!.position)
-            #expect(cache.state("p-cache")?.students.count == 1)
-            // Another process (here: a catch-up without this cache) projects the next event.
-            _ = try await ledger.store.append([e.applied("s-2")])
-            _ = try await ledger.catchUpAll()
-            _ = try await ledger.store.append([e.applied("s-3")])
-            _ = try await step()
-            let text = try await ledger.text("SELECT state FROM proj_postings.state WHERE posting_id = 'p-cache'")
-            #expect(try PostingState(snapshot: text).students.keys.sorted() == ["s-1", "s-2", "s-3"])
-        }
-    }
-
     @Test("an append after another process appended to the stream uses the stored snapshot, not this process's cached state")
     func appendCacheFollowsTheHead() async throws {
         try await TestLedger.with { ledger in
@@ -80,7 +38,7 @@ struct StateCacheTests {
             _ = try await ledger.store.append([e.posted(), e.applied("s-1")])
             #expect(ledger.store.streamStates.state("p-append-cache", tag: try await head())?.students.count == 1)
             // Another process's store (its own cache) appends to the same stream.
-            let other = EventStore(client: ledger.store.client, logger: TestCluster.logger)
+            let other = EventStore(client: ledger.store.client, logger: TestCluster.logger, readModels: InlineProjections())
             _ = try await other.append([e.applied("s-2")])
             // This process's cached state is for the old head: the snapshot is used, so the rules see s-2.
             await #expect(throws: LedgerError.self) { try await ledger.store.append([e.applied("s-2")]) }

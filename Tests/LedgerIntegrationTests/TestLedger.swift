@@ -1,5 +1,6 @@
 import Foundation
 import LedgerCore
+import LedgerProjections
 import LedgerStore
 import Logging
 import PostgresNIO
@@ -87,7 +88,12 @@ struct TestLedger: Sendable {
         let (owner, app, database) = try await TestCluster.shared.newLedger()
         do {
             try await database.withClient(owner: false, logger: TestCluster.logger) { client in
-                try await body(TestLedger(database: database, store: EventStore(client: client, logger: TestCluster.logger), owner: owner, app: app))
+                let ledger = TestLedger(
+                    database: database, store: EventStore(client: client, logger: TestCluster.logger, readModels: InlineProjections()), owner: owner,
+                    app: app)
+                // As the daemon does when it starts: the projections exist and the appends write them.
+                try await ledger.runner.prepare()
+                try await body(ledger)
             }
         } catch let error as PSQLError {
             throw DatabaseFailure(description: describe(error))
@@ -105,18 +111,7 @@ struct TestLedger: Sendable {
         }
     }
 
-    /// Brings every projection up to the last appended event. A plain `catchUp` stops at the
-    /// gap-free horizon, which other tests' open transactions in the shared cluster can hold back
-    /// for a moment; comparing projections with the log then needs the head itself.
-    func catchUpAll(timeout: Duration = .seconds(30)) async throws -> [String: Int64] {
-        let head = try await count("SELECT COALESCE(max(position), 0) FROM events")
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            let positions = try await runner.catchUp()
-            if positions.values.allSatisfy({ $0 >= head }) || ContinuousClock.now > deadline { return positions }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-    }
+    var runner: ProjectionRunner { ProjectionRunner(client: store.client, logger: TestCluster.logger) }
 
     /// Runs raw SQL as the database owner (a superuser in the embedded cluster).
     func asOwner<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {

@@ -1,11 +1,11 @@
 import LedgerCore
-@testable import LedgerStore
+import LedgerStore
 import PostgresNIO
 import Testing
 
-@Suite("Projection fetch")
-struct ProjectionFetchTests {
-    @Test("a projection's fetch turns bitmap scans and sorts off for itself only, and returns the next events in position order")
+@Suite("Fold batches of the log")
+struct FoldBatchTests {
+    @Test("a fold batch turns bitmap scans and sorts off for itself only, and returns the next events in position order")
     func fetchSettings() async throws {
         try await TestLedger.with { ledger in
             var e = Events("p-fetch")
@@ -24,7 +24,7 @@ struct ProjectionFetchTests {
                 var events: [RecordedEvent] = []
                 let deadline = ContinuousClock.now + .seconds(20)
                 while events.count < 10, ContinuousClock.now < deadline {
-                    events = try await ProjectionEngine.fetch(
+                    events = try await EventStore.foldBatch(
                         after: positions[4], limit: 10, bound: .now, on: connection, logger: TestCluster.logger)
                     if events.count < 10 { try await Task.sleep(for: .milliseconds(50)) }
                 }
