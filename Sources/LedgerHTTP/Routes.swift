@@ -25,9 +25,6 @@ public struct LedgerAPI: Sendable {
         self.keys = keys
     }
 
-    /// Event types a company key may append (to its own postings).
-    static let companyTypes: Set<EventType> = [.posted, .selected, .reviewed, .paid, .paymentReversed, .closed]
-
     public func buildRouter() -> Router<LedgerRequestContext> {
         let router = Router(context: LedgerRequestContext.self)
         router.add(middleware: RequestLogMiddleware(metrics: metrics))
@@ -148,30 +145,13 @@ public struct LedgerAPI: Sendable {
         }
         let events = try BatchDecision.parseBody(Array(body.readableBytesView))
         let company = caller.role == .company ? caller.orgID ?? "" : nil
-        if let company { try checkCompanyTypes(events, company: company) }
+        if let company { try GroupDecision.checkCompanyEvents(events, company: company) }
         let store = store
         let outcome = try await db { try await store.append(events, company: company) }
         metrics.appended(events: outcome.events.count, replayed: outcome.replayed)
         return Reply.json(
             outcome.replayed ? .ok : .created, .object(["events": .array(outcome.events.map(\.receiptJSON))]),
             position: outcome.events.map(\.position).max())
-    }
-
-    /// A company key appends only the company's types, and posts only for itself. (That the other
-    /// events are on its own postings is checked by the store under the streams' locks.)
-    func checkCompanyTypes(_ events: [Event], company: String) throws {
-        for (i, event) in events.enumerated() {
-            guard Self.companyTypes.contains(event.type) else {
-                throw LedgerError(.forbidden, "a company key may not append \(event.type.rawValue) events", eventIndex: i, eventID: event.id)
-            }
-            if case .posted(let owner, _, _, _) = event.data {
-                guard owner == company else {
-                    throw LedgerError(
-                        .forbidden, "a company key may only post for its own company (\(company))", field: "data.company_id",
-                        eventIndex: i, eventID: event.id)
-                }
-            }
-        }
     }
 
     // MARK: Reads

@@ -31,31 +31,10 @@ public final class EventStore: Sendable {
     public var queuedAppends: Int { queue.waiting }
 }
 
-/// How an append treats ids that are already recorded and rules that are broken.
-public enum AppendMode: Sendable {
-    /// The API's contract: all or nothing; a batch whose events are all recorded with the same
-    /// content returns the original results; any other recorded id is `id_conflict`.
-    case atomic
-    /// Import: events already recorded with the same content are skipped; at the first broken rule
-    /// the events before it are recorded and the rejection is returned instead of thrown.
-    case prefix
-}
-
 /// One caller's batch and, for a company key, the company it must stay within.
 struct AppendRequest: Sendable {
     var events: [Event]
     var company: String?
-}
-
-public struct AppendOutcome: Sendable {
-    /// The recorded events: new ones, or for a replayed batch the originals, in request order.
-    public var events: [RecordedEvent]
-    /// True when every event was already recorded: nothing new was written.
-    public var replayed: Bool
-    /// Events skipped because they were already recorded (import mode).
-    public var skipped: Int
-    /// The first broken rule (import mode); everything before it was recorded.
-    public var rejection: LedgerError?
 }
 
 extension EventStore {
@@ -157,7 +136,7 @@ extension EventStore {
         try await serialiseStreams(postingIDs, on: connection)
         let ids = all.map(\.id)
         let locked = try await lockStreams(postingIDs, paymentRefs: refs, eventIDs: ids, on: connection)
-        var group = GroupState(
+        var group = GroupDecision(
             heads: locked.heads, base: locked.base, context: DecisionContext(now: Timestamp(microseconds: locked.now), usedPaymentRefs: locked.usedRefs))
         // 2. Idempotency: the lock statement said which ids are recorded already; only a retry
         //    (some are) reads those events in full.
@@ -179,110 +158,6 @@ extension EventStore {
         return results
     }
 
-    /// What a group transaction has decided so far.
-    struct GroupState {
-        var heads: [String: StreamHead]
-        var base: Int64
-        var context: DecisionContext
-        var recorded: [String: RecordedEvent] = [:]
-        var records: [RecordedEvent] = []
-        /// The canonical text of each record's data, as hashed (what `write` stores).
-        var dataTexts: [String] = []
-        var paymentRows: [(company: String, ref: String, posting: String, position: Int64)] = []
-        var touched: Set<String> = []
-
-        init(heads: [String: StreamHead], base: Int64, context: DecisionContext) {
-            self.heads = heads
-            self.base = base
-            self.context = context
-        }
-
-        mutating func decide(_ input: [Event], mode: AppendMode, company: String? = nil) -> Result<AppendOutcome, LedgerError> {
-            // A company's key: only its own postings, as they stand under the lock (checked before
-            // idempotency, so a replay cannot be used to read another company's events either).
-            if let company {
-                var postedHere: [String: String] = [:]
-                for (i, event) in input.enumerated() {
-                    let stored = heads[event.postingID].map(\.state).flatMap { $0.exists ? $0.companyID : nil }
-                    if let owner = stored ?? postedHere[event.postingID], owner != company {
-                        return .failure(
-                            LedgerError(.forbidden, "posting \(event.postingID) belongs to another company", eventIndex: i, eventID: event.id))
-                    }
-                    if case .posted(let owner, _, _, _) = event.data, stored == nil { postedHere[event.postingID] = owner }
-                }
-            }
-            // Idempotency: events already recorded (before, or earlier in this group).
-            var events = input
-            var skipped = 0
-            if input.contains(where: { recorded[$0.id] != nil }) {
-                for (i, event) in input.enumerated() {
-                    if let original = recorded[event.id], original.event.contentFingerprint != event.contentFingerprint {
-                        return .failure(
-                            LedgerError(
-                                .idConflict, "event id \(event.id) is already recorded with different content", eventIndex: i, eventID: event.id))
-                    }
-                }
-                switch mode {
-                case .atomic:
-                    guard input.allSatisfy({ recorded[$0.id] != nil }) else {
-                        let i = input.firstIndex { recorded[$0.id] != nil }!
-                        return .failure(
-                            LedgerError(
-                                .idConflict,
-                                "the batch mixes already recorded events (like \(input[i].id)) with new ones: re-send the original batch unchanged, or send only new events",
-                                eventIndex: i, eventID: input[i].id))
-                    }
-                    return .success(AppendOutcome(events: input.map { recorded[$0.id]! }, replayed: true, skipped: 0, rejection: nil))
-                case .prefix:
-                    events = input.filter { recorded[$0.id] == nil }
-                    skipped = input.count - events.count
-                    if events.isEmpty { return .success(AppendOutcome(events: [], replayed: true, skipped: skipped, rejection: nil)) }
-                }
-            }
-
-            // The rules, on this request's streams only: a rejected request leaves no trace.
-            var states: [String: PostingState] = [:]
-            for id in Set(events.map(\.postingID)) { states[id] = heads[id]?.state }
-            var context = self.context
-            let (accepted, rejection) = BatchDecision.decide(events, states: &states, context: &context)
-            if var error = rejection {
-                if let index = error.eventIndex, mode == .atomic || skipped > 0 {
-                    // Report the index in the caller's batch.
-                    error.eventIndex = input.firstIndex { $0.id == events[index].id } ?? index
-                }
-                if mode == .atomic { return .failure(error) }
-                if accepted.isEmpty { return .success(AppendOutcome(events: [], replayed: false, skipped: skipped, rejection: error)) }
-            }
-            self.context = context
-
-            // Positions, hashes, chains.
-            var outcome: [RecordedEvent] = []
-            outcome.reserveCapacity(accepted.count)
-            for decided in accepted {
-                let postingID = decided.event.postingID
-                let position = base + Int64(records.count)
-                let prevHash = heads[postingID]?.hash ?? []
-                let data = decided.event.data.json.canonicalBytes
-                let hash = EventHash.compute(
-                    event: decided.event, version: decided.version, position: position, recordedAt: context.now, prevHash: prevHash,
-                    data: data)
-                let record = RecordedEvent(
-                    event: decided.event, position: position, version: decided.version, recordedAt: context.now, prevHash: prevHash, hash: hash)
-                records.append(record)
-                dataTexts.append(String(decoding: data, as: UTF8.self))
-                outcome.append(record)
-                recorded[decided.event.id] = record
-                heads[postingID, default: StreamHead(postingID: postingID)].advance(position: position, hash: hash)
-                if case .paid(_, _, _, let ref, _) = decided.event.data {
-                    paymentRows.append((states[postingID]!.companyID, ref, postingID, position))
-                }
-            }
-            for (id, state) in states { heads[id]!.state = state }
-            touched.formUnion(states.keys)
-            return .success(AppendOutcome(events: outcome, replayed: false, skipped: skipped, rejection: rejection))
-        }
-    }
-
     // MARK: Steps
 
     func recordedEvents(ids: [String], on connection: PostgresConnection) async throws -> [String: RecordedEvent] {
@@ -300,25 +175,6 @@ extension EventStore {
             found[event.event.id] = event
         }
         return found
-    }
-
-    struct StreamHead {
-        var postingID: String
-        var version: Int64 = 0
-        var position: Int64 = 0
-        var hash: [UInt8] = []
-        var state: PostingState
-
-        init(postingID: String) {
-            self.postingID = postingID
-            self.state = PostingState(postingID: postingID)
-        }
-
-        mutating func advance(position: Int64, hash: [UInt8]) {
-            version += 1
-            self.position = position
-            self.hash = hash
-        }
     }
 
     struct Locked {
@@ -399,7 +255,7 @@ extension EventStore {
     }
 
     /// One statement (`WriteEvents`): the events, the streams' new heads and snapshots, the payment references.
-    private func write(_ group: GroupState, on connection: PostgresConnection) async throws {
+    private func write(_ group: GroupDecision, on connection: PostgresConnection) async throws {
         var w = WriteEvents()
         precondition(group.records.count == group.dataTexts.count, "one data text per record")
         for (r, data) in zip(group.records, group.dataTexts) {
