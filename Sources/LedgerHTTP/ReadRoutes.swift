@@ -59,7 +59,7 @@ extension LedgerAPI {
                 while true {
                     do {
                         return try await attempt(client, minPosition)
-                    } catch let error as PSQLError where onReplica && attempts < 2 && error.serverInfo?[.sqlState] == "40001" {
+                    } catch where onReplica && attempts < 2 && DatabaseFailure.isRecoveryConflict(error) {
                         // A standby cancels a query that conflicts with the WAL it replays (a rebuild's
                         // schema swap on the primary, vacuum): the next snapshot sees the new state.
                         attempts += 1

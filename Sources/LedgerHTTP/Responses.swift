@@ -4,7 +4,6 @@ public import HTTPTypes
 public import LedgerCore
 import LedgerStore
 import LedgerProjections
-import PostgresNIO
 
 extension HTTPField.Name {
     static let ledgerPosition = Self("X-Ledger-Position")!
@@ -103,41 +102,51 @@ struct ErrorMiddleware: RouterMiddleware {
 enum DatabaseTrouble {
     /// Connection failures, timeouts, a server shutting down: the client should retry.
     static func isUnavailable(_ error: any Error) -> Bool {
-        if error is DeadlineExceeded || error is CancellationError { return true }
-        // The pool's own errors: a connection request cancelled (with the request that led a group
-        // commit, whose companions share its outcome) or a pool shut down. Its module is
-        // underscored, so the type is matched by name.
-        if String(reflecting: type(of: error)).hasSuffix(".ConnectionPoolError") { return true }
-        guard let psql = error as? PSQLError else { return false }
-        if let state = psql.serverInfo?[.sqlState] {
-            // 08: connection exceptions; 57P: operator intervention (shutdown, crash recovery); 53: resources;
-            // 25006: a read-only transaction (the server is a standby, e.g. the old primary after a failover).
-            return state.hasPrefix("08") || state.hasPrefix("57P") || state.hasPrefix("53") || state == "25006"
-        }
-        return true  // no server answer at all: connection closed, refused, timed out
+        error is DeadlineExceeded || error is CancellationError || DatabaseFailure.isUnavailable(error)
     }
 }
 
 struct DeadlineExceeded: Error {}
 
-/// Runs `body`, giving up after `limit` (a database that hangs must not hang the request).
+/// What finished first in `withDeadline`.
+private enum DeadlineOutcome<R: Sendable>: Sendable {
+    case body(Result<R, any Error>)
+    case deadline
+}
+
+/// Runs `body`, cancelling it after `limit` (a database that does not answer must not hang the
+/// request): the pool's wait for a connection and a `min_position` wait end at once.
 ///
-/// Past the limit the body is cancelled, but a statement already sent cannot be withdrawn: when the
-/// body still finishes within a short grace (an append whose COMMIT was under way), its real
+/// Structured: past the limit the body is cancelled and still awaited, because a statement already
+/// sent cannot be withdrawn; when it finishes anyway (an append whose COMMIT was under way) its real
 /// outcome is the answer, so a deadline does not turn a recorded append into a 503. A body that
-/// fails after the limit, or does not finish in the grace either, answers `DeadlineExceeded`; an
-/// error the ledger itself chose (a broken rule) stands as it is.
-func withDeadline<R: Sendable>(
-    _ limit: Duration, grace: Duration = .seconds(2), _ body: @escaping @Sendable () async throws -> R
-) async throws -> R {
-    let clock = ContinuousClock()
-    let start = clock.now
-    do {
-        return try await abandoning(after: limit + grace, cancelAfter: limit, body)
-    } catch let error as LedgerError {
-        throw error
-    } catch {
-        if error is Abandoned || clock.now - start >= limit { throw DeadlineExceeded() }
-        throw error
+/// fails after the limit answers `DeadlineExceeded`; an error the ledger itself chose (a broken
+/// rule) stands as it is. (A statement PostgresNIO lost on a connection that closed under it would
+/// never finish: appends are guarded against that where their group waits, see `abandoning`.)
+func withDeadline<R: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> R) async throws -> R {
+    try await withThrowingTaskGroup(of: DeadlineOutcome<R>.self) { group in
+        group.addTask {
+            do { return .body(.success(try await body())) } catch { return .body(.failure(error)) }
+        }
+        group.addTask {
+            do { try await Task.sleep(for: limit) } catch { return .deadline }
+            return .deadline
+        }
+        var late = false
+        while let outcome = try await group.next() {
+            switch outcome {
+            case .deadline:
+                late = true
+                group.cancelAll()
+            case .body(let result):
+                group.cancelAll()
+                switch result {
+                case .success(let value): return value
+                case .failure(let error as LedgerError): throw error
+                case .failure(let error): throw late ? DeadlineExceeded() : error
+                }
+            }
+        }
+        throw DeadlineExceeded()
     }
 }

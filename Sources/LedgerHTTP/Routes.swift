@@ -75,16 +75,8 @@ public struct LedgerAPI: Sendable {
     func ready() async throws -> Response {
         let store = store
         do {
-            let (current, latest, standby) = try await db {
-                try await store.client.withConnection { connection in
-                    let (current, latest) = try await Migrator.status(connection, logger: store.logger)
-                    var standby = false
-                    for try await value in try await connection.run("SELECT pg_is_in_recovery()", logger: store.logger).decode(Bool.self) {
-                        standby = value
-                    }
-                    return (current, latest, standby)
-                }
-            }
+            let health = try await db { try await DatabaseHealth.read(store.client, logger: store.logger) }
+            let (current, latest, standby) = (health.schemaVersion, health.expectedSchemaVersion, health.isStandby)
             guard !standby else {
                 // Appends would fail: this server is a standby (after a failover, the old primary).
                 return Reply.json(
@@ -99,15 +91,7 @@ public struct LedgerAPI: Sendable {
             var body: [String: JSON] = ["status": .string("ready"), "schema_version": .int(Int64(current))]
             if let replica = readClient {
                 do {
-                    let inRecovery = try await db {
-                        try await replica.withConnection { connection in
-                            var value = false
-                            for try await v in try await connection.run("SELECT pg_is_in_recovery()", logger: store.logger).decode(Bool.self) {
-                                value = v
-                            }
-                            return value
-                        }
-                    }
+                    let inRecovery = try await db { try await DatabaseHealth.isStandby(replica, logger: store.logger) }
                     body["replica"] = .string(inRecovery ? "streaming" : "not in recovery")
                 } catch {
                     store.logger.warning("not ready: replica unreachable", metadata: ["ledger.error": "\(describe(error))"])

@@ -339,15 +339,9 @@ public enum ProjectionEngine {
     static func transaction<R>(
         on connection: PostgresConnection, durable: Bool = false, logger: Logger, _ body: () async throws -> R
     ) async throws -> R {
-        try await connection.run("BEGIN", logger: logger)
-        do {
+        try await connection.transaction(logger: logger) {
             try await connection.run(PostgresQuery(unsafeSQL: "SELECT \(Self.settings(durable: durable))"), logger: logger)
-            let result = try await body()
-            try await connection.run("COMMIT", logger: logger)
-            return result
-        } catch {
-            _ = try? await connection.run("ROLLBACK", logger: logger)
-            throw error
+            return try await body()
         }
     }
 }

@@ -154,19 +154,10 @@ public struct ReadModel: Sendable {
         on connection: PostgresConnection, projections: [String], minPosition: Int64?, logger: Logger,
         _ body: @Sendable (PostgresConnection) async throws -> R
     ) async throws -> Attempt<R> {
-        try await connection.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
-        do {
+        try await connection.transaction(.snapshot, logger: logger) {
             let position = try await ProjectionRunner.position(of: projections, on: connection, logger: logger)
-            if let minPosition, position < minPosition {
-                try await connection.run("ROLLBACK", logger: logger)
-                return .behind(position)
-            }
-            let result = try await body(connection)
-            try await connection.run("COMMIT", logger: logger)
-            return .answer(result, position)
-        } catch {
-            _ = try? await connection.run("ROLLBACK", logger: logger)
-            throw error
+            if let minPosition, position < minPosition { return .behind(position) }
+            return .answer(try await body(connection), position)
         }
     }
 

@@ -11,17 +11,15 @@ public struct Abandoned: Error, CustomStringConvertible {
 /// Runs `body`, cancels it after `cancelAfter` and stops waiting for it after `limit`: past that
 /// the caller gets `Abandoned` while the body goes on by itself until it ends.
 ///
-/// PostgresNIO 1.33.2 can leave a query waiting for ever on a connection the server closed under
-/// load (a PostgreSQL restart with many statements in flight), and such a query cannot be
-/// cancelled. Structured concurrency would wait for it with the caller: a group commit would never
-/// hand off, a projection worker never retry, a graceful shutdown never end. This is the one place
-/// that trades structure for liveness, so the unstructured tasks stay here.
-///
-/// `passCancellation: false` lets the body run on when the caller is cancelled (the caller still
-/// waits for it, at most `limit`).
+/// PostgresNIO 1.33.2 drops a statement written to a connection whose channel has just closed (the
+/// pipeline's handlers are already removed, and the write carries no promise): its caller waits for
+/// ever and cannot be cancelled. `PostgresConnection.run` refuses a connection that is closed, but
+/// a close can still land between that check and the write (docs/postgresnio-lost-statement.md has
+/// the mechanism and a reproduction). Structured concurrency would wait for such a statement with
+/// its caller. The one caller that cannot afford to is the leader of an append group: every append
+/// waits behind it. This is the narrow guard for it, and the only unstructured task per call.
 public func abandoning<R: Sendable>(
-    after limit: Duration, cancelAfter: Duration? = nil, passCancellation: Bool = true,
-    _ body: @escaping @Sendable () async throws -> R
+    after limit: Duration, cancelAfter: Duration? = nil, _ body: @escaping @Sendable () async throws -> R
 ) async throws -> R {
     let outcome = OnceOutcome<R>()
     return try await withTaskCancellationHandler {
@@ -30,9 +28,7 @@ public func abandoning<R: Sendable>(
             let work = Task {
                 do { outcome.resume(.success(try await body())) } catch { outcome.resume(.failure(error)) }
             }
-            // The timers are event-loop tasks, not sleeping Swift tasks: every request and group
-            // commit passes through here, and a scheduled task costs a fraction of a task and its
-            // sleep (profiled: 7 % of placementd's CPU on the read routes).
+            // The timers are event-loop tasks: a scheduled task costs a fraction of a Swift task and its sleep.
             let loop = MultiThreadedEventLoopGroup.singleton.any()
             let early = cancelAfter.flatMap { $0 < limit ? loop.scheduleTask(in: TimeAmount($0)) { work.cancel() } : nil }
             let late = loop.scheduleTask(in: TimeAmount(limit)) {
@@ -43,7 +39,7 @@ public func abandoning<R: Sendable>(
                 early?.cancel()
                 late.cancel()
             }
-            if passCancellation { outcome.onCancel { work.cancel() } }
+            outcome.onCancel { work.cancel() }
         }
     } onCancel: {
         outcome.cancel()

@@ -41,3 +41,35 @@ extension PostgresConnection {
         return try await self.query(query, logger: logger, file: file, line: line).map { try statement.decodeRow($0) }
     }
 }
+
+extension PostgresConnection {
+    /// How a transaction begins and whether it keeps what it did.
+    public enum TransactionKind: Sendable {
+        /// `BEGIN` … `COMMIT`.
+        case readWrite
+        /// A read-only snapshot for several statements (`REPEATABLE READ, READ ONLY`), rolled back at the end.
+        case snapshot
+    }
+
+    /// The one transaction helper: runs `body` between BEGIN and COMMIT (or, for a snapshot, ROLLBACK),
+    /// rolling back when it throws. Every statement goes through `run`, so a connection that closed
+    /// under the body is never sent a ROLLBACK that would wait for ever (PostgresNIO's own
+    /// `withTransaction` sends it unchecked).
+    public func transaction<R>(_ kind: TransactionKind = .readWrite, logger: Logger, _ body: () async throws -> R) async throws -> R {
+        switch kind {
+        case .readWrite: try await run("BEGIN", logger: logger)
+        case .snapshot: try await run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
+        }
+        do {
+            let result = try await body()
+            switch kind {
+            case .readWrite: try await run("COMMIT", logger: logger)
+            case .snapshot: try await run("ROLLBACK", logger: logger)
+            }
+            return result
+        } catch {
+            if !isClosed { _ = try? await run("ROLLBACK", logger: logger) }
+            throw error
+        }
+    }
+}

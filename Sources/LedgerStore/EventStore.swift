@@ -93,7 +93,7 @@ extension EventStore {
             attempt += 1
             do {
                 return try await client.withConnection { connection in
-                    try await self.transaction(connection) {
+                    try await connection.transaction(logger: self.logger) {
                         try await self.appendOnce(requests, mode: mode, on: connection)
                     }
                 }
@@ -101,18 +101,6 @@ extension EventStore {
                 logger.debug("append raced another transaction; retrying", metadata: ["ledger.sqlstate": "\(error.sqlState ?? "")"])
                 try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 * attempt))))
             }
-        }
-    }
-
-    func transaction<R>(_ connection: PostgresConnection, _ body: () async throws -> R) async throws -> R {
-        try await connection.run("BEGIN", logger: logger)
-        do {
-            let result = try await body()
-            try await connection.run("COMMIT", logger: logger)
-            return result
-        } catch {
-            _ = try? await connection.run("ROLLBACK", logger: logger)
-            throw error
         }
     }
 

@@ -66,8 +66,7 @@ public struct Integrity: Sendable {
     /// or nil when there was nothing new to seal.
     public func seal() async throws -> Seal? {
         try await client.withConnection { connection in
-            try await connection.run("BEGIN", logger: logger)
-            do {
+            try await connection.transaction(logger: logger) { () -> Seal? in
                 try await connection.run("SELECT pg_advisory_xact_lock(\(Self.sealLockKey))", logger: logger)
                 let previous = try await seals(on: connection).last
                 let bound = try await settledBound(on: connection)
@@ -87,10 +86,7 @@ public struct Integrity: Sendable {
                     }
                     if n < Self.batchSize { break }
                 }
-                guard accumulator.count > 0 else {
-                    try await connection.run("ROLLBACK", logger: logger)
-                    return nil
-                }
+                guard accumulator.count > 0 else { return nil }
                 let seal = Seal(
                     sequence: (previous?.sequence ?? 0) + 1, uptoPosition: accumulator.lastPosition,
                     eventCount: accumulator.count, eventsDigest: accumulator.finalize(), prevDigest: previous?.digest ?? [])
@@ -101,11 +97,7 @@ public struct Integrity: Sendable {
                             decode(\(Hex.encode(seal.eventsDigest)), 'hex'), decode(\(Hex.encode(seal.prevDigest)), 'hex'),
                             decode(\(Hex.encode(seal.digest)), 'hex'))
                     """, logger: logger)
-                try await connection.run("COMMIT", logger: logger)
                 return seal
-            } catch {
-                _ = try? await connection.run("ROLLBACK", logger: logger)
-                throw error
             }
         }
     }
@@ -143,14 +135,8 @@ public struct Integrity: Sendable {
     public func verify(digest: [UInt8]? = nil, progress: (@Sendable (Int64) -> Void)? = nil) async throws -> VerifyReport {
         try await client.withConnection { connection in
             // One consistent snapshot for the whole walk.
-            try await connection.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
-            do {
-                let report = try await verify(on: connection, digest: digest, progress: progress)
-                try await connection.run("ROLLBACK", logger: logger)
-                return report
-            } catch {
-                _ = try? await connection.run("ROLLBACK", logger: logger)
-                throw error
+            try await connection.transaction(.snapshot, logger: logger) {
+                try await verify(on: connection, digest: digest, progress: progress)
             }
         }
     }

@@ -55,16 +55,15 @@ public enum Migrator {
         for migration in Migration.all.sorted(by: { $0.version < $1.version }) where applied[migration.version] == nil {
             logger.info("applying migration", metadata: ["ledger.migration": "\(migration.name)"])
             do {
-                try await connection.run("BEGIN", logger: logger)
-                for statement in SQLScript.statements(migration.sql) {
-                    try await connection.run(PostgresQuery(unsafeSQL: statement), logger: logger)
+                try await connection.transaction(logger: logger) {
+                    for statement in SQLScript.statements(migration.sql) {
+                        try await connection.run(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    try await connection.run(
+                        "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(migration.version), \(migration.name), \(migration.checksum))",
+                        logger: logger)
                 }
-                try await connection.run(
-                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(migration.version), \(migration.name), \(migration.checksum))",
-                    logger: logger)
-                try await connection.run("COMMIT", logger: logger)
             } catch {
-                _ = try? await connection.run("ROLLBACK", logger: logger)
                 throw ConfigurationError("migration \(migration.name) failed: \(describe(error))")
             }
             done.append(migration)

@@ -284,12 +284,15 @@ struct ProjectionTests {
         }
     }
 
-    static func waitUntil(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
+    static func waitUntil(
+        timeout: Duration = .seconds(20), _ what: String = "", sourceLocation: SourceLocation = #_sourceLocation,
+        _ condition: () async throws -> Bool
+    ) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try await condition() { return }
             try await Task.sleep(for: .milliseconds(25))
         }
-        Issue.record("condition not met within \(timeout)")
+        Issue.record("condition not met within \(timeout): \(what)", sourceLocation: sourceLocation)
     }
 }

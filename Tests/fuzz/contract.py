@@ -1,5 +1,5 @@
-"""The contract's error codes and their HTTP statuses (shared/SPEC.md, "Errors"); shared by the
-fuzz scripts of this directory."""
+"""The contract's error codes and their HTTP statuses (the codes are those of the error schema in
+the daemon's GET /openapi.json); shared by the fuzz scripts of this directory."""
 
 SPEC_CODES = {
     "invalid_json", "invalid_field", "unauthorized", "forbidden", "not_found", "version_conflict",

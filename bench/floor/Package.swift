@@ -17,6 +17,14 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
-        )
+        ),
+        // A reproduction of PostgresNIO 1.33.2 dropping a statement sent to a connection whose channel
+        // has just closed (docs/postgresnio-lost-statement.md).
+        .executableTarget(
+            name: "lost-statement",
+            dependencies: [
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
     ]
 )

@@ -1,0 +1,162 @@
+// A reproduction of PostgresNIO 1.33.2 dropping a statement written to a connection whose channel
+// has just closed (docs/postgresnio-lost-statement.md): the write carries no promise, the pipeline's
+// handlers are already removed, and the query's own promise is never completed, so its caller waits
+// for ever, cancelled or not.
+//
+//   lost-statement [--race N] [SOCKET_DIR [USER [DATABASE]]]
+//
+// SOCKET_DIR is the directory of PostgreSQL's unix socket (or the socket's own path); the defaults
+// come from PGHOST, PGUSER, PGDATABASE and PGPORT (socket `SOCKET_DIR/.s.PGSQL.PGPORT`, port 5432).
+//
+// Default mode: connect A and B, terminate A's backend from B, wait for A.closeFuture, then send
+// `SELECT 1` on A and see whether it ends within 5 s (and within 2 s of being cancelled).
+// `--race N`: N times, terminate a fresh A's backend from B and at once send `SELECT 1` on A unless
+// `A.isClosed`, counting the sends that hung (> 3 s), failed or returned.
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import Synchronization
+
+// MARK: Arguments
+
+var arguments = Array(CommandLine.arguments.dropFirst())
+var raceCount: Int?
+if let index = arguments.firstIndex(of: "--race") {
+    guard index + 1 < arguments.count, let n = Int(arguments[index + 1]), n > 0 else {
+        FileHandle.standardError.write("usage: lost-statement [--race N] [SOCKET_DIR [USER [DATABASE]]]\n".data(using: .utf8)!)
+        exit(2)
+    }
+    raceCount = n
+    arguments.removeSubrange(index...index + 1)
+}
+let environment = ProcessInfo.processInfo.environment
+let socketDirectory = arguments.count > 0 ? arguments[0] : (environment["PGHOST"] ?? "/var/run/postgresql")
+let user = arguments.count > 1 ? arguments[1] : (environment["PGUSER"] ?? "postgres")
+let database = arguments.count > 2 ? arguments[2] : (environment["PGDATABASE"] ?? user)
+let socketPath = socketDirectory.contains(".s.PGSQL.")
+    ? socketDirectory
+    : "\(socketDirectory)/.s.PGSQL.\(environment["PGPORT"] ?? "5432")"
+
+var logger = Logger(label: "lost-statement")
+logger.logLevel = .error
+let configuration = PostgresConnection.Configuration(
+    unixSocketPath: socketPath, username: user, password: nil, database: database)
+
+// MARK: Helpers
+
+/// How a statement ended, set once by the task that sent it.
+enum Outcome: Sendable {
+    case returned
+    case failed(String)
+}
+
+final class OutcomeBox: Sendable {
+    private let value = Mutex<Outcome?>(nil)
+    func set(_ outcome: Outcome) { value.withLock { if $0 == nil { $0 = outcome } } }
+    var outcome: Outcome? { value.withLock { $0 } }
+}
+
+/// Sends `SELECT 1` on `connection` in an unstructured task and reports through the box.
+func send(on connection: PostgresConnection) -> (Task<Void, Never>, OutcomeBox) {
+    let box = OutcomeBox()
+    let task = Task {
+        do {
+            try await connection.query("SELECT 1", logger: logger)
+            box.set(.returned)
+        } catch {
+            box.set(.failed(String(reflecting: error)))
+        }
+    }
+    return (task, box)
+}
+
+/// Polls `box` every 100 ms for up to `seconds`; the outcome, or nil if there was none by then.
+func wait(for box: OutcomeBox, seconds: Double) async -> Outcome? {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if let outcome = box.outcome { return outcome }
+        try? await Task.sleep(for: .milliseconds(100))
+    }
+    return box.outcome
+}
+
+func backendPID(of connection: PostgresConnection) async throws -> Int32 {
+    let rows = try await connection.query("SELECT pg_backend_pid()", logger: logger)
+    for try await pid in rows.decode(Int32.self) { return pid }
+    fatalError("pg_backend_pid() returned no row")
+}
+
+func terminate(_ pid: Int32, from connection: PostgresConnection) async throws {
+    let rows = try await connection.query("SELECT pg_terminate_backend(\(pid))", logger: logger)
+    for try await terminated in rows.decode(Bool.self) where !terminated {
+        print("pg_terminate_backend(\(pid)) returned false")
+    }
+}
+
+func describe(_ outcome: Outcome) -> String {
+    switch outcome {
+    case .returned: return "returned"
+    case .failed(let error): return "failed with \(error)"
+    }
+}
+
+// MARK: Main
+
+print("PostgreSQL at \(socketPath), user \(user), database \(database)")
+let b = try await PostgresConnection.connect(configuration: configuration, id: 2, logger: logger)
+
+if let n = raceCount {
+    var hung = 0, failed = 0, returned = 0, skipped = 0
+    var failures: [String: Int] = [:]
+    for i in 1...n {
+        let a = try await PostgresConnection.connect(configuration: configuration, id: 100 + i, logger: logger)
+        let pid = try await backendPID(of: a)
+        try await terminate(pid, from: b)
+        if a.isClosed {
+            skipped += 1
+            continue
+        }
+        let (task, box) = send(on: a)
+        switch await wait(for: box, seconds: 3) {
+        case nil:
+            hung += 1
+            task.cancel()
+        case .returned?:
+            returned += 1
+        case .failed(let error)?:
+            failed += 1
+            failures[error, default: 0] += 1
+        }
+        // Let A's close finish before the next round (the hung ones stay hung).
+        _ = try? await a.closeFuture.get()
+    }
+    print("race mode, \(n) rounds: isClosed was already true (not sent): \(skipped); sent: \(n - skipped), of which hung (> 3 s): \(hung), failed: \(failed), returned: \(returned)")
+    for (error, count) in failures.sorted(by: { $0.value > $1.value }) {
+        print("  failed \(count)x: \(error)")
+    }
+} else {
+    let a = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+    let pid = try await backendPID(of: a)
+    print("connection A: backend pid \(pid)")
+    try await terminate(pid, from: b)
+    print("terminated A's backend from B")
+    try await a.closeFuture.get()
+    print("A.closeFuture completed; A.isClosed = \(a.isClosed)")
+    print("sending SELECT 1 on A")
+    let (task, box) = send(on: a)
+    if let outcome = await wait(for: box, seconds: 5) {
+        print("NOT REPRODUCED: the statement \(describe(outcome))")
+    } else {
+        print("no outcome after 5 s; cancelling the task")
+        task.cancel()
+        if let outcome = await wait(for: box, seconds: 2) {
+            print("NOT REPRODUCED: the statement \(describe(outcome)) (after it was cancelled, more than 5 s after it was sent)")
+        } else {
+            print("REPRODUCED: the statement neither returned nor failed within 5 s, and cancelling did not end it")
+        }
+    }
+}
+
+try? await b.close()
+exit(0)
