@@ -150,10 +150,29 @@ public struct ProjectionRunner: Sendable {
         progress: @escaping @Sendable (BuildProgress) -> Void
     ) async throws {
         var row: (version: Int, inline: Bool)?
-        for try await found in try await connection.run(
-            "SELECT version, inline FROM projections WHERE name = \(definition.name)", logger: logger
-        ).decode((Int, Bool).self) {
-            row = found
+        var schemaExists = false
+        for try await (version, inline, exists) in try await connection.run(
+            """
+            SELECT version, inline, to_regnamespace(\(definition.liveSchema)) IS NOT NULL FROM projections WHERE name = \(definition.name)
+            """, logger: logger
+        ).decode((Int, Bool, Bool).self) {
+            row = (version, inline)
+            schemaExists = exists
+        }
+        if row != nil && !schemaExists {
+            // The row without its tables (a restore that left the projection schemas out): built
+            // again from position 0, as for a projection seen for the first time.
+            logger.warning("projection tables missing; building them from the log", metadata: ["projection": "\(definition.name)"])
+            try await ProjectionEngine.transaction(on: connection, durable: true, logger: logger) {
+                try await EventStore.holdAppends(on: connection, logger: logger)
+                try await ProjectionEngine.create(definition, schema: definition.liveSchema, on: connection, logger: logger)
+                try await connection.run(
+                    """
+                    UPDATE projections SET version = \(definition.version), inline = false, position = 0, events = 0, updated_at = now()
+                    WHERE name = \(definition.name)
+                    """, logger: logger)
+            }
+            row = (definition.version, false)
         }
         switch row {
         case nil:

@@ -253,6 +253,20 @@ struct ProjectionTests {
         }
     }
 
+    @Test("a projection whose tables are missing (a restore that left them out) is built again from the log when the daemon starts")
+    func missingTablesRebuilt() async throws {
+        try await TestLedger.with { ledger in
+            try await ledger.appendConcurrently(Array(DemoHistory(postings: 8, seed: 3)), writers: 2)
+            let before = try await ledger.dump(.placements)
+            try await ledger.exec("DROP SCHEMA proj_placements CASCADE")
+            try await ledger.runner.prepare()
+            #expect(try await ledger.dump(.placements) == before)
+            var e = Events("p-after-restore")
+            _ = try await ledger.store.append(e.placement("s-1"))
+            #expect(try await ledger.count("SELECT count(*) FROM proj_placements.placements WHERE posting_id = 'p-after-restore'") == 1)
+        }
+    }
+
     @Test("a projection built by another version keeps serving, frozen, while this version's is rebuilt; then the appends write the new one")
     func versionChangeRebuilds() async throws {
         try await TestLedger.with { ledger in

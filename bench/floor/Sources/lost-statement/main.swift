@@ -11,7 +11,8 @@
 // Default mode: connect A and B, terminate A's backend from B, wait for A.closeFuture, then send
 // `SELECT 1` on A and see whether it ends within 5 s (and within 2 s of being cancelled).
 // `--race N`: N times, terminate a fresh A's backend from B and at once send `SELECT 1` on A unless
-// `A.isClosed`, counting the sends that hung (> 3 s), failed or returned.
+// `A.isClosed` (checked in the sending task right before the query, as the ledger's
+// `PostgresConnection.run` does), counting the sends that hung (> 3 s), failed or returned.
 import Foundation
 import Logging
 import NIOCore
@@ -49,6 +50,8 @@ let configuration = PostgresConnection.Configuration(
 enum Outcome: Sendable {
     case returned
     case failed(String)
+    /// `isClosed` was true just before the send, so nothing was sent (race mode).
+    case notSent
 }
 
 final class OutcomeBox: Sendable {
@@ -57,10 +60,16 @@ final class OutcomeBox: Sendable {
     var outcome: Outcome? { value.withLock { $0 } }
 }
 
-/// Sends `SELECT 1` on `connection` in an unstructured task and reports through the box.
-func send(on connection: PostgresConnection) -> (Task<Void, Never>, OutcomeBox) {
+/// Sends `SELECT 1` on `connection` in an unstructured task and reports through the box. With
+/// `checkingClosed`, the task first checks `isClosed` and sends nothing if it is true, the same check
+/// in the same place as the ledger's `PostgresConnection.run` (Sources/LedgerStore/ClosedConnection.swift).
+func send(on connection: PostgresConnection, checkingClosed: Bool = false) -> (Task<Void, Never>, OutcomeBox) {
     let box = OutcomeBox()
     let task = Task {
+        if checkingClosed && connection.isClosed {
+            box.set(.notSent)
+            return
+        }
         do {
             try await connection.query("SELECT 1", logger: logger)
             box.set(.returned)
@@ -98,6 +107,7 @@ func describe(_ outcome: Outcome) -> String {
     switch outcome {
     case .returned: return "returned"
     case .failed(let error): return "failed with \(error)"
+    case .notSent: return "was not sent"
     }
 }
 
@@ -113,15 +123,13 @@ if let n = raceCount {
         let a = try await PostgresConnection.connect(configuration: configuration, id: 100 + i, logger: logger)
         let pid = try await backendPID(of: a)
         try await terminate(pid, from: b)
-        if a.isClosed {
-            skipped += 1
-            continue
-        }
-        let (task, box) = send(on: a)
+        let (task, box) = send(on: a, checkingClosed: true)
         switch await wait(for: box, seconds: 3) {
         case nil:
             hung += 1
             task.cancel()
+        case .notSent?:
+            skipped += 1
         case .returned?:
             returned += 1
         case .failed(let error)?:
@@ -158,5 +166,5 @@ if let n = raceCount {
     }
 }
 
-try? await b.close()
+_ = try? await b.close().get()
 exit(0)
