@@ -4,6 +4,7 @@ public import LedgerStore
 import LedgerProjections
 public import Logging
 public import PostgresNIO
+public import Prometheus
 import ServiceLifecycle
 
 /// What the daemon needs to serve, once its command line is read and its database is open.
@@ -17,6 +18,9 @@ public struct DaemonConfiguration: Sendable {
     public var sealInterval: Duration
     /// Printed on standard output once the server is listening (demo mode's keys and curl lines).
     public var banner: String?
+    /// Where `/metrics` comes from: `placementd` passes the registry it bootstrapped swift-metrics
+    /// with, so library metrics (Hummingbird's) are shown too.
+    public var metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
 
     public init(
         database: PostgresClient.Configuration, replica: PostgresClient.Configuration? = nil, host: String = "127.0.0.1",
@@ -37,8 +41,9 @@ public struct DaemonConfiguration: Sendable {
 public func buildApplication(_ configuration: DaemonConfiguration, logger: Logger) -> some ApplicationProtocol {
     let client = PostgresClient(configuration: configuration.database, backgroundLogger: logger)
     let store = EventStore(client: client, logger: logger, readModels: InlineProjections())
-    var api = LedgerAPI(store: store, keys: KeyCache(keys: KeyStore(client: client, logger: logger)))
-    api.poolSize = configuration.database.options.maximumConnections
+    let metrics = LedgerMetrics(registry: configuration.metrics)
+    metrics.setPoolSize(configuration.database.options.maximumConnections)
+    var api = LedgerAPI(store: store, keys: KeyCache(keys: KeyStore(client: client, logger: logger)), metrics: metrics)
     var services: [any Service] = [client]
     if let replicaConfiguration = configuration.replica {
         let replica = PostgresClient(configuration: replicaConfiguration, backgroundLogger: logger)

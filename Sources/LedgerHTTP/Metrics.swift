@@ -1,117 +1,109 @@
 import Foundation
 public import LedgerCore
-import LedgerStore
 import LedgerProjections
+public import Prometheus
 import Synchronization
 
-/// The daemon's counters and the request latency histogram, rendered in the Prometheus text format
-/// at `GET /metrics` (with projection figures and database state read at scrape time).
+/// The daemon's metrics in a Prometheus registry (swift-prometheus), shown at `GET /metrics`. The
+/// registry is also the swift-metrics backend `placementd` bootstraps, so what libraries record
+/// through swift-metrics (Hummingbird's `MetricsMiddleware`: `hb_requests_total`,
+/// `http_server_request_duration_seconds`, …) is in the same exposition. Figures that are read at
+/// scrape time (the database, the projections) are set just before the registry is emitted.
 public final class LedgerMetrics: Sendable {
-    /// Upper bounds of the latency histogram, in seconds.
-    static let buckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+    public let registry: PrometheusCollectorRegistry
 
-    struct Histogram {
-        var counts = [UInt64](repeating: 0, count: LedgerMetrics.buckets.count)
-        var count: UInt64 = 0
-        var sumMicros: UInt64 = 0
+    /// Upper bounds of the request latency histogram.
+    static let buckets: [Duration] = [
+        .milliseconds(1), .microseconds(2500), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+        .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+    ]
+
+    private let eventsAppended: Counter
+    private let appendRequests: Counter
+    private let replayedRequests: Counter
+    private let rejections: [String: Counter]
+    private let databaseInFlight: Gauge
+    private let databaseInFlightCount = Atomic<Int>(0)
+    private let databaseUp: Gauge
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        eventsAppended = registry.makeCounter(descriptor: Self.name("placement_events_appended", "total", "Events recorded by append requests."))
+        let requests = Self.name("placement_append_requests", "total", "Successful append requests (replayed: idempotent retries).")
+        appendRequests = registry.makeCounter(descriptor: requests, labels: [("replayed", "false")])
+        replayedRequests = registry.makeCounter(descriptor: requests, labels: [("replayed", "true")])
+        let rejected = Self.name("placement_rejections", "total", "Requests answered with an error, by error code.")
+        var byCode: [String: Counter] = [:]
+        for code in ErrorCode.allCases.map(\.rawValue) + ["internal", "other"] {
+            byCode[code] = registry.makeCounter(descriptor: rejected, labels: [("code", code)])
+        }
+        rejections = byCode
+        databaseInFlight = registry.makeGauge(
+            descriptor: Self.name("placement_db_requests_in", "flight", "Request database operations under way (pool pressure)."))
+        databaseUp = registry.makeGauge(descriptor: Self.name("placement_db", "up", "1 when the database answered this scrape."))
     }
 
-    struct State {
-        var eventsAppended: UInt64 = 0
-        var appendRequests: UInt64 = 0
-        var replayedRequests: UInt64 = 0
-        var rejections: [String: UInt64] = [:]
-        var requests: [String: UInt64] = [:]  // "method route status"
-        var latency: [String: Histogram] = [:]  // "method route"
-        var databaseInFlight: Int64 = 0
+    static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: metric, unitName: unit, helpText: help)
     }
 
-    private let state = Mutex(State())
-
-    public init() {}
+    /// The size of the pool the daemon configured.
+    func setPoolSize(_ size: Int) {
+        registry.makeGauge(descriptor: Self.name("placement_db_pool_max", "connections", "Size of the PostgreSQL connection pool."))
+            .set(Int64(size))
+    }
 
     func appended(events: Int, replayed: Bool) {
-        state.withLock {
-            $0.appendRequests += 1
-            if replayed { $0.replayedRequests += 1 } else { $0.eventsAppended += UInt64(events) }
+        if replayed {
+            replayedRequests.increment()
+        } else {
+            appendRequests.increment()
+            eventsAppended.increment(by: Int64(events))
         }
     }
 
-    func rejected(_ code: String) { state.withLock { $0.rejections[code, default: 0] += 1 } }
+    func rejected(_ code: String) { (rejections[code] ?? rejections["other"]!).increment() }
 
     func request(method: String, route: String, status: Int, elapsed: Duration) {
-        let micros = UInt64(max(0, elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000))
-        let seconds = Double(micros) / 1_000_000
-        state.withLock {
-            $0.requests["\(method) \(route) \(status)", default: 0] += 1
-            var h = $0.latency["\(method) \(route)"] ?? Histogram()
-            for (i, bound) in Self.buckets.enumerated() where seconds <= bound { h.counts[i] += 1 }
-            h.count += 1
-            h.sumMicros += micros
-            $0.latency["\(method) \(route)"] = h
-        }
+        registry.makeCounter(
+            descriptor: Self.name("placement_http_requests", "total", "HTTP requests by method, route and status."),
+            labels: [("method", method), ("route", route), ("status", String(status))]
+        ).increment()
+        registry.makeDurationHistogram(
+            descriptor: Self.name("placement_http_request_duration", "seconds", "HTTP request latency by method and route."),
+            labels: [("method", method), ("route", route)], buckets: Self.buckets
+        ).record(elapsed)
     }
 
     func databaseCall<R>(_ body: () async throws -> R) async rethrows -> R {
-        state.withLock { $0.databaseInFlight += 1 }
-        defer { state.withLock { $0.databaseInFlight -= 1 } }
+        databaseInFlight.set(Int64(databaseInFlightCount.add(1, ordering: .relaxed).newValue))
+        defer { databaseInFlight.set(Int64(databaseInFlightCount.subtract(1, ordering: .relaxed).newValue)) }
         return try await body()
     }
 
-    static func escape(_ value: String) -> String {
-        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n")
-    }
-
-    /// The Prometheus text exposition.
-    func render(projections: [ProjectionStatus]?, poolSize: Int) -> String {
-        let s = state.withLock { $0 }
-        var out = ""
-        func family(_ name: String, _ type: String, _ help: String) { out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n" }
-        family("placement_events_appended_total", "counter", "Events recorded by append requests.")
-        out += "placement_events_appended_total \(s.eventsAppended)\n"
-        family("placement_append_requests_total", "counter", "Successful append requests (replayed: idempotent retries).")
-        out += "placement_append_requests_total{replayed=\"false\"} \(s.appendRequests - s.replayedRequests)\n"
-        out += "placement_append_requests_total{replayed=\"true\"} \(s.replayedRequests)\n"
-        family("placement_rejections_total", "counter", "Requests answered with an error, by error code.")
-        for code in ErrorCode.allCases.map(\.rawValue) + ["internal"] {
-            out += "placement_rejections_total{code=\"\(code)\"} \(s.rejections[code] ?? 0)\n"
+    /// The Prometheus text exposition, with the projections' state as read now (nil: the database
+    /// did not answer).
+    func render(projections: [ProjectionStatus]?) -> String {
+        databaseUp.set(Int64(projections == nil ? 0 : 1))
+        for p in projections ?? [] {
+            let labels = [("projection", p.name)]
+            registry.makeGauge(
+                descriptor: Self.name("placement_projection", "position", "Position up to which each projection reflects every event."),
+                labels: labels
+            ).set(p.position)
+            registry.makeGauge(
+                descriptor: Self.name("placement_projection_lag", "events", "Events recorded after that position (0 when written inline)."),
+                labels: labels
+            ).set(p.lag)
+            registry.makeGauge(
+                descriptor: Self.name("placement_projection_lag", "seconds", "Age of the oldest event a projection does not reflect."),
+                labels: labels
+            ).set(Double(p.lagMilliseconds) / 1000)
+            registry.makeGauge(
+                descriptor: Self.name("placement_projection", "rebuilding", "1 while a projection is being built (not written inline)."),
+                labels: labels
+            ).set(Int64(p.rebuilding ? 1 : 0))
         }
-        family("placement_http_requests_total", "counter", "HTTP requests by method, route and status.")
-        for key in s.requests.keys.sorted() {
-            let parts = key.split(separator: " ", maxSplits: 2).map(String.init)
-            out += "placement_http_requests_total{method=\"\(parts[0])\",route=\"\(Self.escape(parts[1]))\",status=\"\(parts[2])\"} \(s.requests[key]!)\n"
-        }
-        family("placement_http_request_duration_seconds", "histogram", "HTTP request latency by method and route.")
-        for key in s.latency.keys.sorted() {
-            let parts = key.split(separator: " ", maxSplits: 1).map(String.init)
-            let labels = "method=\"\(parts[0])\",route=\"\(Self.escape(parts[1]))\""
-            let h = s.latency[key]!
-            for (i, bound) in Self.buckets.enumerated() {
-                out += "placement_http_request_duration_seconds_bucket{\(labels),le=\"\(bound)\"} \(h.counts[i])\n"
-            }
-            out += "placement_http_request_duration_seconds_bucket{\(labels),le=\"+Inf\"} \(h.count)\n"
-            out += "placement_http_request_duration_seconds_sum{\(labels)} \(Double(h.sumMicros) / 1_000_000)\n"
-            out += "placement_http_request_duration_seconds_count{\(labels)} \(h.count)\n"
-        }
-        family("placement_db_pool_max_connections", "gauge", "Size of the PostgreSQL connection pool.")
-        out += "placement_db_pool_max_connections \(poolSize)\n"
-        family("placement_db_requests_in_flight", "gauge", "Request database operations under way (pool pressure).")
-        out += "placement_db_requests_in_flight \(s.databaseInFlight)\n"
-        family("placement_db_up", "gauge", "1 when the database answered this scrape.")
-        out += "placement_db_up \(projections == nil ? 0 : 1)\n"
-        if let projections {
-            family("placement_projection_position", "gauge", "Checkpoint position of each projection.")
-            for p in projections { out += "placement_projection_position{projection=\"\(p.name)\"} \(p.position)\n" }
-            family("placement_projection_lag_events", "gauge", "Events recorded after each projection's checkpoint.")
-            for p in projections { out += "placement_projection_lag_events{projection=\"\(p.name)\"} \(p.lag)\n" }
-            family("placement_projection_lag_seconds", "gauge", "Age of the oldest event a projection has not applied.")
-            for p in projections {
-                out += "placement_projection_lag_seconds{projection=\"\(p.name)\"} \(Double(p.lagMilliseconds) / 1000)\n"
-            }
-            family("placement_projection_rebuilding", "gauge", "1 while a projection is being rebuilt.")
-            for p in projections { out += "placement_projection_rebuilding{projection=\"\(p.name)\"} \(p.rebuilding ? 1 : 0)\n" }
-        }
-        return out
+        return registry.emitToString()
     }
 }

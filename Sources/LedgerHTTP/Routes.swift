@@ -10,9 +10,7 @@ public import PostgresNIO
 public struct LedgerAPI: Sendable {
     public let store: EventStore
     public let keys: KeyCache
-    public let metrics = LedgerMetrics()
-    /// The pool size the daemon configured (reported by /metrics).
-    public var poolSize = 20
+    public let metrics: LedgerMetrics
     /// How long a request may wait for the database before it answers 503.
     public var databaseDeadline: Duration = .seconds(5)
     /// Where the projection reads (reports, lists, postings, placements) go: a PostgreSQL streaming
@@ -20,13 +18,17 @@ public struct LedgerAPI: Sendable {
     /// streams always use the primary.
     public var readClient: PostgresClient?
 
-    public init(store: EventStore, keys: KeyCache) {
+    /// `metrics`: where the API records (a registry of its own unless the daemon passes the one it
+    /// bootstrapped swift-metrics with).
+    public init(store: EventStore, keys: KeyCache, metrics: LedgerMetrics = LedgerMetrics()) {
         self.store = store
         self.keys = keys
+        self.metrics = metrics
     }
 
     public func buildRouter() -> Router<LedgerRequestContext> {
         let router = Router(context: LedgerRequestContext.self)
+        router.add(middleware: MetricsMiddleware())
         router.add(middleware: RequestLogMiddleware(metrics: metrics))
         router.add(middleware: ErrorMiddleware(metrics: metrics))
         router.get("/healthz") { _, _ in Reply.json(.ok, .object(["status": .string("ok")])) }
@@ -64,7 +66,7 @@ public struct LedgerAPI: Sendable {
     func prometheus() async throws -> Response {
         let runner = ProjectionRunner(client: store.client, logger: store.logger)
         let projections = try? await withDeadline(.seconds(2)) { try await runner.status() }
-        let text = metrics.render(projections: projections, poolSize: poolSize)
+        let text = metrics.render(projections: projections)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: text)))

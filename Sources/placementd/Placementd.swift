@@ -5,6 +5,8 @@ import LedgerHTTP
 import LedgerProjections
 import LedgerStore
 import Logging
+import Metrics
+import Prometheus
 import PostgresNIO
 
 @main
@@ -113,6 +115,8 @@ struct Placementd: AsyncParsableCommand {
             configuration.replica = endpoint.clientConfiguration
             logger.info("serving projection reads from a replica", metadata: ["ledger.replica": "\(endpoint.summary)"])
         }
+        // swift-metrics for the libraries (Hummingbird's request metrics), into the registry /metrics shows.
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: configuration.metrics))
         let app = buildApplication(configuration, logger: logger)
         do {
             try await app.runService()

@@ -34,7 +34,7 @@ struct ApplicationTests {
                 try await ProjectionTests.waitUntil { try await ledger.count("SELECT count(*) FROM seals") >= 1 }
                 let metrics = try await client.call(.get, "/metrics")
                 guard case .string(let text) = metrics.json else { Issue.record("metrics are not text"); return }
-                #expect(text.contains("placement_db_pool_max_connections \(configuration.database.options.maximumConnections)"))
+                #expect(text.contains("placement_db_pool_max_connections \(configuration.database.options.maximumConnections).0"))
                 #expect(try await ledger.count(connections) > before)
             }
             // Shut down: the daemon's pool closed every connection it had to this database.

@@ -244,7 +244,10 @@ struct MetricsTests {
             #expect(lines.contains("placement_events_appended_total 3"))
             #expect(lines.contains("placement_rejections_total{code=\"already_selected\"} 1"))
             #expect(lines.contains("placement_rejections_total{code=\"unauthorized\"} 1"))
-            #expect(lines.contains("placement_db_up 1"))
+            #expect(lines.contains("placement_db_up 1.0"))
+            #expect(lines.contains("# TYPE placement_http_request_duration_seconds histogram"))
+            // A figure nobody set is not shown: this API was given no pool size.
+            #expect(!lines.contains { $0.hasPrefix("placement_db_pool_max_connections") })
             #expect(lines.contains { $0.hasPrefix("placement_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/events\"} 2") })
             #expect(lines.contains { $0.hasPrefix("placement_projection_lag_events{projection=\"placements\"}") })
         }

@@ -3,7 +3,7 @@
 // handlers are already removed, and the query's own promise is never completed, so its caller waits
 // for ever, cancelled or not.
 //
-//   lost-statement [--race N] [SOCKET_DIR [USER [DATABASE]]]
+//   lost-statement [--race N | --race-on-loop N] [SOCKET_DIR [USER [DATABASE]]]
 //
 // SOCKET_DIR is the directory of PostgreSQL's unix socket (or the socket's own path); the defaults
 // come from PGHOST, PGUSER, PGDATABASE and PGPORT (socket `SOCKET_DIR/.s.PGSQL.PGPORT`, port 5432).
@@ -13,22 +13,29 @@
 // `--race N`: N times, terminate a fresh A's backend from B and at once send `SELECT 1` on A unless
 // `A.isClosed` (checked in the sending task right before the query, as the ledger's
 // `PostgresConnection.run` does), counting the sends that hung (> 3 s), failed or returned.
+// `--race-on-loop N`: the same rounds, but the sending task runs the `isClosed` check and the call to
+// `query` on A's own event loop, in one executor job (a task executor preference for that loop), so
+// that NIO's close sequence cannot run between the check and the channel write; it also counts how
+// many sends really were on the loop (`inEventLoop` right before `query`).
 import Foundation
 import Logging
 import NIOCore
-import PostgresNIO
+@testable import PostgresNIO
+import NIOPosix
 import Synchronization
 
 // MARK: Arguments
 
 var arguments = Array(CommandLine.arguments.dropFirst())
 var raceCount: Int?
-if let index = arguments.firstIndex(of: "--race") {
+var raceOnLoop = false
+if let index = arguments.firstIndex(where: { $0 == "--race" || $0 == "--race-on-loop" }) {
     guard index + 1 < arguments.count, let n = Int(arguments[index + 1]), n > 0 else {
-        FileHandle.standardError.write("usage: lost-statement [--race N] [SOCKET_DIR [USER [DATABASE]]]\n".data(using: .utf8)!)
+        FileHandle.standardError.write("usage: lost-statement [--race N | --race-on-loop N] [SOCKET_DIR [USER [DATABASE]]]\n".data(using: .utf8)!)
         exit(2)
     }
     raceCount = n
+    raceOnLoop = arguments[index] == "--race-on-loop"
     arguments.removeSubrange(index...index + 1)
 }
 let environment = ProcessInfo.processInfo.environment
@@ -80,6 +87,84 @@ func send(on connection: PostgresConnection, checkingClosed: Bool = false) -> (T
     return (task, box)
 }
 
+/// A task executor that runs each job synchronously on one NIO event loop thread.
+final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
+    let loop: any EventLoop
+    init(_ loop: any EventLoop) { self.loop = loop }
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
+/// Whether the `isClosed` check ran on the connection's event loop, and whether the send did.
+final class LoopBox: Sendable {
+    private let value = Mutex<(checked: Bool?, sent: Bool?)>((nil, nil))
+    func checked(_ onLoop: Bool) { value.withLock { $0.checked = onLoop } }
+    func sent(_ onLoop: Bool) { value.withLock { $0.sent = onLoop } }
+    var checkedOnLoop: Bool? { value.withLock { $0.checked } }
+    var sentOnLoop: Bool? { value.withLock { $0.sent } }
+}
+
+struct Refused: Error {}
+
+final class Trace: Sendable {
+    let lines = Mutex<[String]>([])
+    let t0 = ContinuousClock.now
+    func add(_ s: String) { let d = ContinuousClock.now - t0; lines.withLock { $0.append("\(d) [\(Thread.current.name ?? "?")] \(s)") } }
+}
+final class Probe: ChannelDuplexHandler, @unchecked Sendable {
+    typealias InboundIn = NIOAny
+    typealias OutboundIn = NIOAny
+    let trace: Trace
+    init(_ t: Trace) { trace = t }
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        trace.add("probe: write enters pipeline tail; active=\(context.channel.isActive)")
+        context.write(data, promise: promise)
+        trace.add("probe: write returned from next handler")
+    }
+    func channelInactive(context: ChannelHandlerContext) { trace.add("probe: channelInactive"); context.fireChannelInactive() }
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { trace.add("probe: errorCaught \(error)"); context.fireErrorCaught(error) }
+    func handlerRemoved(context: ChannelHandlerContext) { trace.add("probe: handlerRemoved") }
+}
+nonisolated(unsafe) var currentTrace: Trace? = nil
+nonisolated(unsafe) var currentHandler: PostgresChannelHandler? = nil
+
+/// As `send(on:checkingClosed: true)`, but the `isClosed` check and the call to `query` run on the
+/// connection's event loop, in the same executor job: `query` writes to the channel before its first
+/// suspension, and a write made on the loop goes straight into the pipeline.
+func sendOnLoop(on connection: PostgresConnection) -> (Task<Void, Never>, OutcomeBox, LoopBox) {
+    let box = OutcomeBox()
+    let loopBox = LoopBox()
+    let task = Task {
+        do {
+            try await withTaskExecutorPreference(EventLoopTaskExecutor(connection.eventLoop)) {
+                loopBox.checked(connection.eventLoop.inEventLoop)
+                guard !connection.isClosed else { throw Refused() }
+                loopBox.sent(connection.eventLoop.inEventLoop)
+                let ch = connection.channel
+                let h = try? ch.pipeline.syncOperations.handler(type: PostgresChannelHandler.self)
+                currentHandler = h
+                currentTrace?.add("closure: before query; active=\(ch.isActive) handler=\(h != nil)")
+                connection.eventLoop.execute { currentTrace?.add("marker task queued before query ran") }
+                do {
+                    try await connection.query("SELECT 1", logger: logger)
+                    currentTrace?.add("closure: query returned")
+                } catch {
+                    currentTrace?.add("closure: query threw")
+                    throw error
+                }
+            }
+            box.set(.returned)
+        } catch is Refused {
+            box.set(.notSent)
+        } catch {
+            box.set(.failed(String(reflecting: error)))
+        }
+    }
+    return (task, box, loopBox)
+}
+
 /// Polls `box` every 100 ms for up to `seconds`; the outcome, or nil if there was none by then.
 func wait(for box: OutcomeBox, seconds: Double) async -> Outcome? {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
@@ -119,14 +204,35 @@ let b = try await PostgresConnection.connect(configuration: configuration, id: 2
 if let n = raceCount {
     var hung = 0, failed = 0, returned = 0, skipped = 0
     var failures: [String: Int] = [:]
+    var checksOnLoop = 0, sendsOnLoop = 0, sendsOffLoop = 0
     for i in 1...n {
         let a = try await PostgresConnection.connect(configuration: configuration, id: 100 + i, logger: logger)
         let pid = try await backendPID(of: a)
+        let trace = Trace(); currentTrace = trace
+        try await a.eventLoop.submit { try a.channel.pipeline.syncOperations.addHandler(Probe(trace)) }.get()
+        a.closeFuture.whenComplete { _ in trace.add("closeFuture completed") }
         try await terminate(pid, from: b)
-        let (task, box) = send(on: a, checkingClosed: true)
+        trace.add("terminate returned")
+        let task: Task<Void, Never>, box: OutcomeBox
+        var loopBox: LoopBox?
+        if raceOnLoop {
+            (task, box, loopBox) = sendOnLoop(on: a)
+        } else {
+            (task, box) = send(on: a, checkingClosed: true)
+        }
         switch await wait(for: box, seconds: 3) {
         case nil:
             hung += 1
+            print("HUNG round \(i):")
+            for l in trace.lines.withLock({ $0 }) { print("   ", l) }
+            if let h = currentHandler {
+                let st = try await a.eventLoop.submit { () -> String in
+                    var out = ""
+                    for c in Mirror(reflecting: h).children where c.label == "state" || c.label == "handlerContext" { out += "\(c.label!): \(String(describing: c.value).prefix(600))\n" }
+                    return out
+                }.get()
+                print(st)
+            }
             task.cancel()
         case .notSent?:
             skipped += 1
@@ -136,10 +242,21 @@ if let n = raceCount {
             failed += 1
             failures[error, default: 0] += 1
         }
+        if let loopBox {
+            if loopBox.checkedOnLoop == true { checksOnLoop += 1 }
+            switch loopBox.sentOnLoop {
+            case true?: sendsOnLoop += 1
+            case false?: sendsOffLoop += 1
+            case nil: break
+            }
+        }
         // Let A's close finish before the next round (the hung ones stay hung).
         _ = try? await a.closeFuture.get()
     }
-    print("race mode, \(n) rounds: isClosed was already true (not sent): \(skipped); sent: \(n - skipped), of which hung (> 3 s): \(hung), failed: \(failed), returned: \(returned)")
+    print("\(raceOnLoop ? "race-on-loop" : "race") mode, \(n) rounds: isClosed was already true (not sent): \(skipped); sent: \(n - skipped), of which hung (> 3 s): \(hung), failed: \(failed), returned: \(returned)")
+    if raceOnLoop {
+        print("  on A's event loop: isClosed checks \(checksOnLoop) of \(n); sends \(sendsOnLoop) of \(sendsOnLoop + sendsOffLoop) (off the loop: \(sendsOffLoop))")
+    }
     for (error, count) in failures.sorted(by: { $0.value > $1.value }) {
         print("  failed \(count)x: \(error)")
     }
