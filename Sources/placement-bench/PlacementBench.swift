@@ -21,10 +21,13 @@ struct PlacementBench: AsyncParsableCommand {
             --json. Numbers are reported, never enforced: the exit status is 0 unless the benchmark itself failed.
 
             Workloads: appends (single-event POST /v1/events, closed loop), batches (100-event POSTs), lag (open \
-            loop at --lag-rate events/s; lag is append acknowledgement → every projection's checkpoint past that \
-            position), import (placementctl import of --events events), catchup (the daemon's projections from the \
-            import, and its peak RSS), rebuild (each projection rebuilt from position 0), queries (dashboard and list \
-            routes at that size).
+            loop at --lag-rate events/s; lag is append acknowledgement → the position the read models report \
+            covering it: the read models are written in the append's transaction, so it measures how long an older \
+            open transaction holds the gap-free position back), import (placementctl import of --events events, \
+            read models included), catchup (only when the import found no attached read models: the daemon builds \
+            them at start), rebuild (each projection rebuilt from position 0, and how long the swap held appends), \
+            queries (dashboard and list routes at that size). For an A/B of appends under wrk against another \
+            build, see bench/ab/run.sh.
             """)
 
     @Flag(help: "A run that finishes in under a minute: 3 s phases, 50,000 imported events.")
@@ -269,12 +272,16 @@ final class Bench: Sendable {
         return 0
     }
 
-    /// The lowest projection checkpoint and the log's head.
+    /// The position every projection reflects (inline: the gap-free position of the query's own
+    /// snapshot) and the log's head.
     func projectionProgress() async throws -> (checkpoint: Int64, head: Int64) {
-        let checkpoint = try await scalar("SELECT min(position) FROM projections")
+        let checkpoint = try await scalar(Self.reflectedQuery)
         let head = try await scalar("SELECT max(position) FROM events")
         return (checkpoint, head)
     }
+
+    /// The position every projection reflects, as reads report it.
+    static let reflectedQuery = "SELECT " + ProjectionRunner.positionColumn(ProjectionDefinition.all.map(\.name))
 
     /// Waits until every projection has caught up with the log (the baselines must not share the
     /// machine with projection work). Returns how long it took.

@@ -72,16 +72,22 @@ extension Bench {
             try await importWorkload(options, into: &report)
             print("\n== the daemon catches up with the import")
             let before = try await projectionProgress()
+            // The import wrote the read models inline when they were attached already; a ledger
+            // imported before its first daemon start is caught up in place when the daemon starts.
             let backlog = try await scalar("SELECT count(*) FROM events WHERE position > \(before.checkpoint)")
             (daemon, load) = try await startDaemon()
             let elapsed = try await waitForProjections()
             let memory = daemon.memory
             let vacuum = try await settle()
-            report.add(
-                ResultRow(
-                    workload: "daemon catch-up of \(backlog) events (both projections)", unit: "events/s",
-                    ours: Double(backlog) / max(elapsed.seconds, 0.001), raw: nil, bar: .none,
-                    details: [("peak RSS", "\(memory.peak >> 20) MiB"), ("VACUUM ANALYZE afterwards", "\(format(vacuum.seconds)) s")]))
+            if backlog > 0 {
+                report.add(
+                    ResultRow(
+                        workload: "daemon catch-up of \(backlog) events (both projections)", unit: "events/s",
+                        ours: Double(backlog) / max(elapsed.seconds, 0.001), raw: nil, bar: .none,
+                        details: [("peak RSS", "\(memory.peak >> 20) MiB"), ("VACUUM ANALYZE afterwards", "\(format(vacuum.seconds)) s")]))
+            } else {
+                print("   nothing to catch up: the import wrote the read models in its own transactions")
+            }
         }
 
         if selected.contains("rebuild") {
@@ -138,7 +144,7 @@ extension Bench {
             group.addTask {
                 // The projections' lowest checkpoint, every 2 ms.
                 while !done.value {
-                    let checkpoint = try await self.scalar("SELECT min(position) FROM projections")
+                    let checkpoint = try await self.scalar(Bench.reflectedQuery)
                     let now = clock.now
                     polls.withLock { $0.append((now, checkpoint)) }
                     try await Task.sleep(for: .milliseconds(2))
@@ -146,7 +152,7 @@ extension Bench {
                 // Until the last acknowledged position is passed.
                 let last = acks.withLock { $0.map(\.1).max() ?? 0 }
                 while true {
-                    let checkpoint = try await self.scalar("SELECT min(position) FROM projections")
+                    let checkpoint = try await self.scalar(Bench.reflectedQuery)
                     let now = clock.now
                     polls.withLock { $0.append((now, checkpoint)) }
                     if checkpoint >= last { return nil }

@@ -20,8 +20,7 @@
 import Foundation
 import Logging
 import NIOCore
-@testable import PostgresNIO
-import NIOPosix
+import PostgresNIO
 import Synchronization
 
 // MARK: Arguments
@@ -108,28 +107,6 @@ final class LoopBox: Sendable {
 
 struct Refused: Error {}
 
-final class Trace: Sendable {
-    let lines = Mutex<[String]>([])
-    let t0 = ContinuousClock.now
-    func add(_ s: String) { let d = ContinuousClock.now - t0; lines.withLock { $0.append("\(d) [\(Thread.current.name ?? "?")] \(s)") } }
-}
-final class Probe: ChannelDuplexHandler, @unchecked Sendable {
-    typealias InboundIn = NIOAny
-    typealias OutboundIn = NIOAny
-    let trace: Trace
-    init(_ t: Trace) { trace = t }
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        trace.add("probe: write enters pipeline tail; active=\(context.channel.isActive)")
-        context.write(data, promise: promise)
-        trace.add("probe: write returned from next handler")
-    }
-    func channelInactive(context: ChannelHandlerContext) { trace.add("probe: channelInactive"); context.fireChannelInactive() }
-    func errorCaught(context: ChannelHandlerContext, error: any Error) { trace.add("probe: errorCaught \(error)"); context.fireErrorCaught(error) }
-    func handlerRemoved(context: ChannelHandlerContext) { trace.add("probe: handlerRemoved") }
-}
-nonisolated(unsafe) var currentTrace: Trace? = nil
-nonisolated(unsafe) var currentHandler: PostgresChannelHandler? = nil
-
 /// As `send(on:checkingClosed: true)`, but the `isClosed` check and the call to `query` run on the
 /// connection's event loop, in the same executor job: `query` writes to the channel before its first
 /// suspension, and a write made on the loop goes straight into the pipeline.
@@ -142,18 +119,7 @@ func sendOnLoop(on connection: PostgresConnection) -> (Task<Void, Never>, Outcom
                 loopBox.checked(connection.eventLoop.inEventLoop)
                 guard !connection.isClosed else { throw Refused() }
                 loopBox.sent(connection.eventLoop.inEventLoop)
-                let ch = connection.channel
-                let h = try? ch.pipeline.syncOperations.handler(type: PostgresChannelHandler.self)
-                currentHandler = h
-                currentTrace?.add("closure: before query; active=\(ch.isActive) handler=\(h != nil)")
-                connection.eventLoop.execute { currentTrace?.add("marker task queued before query ran") }
-                do {
-                    try await connection.query("SELECT 1", logger: logger)
-                    currentTrace?.add("closure: query returned")
-                } catch {
-                    currentTrace?.add("closure: query threw")
-                    throw error
-                }
+                try await connection.query("SELECT 1", logger: logger)
             }
             box.set(.returned)
         } catch is Refused {
@@ -208,11 +174,7 @@ if let n = raceCount {
     for i in 1...n {
         let a = try await PostgresConnection.connect(configuration: configuration, id: 100 + i, logger: logger)
         let pid = try await backendPID(of: a)
-        let trace = Trace(); currentTrace = trace
-        try await a.eventLoop.submit { try a.channel.pipeline.syncOperations.addHandler(Probe(trace)) }.get()
-        a.closeFuture.whenComplete { _ in trace.add("closeFuture completed") }
         try await terminate(pid, from: b)
-        trace.add("terminate returned")
         let task: Task<Void, Never>, box: OutcomeBox
         var loopBox: LoopBox?
         if raceOnLoop {
@@ -223,16 +185,6 @@ if let n = raceCount {
         switch await wait(for: box, seconds: 3) {
         case nil:
             hung += 1
-            print("HUNG round \(i):")
-            for l in trace.lines.withLock({ $0 }) { print("   ", l) }
-            if let h = currentHandler {
-                let st = try await a.eventLoop.submit { () -> String in
-                    var out = ""
-                    for c in Mirror(reflecting: h).children where c.label == "state" || c.label == "handlerContext" { out += "\(c.label!): \(String(describing: c.value).prefix(600))\n" }
-                    return out
-                }.get()
-                print(st)
-            }
             task.cancel()
         case .notSent?:
             skipped += 1

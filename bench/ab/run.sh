@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# A/B of HTTP appends between two builds of placementd, driven by wrk, beside pgbench on the same
+# PostgreSQL server in the same run:
+#   - wrk: single-event appends (32 connections) and 100-event batches (scripts/wrk-append.lua:
+#     every event a `posted` on a new posting, as the contract's baseline rows are independent);
+#   - pgbench: single-row and 100-row INSERTs into a copy of `events` (the contract's raw baseline),
+#     and "the ledger's own write set": one transaction per append doing what one append group of
+#     one `posted` event writes (the streams' turn, the stream row locked, the event, the stream
+#     head, the read-model row).
+# Usage: bench/ab/run.sh OLD_BIN_DIR NEW_BIN_DIR [SECONDS] [ROUNDS]
+# Each BIN_DIR holds placementd and placementctl (release builds). Needs wrk, pgbench and the
+# PostgreSQL server binaries; as root, the server runs as the postgres user. Loopback only.
+set -euo pipefail
+OLD=${1:?old bin dir}; NEW=${2:?new bin dir}; SECONDS_PER=${3:-20}; ROUNDS=${4:-2}
+HERE=$(cd "$(dirname "$0")/../.." && pwd)
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+WORK=$(mktemp -d /tmp/placement-ab.XXXXXX); chmod 777 "$WORK"
+PORT=$((20000 + RANDOM % 20000)); HTTP=$((PORT + 1))
+as_pg() { if [ "$(id -u)" = 0 ]; then su postgres -c "$*"; else bash -c "$*"; fi; }
+cleanup() { pkill -f "placementd --database-url postgres://postgres@127.0.0.1:$PORT" 2>/dev/null || true
+            as_pg "$PGBIN/pg_ctl -D $WORK/data -m fast stop" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+as_pg "$PGBIN/initdb -D $WORK/data -A trust -U postgres" >/dev/null
+as_pg "$PGBIN/pg_ctl -D $WORK/data -l $WORK/pg.log -o '-p $PORT -k $WORK -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=512MB' start" >/dev/null
+URL="postgres://postgres@127.0.0.1:$PORT"
+psql() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
+echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT, durable (fsync, synchronous_commit on); $(nproc) cores"
+
+wrk_rate() {  # prints requests/s and p99 ms of a wrk run
+  local out; out=$(PLACEMENT_KEY=$1 BATCH_SIZE=$2 wrk -t2 -c"$3" -d"$4"s --latency -s "$HERE/scripts/wrk-append.lua" "http://127.0.0.1:$HTTP/v1/events" 2>&1)
+  local non2xx; non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}')
+  if [ -n "$non2xx" ]; then echo "wrk saw $non2xx non-2xx responses:" >&2; echo "$out" >&2; exit 1; fi
+  echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}') $(echo "$out" | awk '$1 == "99%" {print $2}')"
+}
+
+run_side() {  # NAME BIN_DIR ROUND
+  local name=$1 bin=$2 db="ab_${1}_$3"
+  psql -c "CREATE DATABASE $db" postgres
+  "$bin/placementctl" migrate --database-url "$URL/$db" >/dev/null 2>&1
+  local key; key=$("$bin/placementctl" keys create --role platform --database-url "$URL/$db" 2>/dev/null | head -1)
+  "$bin/placementd" --database-url "$URL/$db" --listen "127.0.0.1:$HTTP" --log-level warning >"$WORK/$db.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$HTTP/readyz" >/dev/null && break; sleep 0.2; done
+  wrk_rate "$key" 1 32 5 >/dev/null  # warm-up
+  local single batch
+  single=$(wrk_rate "$key" 1 32 "$SECONDS_PER")
+  batch=$(wrk_rate "$key" 100 8 "$SECONDS_PER")
+  kill -TERM $pid; wait $pid 2>/dev/null || true
+  local events; events=$(psql -t -A -c "SELECT count(*) FROM events" "$db")
+  psql -c "DROP DATABASE $db" postgres
+  echo "$name round $3: single $single | batch-requests $batch | events recorded $events"
+}
+
+pgbench_tps() {  # SCRIPT CLIENTS
+  echo "$1" > "$WORK/script.sql"
+  "$PGBIN/pgbench" -n -M prepared -h 127.0.0.1 -p "$PORT" -U postgres -c "$2" -j 2 -T "$SECONDS_PER" -f "$WORK/script.sql" raw 2>&1 \
+    | awk '/^tps = / {print $3}'
+}
+
+raw_baselines() {
+  psql -c "DROP DATABASE IF EXISTS raw" postgres; psql -c "CREATE DATABASE raw" postgres
+  psql raw <<'SQL'
+CREATE SEQUENCE raw_seq;
+CREATE TABLE raw_events (position bigint PRIMARY KEY, id uuid NOT NULL UNIQUE, posting_id text NOT NULL, version bigint NOT NULL,
+  type text NOT NULL, occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL, expected_version bigint, actor text,
+  data jsonb NOT NULL, prev_hash bytea NOT NULL, hash bytea NOT NULL, UNIQUE (posting_id, version));
+CREATE TABLE raw_streams (posting_id text PRIMARY KEY, company_id text NOT NULL, version bigint NOT NULL, head_position bigint NOT NULL,
+  head_hash bytea NOT NULL, snapshot_format integer NOT NULL, snapshot text NOT NULL);
+CREATE TABLE raw_postings (posting_id text PRIMARY KEY, company_id text NOT NULL, title text NOT NULL, status text NOT NULL,
+  openings int8 NOT NULL, applicants int8 NOT NULL, selected int8 NOT NULL, withdrawn int8 NOT NULL, stipend text NOT NULL, created_at int8 NOT NULL);
+CREATE INDEX ON raw_postings (company_id, posting_id);
+SQL
+  local data='{"company_id":"c-bench","openings":1,"stipend":{"amount_minor":1000,"currency":"USD","kind":"fixed"},"title":"Bench"}'
+  local hash; hash=$(printf 'ab%.0s' $(seq 1 32))
+  local row="(nextval('raw_seq'), gen_random_uuid(), 'raw-' || gen_random_uuid(), 1, 'posted', now(), now(), NULL, NULL, '$data'::jsonb, '\\x$hash'::bytea, '\\x$hash'::bytea)"
+  local single="INSERT INTO raw_events VALUES $row;"
+  local rows; rows=$(for _ in $(seq 1 100); do printf '%s,' "$row"; done); rows=${rows%,}
+  local hundred="INSERT INTO raw_events VALUES $rows;"
+  # What one append group of one new posting writes, statement by statement as the daemon does.
+  local writeset="\\set n random(1, 1000000000)
+BEGIN;
+SELECT pg_advisory_xact_lock_shared(1348, 0), pg_advisory_xact_lock(1347, hashtext('w-' || :n || '-' || :client_id));
+SELECT posting_id FROM raw_streams WHERE posting_id = 'w-' || :n || '-' || :client_id FOR UPDATE;
+WITH e AS (INSERT INTO raw_events VALUES (nextval('raw_seq'), gen_random_uuid(), 'w-' || :n || '-' || :client_id, 1, 'posted', now(), now(), NULL, NULL, '$data'::jsonb, '\\x$hash'::bytea, '\\x$hash'::bytea))
+INSERT INTO raw_streams VALUES ('w-' || :n || '-' || :client_id, 'c-bench', 1, 1, '\\x$hash'::bytea, 1, '$data')
+  ON CONFLICT (posting_id) DO UPDATE SET version = EXCLUDED.version;
+INSERT INTO raw_postings VALUES ('w-' || :n || '-' || :client_id, 'c-bench', 'Bench', 'open', 1, 0, 0, 0, '{}', 0)
+  ON CONFLICT (posting_id) DO UPDATE SET status = EXCLUDED.status;
+COMMIT;"
+  echo "pgbench single-row INSERT, 32 clients: $(pgbench_tps "$single" 32) tps"
+  echo "pgbench 100-row INSERT, 8 clients: $(pgbench_tps "$hundred" 8) tps"
+  echo "pgbench the ledger's write set of one append, 32 clients: $(pgbench_tps "$writeset" 32) tps"
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+  run_side old "$OLD" "$round"
+  run_side new "$NEW" "$round"
+  raw_baselines
+done
