@@ -7,11 +7,14 @@
 #     and "the ledger's own write set": one transaction per append doing what one append group of
 #     one `posted` event writes (the streams' turn, the stream row locked, the event, the stream
 #     head, the read-model row).
-# Usage: bench/ab/run.sh OLD_BIN_DIR NEW_BIN_DIR [SECONDS] [ROUNDS]
-# Each BIN_DIR holds placementd and placementctl (release builds). Needs wrk, pgbench and the
-# PostgreSQL server binaries; as root, the server runs as the postgres user. Loopback only.
+# Usage: bench/ab/run.sh SECONDS ROUNDS NAME=BIN_DIR [NAME=BIN_DIR ...]
+#   e.g. bench/ab/run.sh 20 2 before=/tmp/old/.build/release after=.build/release
+# Each BIN_DIR holds placementd and placementctl (release builds); each round runs every build in
+# turn, then the pgbench baselines. Needs wrk, pgbench and the PostgreSQL server binaries; as root,
+# the server runs as the postgres user. Loopback only.
 set -euo pipefail
-OLD=${1:?old bin dir}; NEW=${2:?new bin dir}; SECONDS_PER=${3:-20}; ROUNDS=${4:-2}
+SECONDS_PER=${1:?seconds per phase}; ROUNDS=${2:?rounds}; shift 2
+[ $# -ge 1 ] || { echo "usage: $0 SECONDS ROUNDS NAME=BIN_DIR [NAME=BIN_DIR ...]" >&2; exit 2; }
 HERE=$(cd "$(dirname "$0")/../.." && pwd)
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 WORK=$(mktemp -d /tmp/placement-ab.XXXXXX); chmod 777 "$WORK"
@@ -93,7 +96,6 @@ COMMIT;"
 }
 
 for round in $(seq 1 "$ROUNDS"); do
-  run_side old "$OLD" "$round"
-  run_side new "$NEW" "$round"
+  for side in "$@"; do run_side "${side%%=*}" "${side#*=}" "$round"; done
   raw_baselines
 done

@@ -16,7 +16,9 @@
 // `--race-on-loop N`: the same rounds, but the sending task runs the `isClosed` check and the call to
 // `query` on A's own event loop, in one executor job (a task executor preference for that loop), so
 // that NIO's close sequence cannot run between the check and the channel write; it also counts how
-// many sends really were on the loop (`inEventLoop` right before `query`).
+// many sends really were on the loop (`inEventLoop` right before `query`) and, since being on the
+// loop is not enough, whether PostgresChannelHandler took the query in the check's executor job (seen
+// through the handler's "Run action" trace message on A's logger).
 import Foundation
 import Logging
 import NIOCore
@@ -86,40 +88,98 @@ func send(on connection: PostgresConnection, checkingClosed: Bool = false) -> (T
     return (task, box)
 }
 
-/// A task executor that runs each job synchronously on one NIO event loop thread.
+/// A task executor that runs each job synchronously on one NIO event loop thread. It numbers the jobs
+/// it runs, so that the on-loop race mode can tell whether two points of a task ran in the same job.
 final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
     let loop: any EventLoop
+    // Only touched on `loop` (hence @unchecked Sendable).
+    private var jobsRun = 0
+    /// The number of the job being run, 0 outside the executor's jobs. Read it on `loop` only.
+    private(set) var runningJob = 0
+
     init(_ loop: any EventLoop) { self.loop = loop }
+
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+        loop.execute {
+            self.jobsRun += 1
+            self.runningJob = self.jobsRun
+            job.runSynchronously(on: self.asUnownedTaskExecutor())
+            self.runningJob = 0
+        }
     }
 }
 
-/// Whether the `isClosed` check ran on the connection's event loop, and whether the send did.
-final class LoopBox: Sendable {
-    private let value = Mutex<(checked: Bool?, sent: Bool?)>((nil, nil))
-    func checked(_ onLoop: Bool) { value.withLock { $0.checked = onLoop } }
-    func sent(_ onLoop: Bool) { value.withLock { $0.sent = onLoop } }
-    var checkedOnLoop: Bool? { value.withLock { $0.checked } }
-    var sentOnLoop: Bool? { value.withLock { $0.sent } }
+/// What one on-loop send saw: whether the `isClosed` check and the call to `query` ran on the loop,
+/// and whether PostgresChannelHandler's first action after the check ran in the check's executor job.
+/// If it did, that action was the handler taking the written query (nothing else runs in that job);
+/// if it did not, the job ended between the check and the write (whatever the action was: the write
+/// arriving later, or the close, after which a write may never reach the handler).
+final class LoopProbe: Sendable {
+    private struct State {
+        var checkedOnLoop: Bool?
+        var sentOnLoop: Bool?
+        var executor: EventLoopTaskExecutor?
+        var armedJob: Int?
+        var writeInSameJob: Bool?
+    }
+    private let state = Mutex(State())
+
+    func checked(onLoop: Bool) { state.withLock { $0.checkedOnLoop = onLoop } }
+    /// Called right before `query`, on the loop: remembers the job the check and the call run in.
+    func sending(onLoop: Bool, executor: EventLoopTaskExecutor) {
+        let job = executor.runningJob
+        state.withLock { $0.sentOnLoop = onLoop; $0.executor = executor; $0.armedJob = job }
+    }
+    /// Called (on the loop) for PostgresChannelHandler's "Run action" trace message; records whether
+    /// the first one after `sending` runs in the job that made the check.
+    func handlerRanAction() {
+        state.withLock {
+            guard let job = $0.armedJob, $0.writeInSameJob == nil, let executor = $0.executor else { return }
+            $0.writeInSameJob = job != 0 && executor.runningJob == job
+        }
+    }
+    var checkedOnLoop: Bool? { state.withLock { $0.checkedOnLoop } }
+    var sentOnLoop: Bool? { state.withLock { $0.sentOnLoop } }
+    var writeInSameJob: Bool? { state.withLock { $0.writeInSameJob } }
+}
+
+/// The log handler of A's connection in the on-loop race mode: passes errors on to stderr, and tells
+/// the round's probe about PostgresChannelHandler's "Run action" trace message, which the handler logs
+/// synchronously when a written query reaches it (`write` → `state.enqueue` → `run`).
+struct ProbeLogHandler: LogHandler {
+    let probe: LoopProbe
+    var stderr = StreamLogHandler.standardError(label: "lost-statement")
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+    var metadataProvider: Logger.MetadataProvider?
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) {
+        if event.level == .trace, event.message.description == "Run action" { probe.handlerRanAction() }
+        if event.level >= .error { stderr.log(event: event) }
+    }
 }
 
 struct Refused: Error {}
 
 /// As `send(on:checkingClosed: true)`, but the `isClosed` check and the call to `query` run on the
-/// connection's event loop, in the same executor job: `query` writes to the channel before its first
-/// suspension, and a write made on the loop goes straight into the pipeline.
-func sendOnLoop(on connection: PostgresConnection) -> (Task<Void, Never>, OutcomeBox, LoopBox) {
+/// connection's event loop, meant to be in the same executor job: `query` writes to the channel before
+/// its first suspension, and a write made on the loop goes straight into the pipeline. `log` is passed
+/// in rather than read from the top-level `logger`, which is main-actor-isolated: reading it between
+/// the check and the call would hop to the main actor and back, that is, end the job.
+func sendOnLoop(on connection: PostgresConnection, logger log: Logger, probe: LoopProbe) -> (Task<Void, Never>, OutcomeBox) {
     let box = OutcomeBox()
-    let loopBox = LoopBox()
     let task = Task {
         do {
-            try await withTaskExecutorPreference(EventLoopTaskExecutor(connection.eventLoop)) {
-                loopBox.checked(connection.eventLoop.inEventLoop)
+            let executor = EventLoopTaskExecutor(connection.eventLoop)
+            try await withTaskExecutorPreference(executor) {
+                probe.checked(onLoop: connection.eventLoop.inEventLoop)
                 guard !connection.isClosed else { throw Refused() }
-                loopBox.sent(connection.eventLoop.inEventLoop)
-                try await connection.query("SELECT 1", logger: logger)
+                probe.sending(onLoop: connection.eventLoop.inEventLoop, executor: executor)
+                try await connection.query("SELECT 1", logger: log)
             }
             box.set(.returned)
         } catch is Refused {
@@ -128,7 +188,7 @@ func sendOnLoop(on connection: PostgresConnection) -> (Task<Void, Never>, Outcom
             box.set(.failed(String(reflecting: error)))
         }
     }
-    return (task, box, loopBox)
+    return (task, box)
 }
 
 /// Polls `box` every 100 ms for up to `seconds`; the outcome, or nil if there was none by then.
@@ -170,15 +230,17 @@ let b = try await PostgresConnection.connect(configuration: configuration, id: 2
 if let n = raceCount {
     var hung = 0, failed = 0, returned = 0, skipped = 0
     var failures: [String: Int] = [:]
-    var checksOnLoop = 0, sendsOnLoop = 0, sendsOffLoop = 0
+    var checksOnLoop = 0, sendsOnLoop = 0, sendsOffLoop = 0, sameJob = 0, otherJob = 0, notSeen = 0
     for i in 1...n {
-        let a = try await PostgresConnection.connect(configuration: configuration, id: 100 + i, logger: logger)
+        let probe = LoopProbe()
+        var aLogger = logger
+        if raceOnLoop { aLogger = Logger(label: "lost-statement") { _ in ProbeLogHandler(probe: probe) } }
+        let a = try await PostgresConnection.connect(configuration: configuration, id: 100 + i, logger: aLogger)
         let pid = try await backendPID(of: a)
         try await terminate(pid, from: b)
         let task: Task<Void, Never>, box: OutcomeBox
-        var loopBox: LoopBox?
         if raceOnLoop {
-            (task, box, loopBox) = sendOnLoop(on: a)
+            (task, box) = sendOnLoop(on: a, logger: logger, probe: probe)
         } else {
             (task, box) = send(on: a, checkingClosed: true)
         }
@@ -194,12 +256,19 @@ if let n = raceCount {
             failed += 1
             failures[error, default: 0] += 1
         }
-        if let loopBox {
-            if loopBox.checkedOnLoop == true { checksOnLoop += 1 }
-            switch loopBox.sentOnLoop {
+        if raceOnLoop {
+            if probe.checkedOnLoop == true { checksOnLoop += 1 }
+            switch probe.sentOnLoop {
             case true?: sendsOnLoop += 1
             case false?: sendsOffLoop += 1
             case nil: break
+            }
+            if probe.sentOnLoop != nil {
+                switch probe.writeInSameJob {
+                case true?: sameJob += 1
+                case false?: otherJob += 1
+                case nil: notSeen += 1
+                }
             }
         }
         // Let A's close finish before the next round (the hung ones stay hung).
@@ -208,6 +277,7 @@ if let n = raceCount {
     print("\(raceOnLoop ? "race-on-loop" : "race") mode, \(n) rounds: isClosed was already true (not sent): \(skipped); sent: \(n - skipped), of which hung (> 3 s): \(hung), failed: \(failed), returned: \(returned)")
     if raceOnLoop {
         print("  on A's event loop: isClosed checks \(checksOnLoop) of \(n); sends \(sendsOnLoop) of \(sendsOnLoop + sendsOffLoop) (off the loop: \(sendsOffLoop))")
+        print("  PostgresChannelHandler's first action after the check: in the check's executor job (so the written query): \(sameJob); in a later job or outside the executor: \(otherJob); none: \(notSeen)")
     }
     for (error, count) in failures.sorted(by: { $0.value > $1.value }) {
         print("  failed \(count)x: \(error)")
