@@ -23,6 +23,13 @@ public final class InlineProjections: ReadModelWriter {
     /// (imports, big batches) have it planned with their values, as the append statements do.
     static let preparedLimit = 64
 
+    /// Once every projection is known to be written inline, its rows go into the append's own
+    /// write statement.
+    public func rows(for changes: FoldChanges) -> (any ReadModelRows)? {
+        guard live.withLock({ $0.count }) == definitions.count else { return nil }
+        return InlineRows(changes: changes)
+    }
+
     public func write(_ changes: FoldChanges, on connection: PostgresConnection, logger: Logger) async throws {
         var names = live.withLock { $0 }
         if names.count < definitions.count {
@@ -50,6 +57,19 @@ public final class InlineProjections: ReadModelWriter {
             names.insert(name)
         }
         return names
+    }
+}
+
+/// Every projection's rows of an append group, as CTEs of the append's own write statement.
+struct InlineRows: ReadModelRows {
+    static let ctes = ProjectionDefinition.writeCTEs(
+        ProjectionDefinition.all.map { ($0, schema: $0.liveSchema) }, first: ReadModelRowsParameters.first)
+    static let name = ProjectionDefinition.all.map { "\($0.name)_v\($0.version)" }.joined(separator: "_")
+
+    let changes: FoldChanges
+
+    func appendBindings(to bindings: inout PostgresBindings) {
+        for definition in ProjectionDefinition.all { _ = definition.bind(changes, &bindings) }
     }
 }
 

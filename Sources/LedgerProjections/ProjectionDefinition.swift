@@ -212,13 +212,18 @@ public struct ProjectionDefinition: Sendable {
 
     /// The SQL of `writeStatement`: every definition's CTEs, parameters numbered in turn.
     static func writeSQL(_ definitions: [(ProjectionDefinition, schema: String)]) -> String {
+        "WITH " + writeCTEs(definitions, first: 1) + "\nSELECT 1"
+    }
+
+    /// Every definition's CTEs, comma-separated, parameters numbered in turn from `first`.
+    static func writeCTEs(_ definitions: [(ProjectionDefinition, schema: String)], first: Int) -> String {
         var ctes: [String] = []
-        var first = 1
+        var next = first
         for (definition, schema) in definitions {
-            ctes += definition.writes(schema, first)
-            first += definition.parameterCount
+            ctes += definition.writes(schema, next)
+            next += definition.parameterCount
         }
-        return "WITH " + ctes.joined(separator: ",\n") + "\nSELECT 1"
+        return ctes.joined(separator: ",\n")
     }
 }
 

@@ -67,12 +67,48 @@ struct LockStreams: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }
 
-/// The events, the streams' new heads and snapshots, the payment references: one statement
-/// (see `EventStore.write`). Returns a row, so that a unique violation surfaces here and not as a
-/// COMMIT that quietly rolled back.
-struct WriteEvents: PostgresPreparedStatement {
-    static let name = "placement_write_events_v1"
-    static let sql = """
+/// The events, the streams' new heads and snapshots, the payment references, and the read models'
+/// rows: one statement (see `EventStore.write`). Returns a row, so that a unique violation surfaces
+/// here and not as a COMMIT that quietly rolled back.
+struct WriteEvents<Rows: ReadModelRows>: PostgresPreparedStatement {
+    static var name: String { "placement_write_events_v2_" + Rows.name }
+    static var sql: String { Rows.ctes.isEmpty ? eventsSQL + "\nSELECT 1" : eventsSQL + ",\n" + Rows.ctes + "\nSELECT 1" }
+    static var eventsSQL: String { writeEventsSQL }
+    typealias Row = Int
+    // Events.
+    var positions: [Int64] = [], ids: [String] = [], postings: [String] = [], versions: [Int64] = []
+    var types: [String] = [], occurred: [Int64] = [], expected: [Int64] = [], actors: [String] = []
+    var data: [String] = [], prevs: [String] = [], hashes: [String] = []
+    // Streams.
+    var streamIDs: [String] = [], companies: [String] = [], streamVersions: [Int64] = [], heads: [Int64] = []
+    var headHashes: [String] = [], snapshots: [String] = []
+    // Payment references.
+    var refCompanies: [String] = [], refs: [String] = [], refPostings: [String] = [], refPositions: [Int64] = []
+    // Read models.
+    var rows: Rows
+
+    init(rows: Rows) { self.rows = rows }
+
+    func makeBindings() throws -> PostgresBindings {
+        var b = PostgresBindings(capacity: 80)
+        b.append(positions); b.append(ids); b.append(postings); b.append(versions); b.append(types); b.append(occurred)
+        b.append(expected); b.append(actors); b.append(data); b.append(prevs); b.append(hashes)
+        b.append(streamIDs); b.append(companies); b.append(streamVersions); b.append(heads); b.append(headHashes)
+        b.append(snapshots)
+        b.append(refCompanies); b.append(refs); b.append(refPostings); b.append(refPositions)
+        rows.appendBindings(to: &b)
+        return b
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int.self) }
+}
+
+extension WriteEvents where Rows == NoReadModelRows {
+    init() { self.init(rows: NoReadModelRows()) }
+}
+
+/// The store's part of `WriteEvents` ($1…$21; the read models' CTEs follow).
+private let writeEventsSQL = """
         WITH e AS (
             INSERT INTO events (position, id, posting_id, version, type, occurred_at, recorded_at,
                                 expected_version, actor, data, prev_hash, hash)
@@ -90,28 +126,4 @@ struct WriteEvents: PostgresPreparedStatement {
         r AS (
             INSERT INTO payment_refs (company_id, payment_ref, posting_id, position)
             SELECT * FROM unnest($18::text[], $19::text[], $20::text[], $21::int8[]))
-        SELECT 1
         """
-    typealias Row = Int
-    // Events.
-    var positions: [Int64] = [], ids: [String] = [], postings: [String] = [], versions: [Int64] = []
-    var types: [String] = [], occurred: [Int64] = [], expected: [Int64] = [], actors: [String] = []
-    var data: [String] = [], prevs: [String] = [], hashes: [String] = []
-    // Streams.
-    var streamIDs: [String] = [], companies: [String] = [], streamVersions: [Int64] = [], heads: [Int64] = []
-    var headHashes: [String] = [], snapshots: [String] = []
-    // Payment references.
-    var refCompanies: [String] = [], refs: [String] = [], refPostings: [String] = [], refPositions: [Int64] = []
-
-    func makeBindings() throws -> PostgresBindings {
-        var b = PostgresBindings(capacity: 21)
-        b.append(positions); b.append(ids); b.append(postings); b.append(versions); b.append(types); b.append(occurred)
-        b.append(expected); b.append(actors); b.append(data); b.append(prevs); b.append(hashes)
-        b.append(streamIDs); b.append(companies); b.append(streamVersions); b.append(heads); b.append(headHashes)
-        b.append(snapshots)
-        b.append(refCompanies); b.append(refs); b.append(refPostings); b.append(refPositions)
-        return b
-    }
-
-    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int.self) }
-}

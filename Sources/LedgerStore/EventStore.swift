@@ -104,10 +104,10 @@ extension EventStore {
         }
     }
 
-    /// One transaction, six round trips whatever the number of requests: BEGIN; take the streams'
+    /// One transaction, five round trips whatever the number of requests: BEGIN; take the streams'
     /// turn; lock them and read the clock, the used payment references and which ids are recorded;
-    /// write the events; write the read models; COMMIT. (A retry of recorded events reads them in
-    /// another.)
+    /// write the events and the read models' rows; COMMIT. (A retry of recorded events reads them in
+    /// another; a writer that must ask the database which read models to write takes one more.)
     private func appendOnce(_ requests: [AppendRequest], mode: AppendMode, on connection: PostgresConnection) async throws
         -> [Result<AppendOutcome, LedgerError>]
     {
@@ -133,11 +133,15 @@ extension EventStore {
         let results = requests.map { group.decide($0.events, mode: mode, company: $0.company) }
         // 4. Write the events, then the read models from the states just decided.
         if !group.records.isEmpty {
-            try await write(group, on: connection)
             let touched = Dictionary(uniqueKeysWithValues: group.touched.map { ($0, group.heads[$0]!.state) })
             let before = locked.heads.compactMapValues { $0.state.exists ? $0.state : nil }.filter { group.touched.contains($0.key) }
-            try await readModels.write(
-                FoldChanges(before: before, after: touched, events: group.records.map(\.event)), on: connection, logger: logger)
+            let changes = FoldChanges(before: before, after: touched, events: group.records.map(\.event))
+            if let rows = readModels.rows(for: changes) {
+                try await write(group, rows: rows, on: connection)
+            } else {
+                try await write(group, rows: NoReadModelRows(), on: connection)
+                try await readModels.write(changes, on: connection, logger: logger)
+            }
             for id in group.touched {
                 let head = group.heads[id]!
                 streamStates.store(head.state, for: id, tag: head.hash)
@@ -242,9 +246,10 @@ extension EventStore {
         return locked
     }
 
-    /// One statement (`WriteEvents`): the events, the streams' new heads and snapshots, the payment references.
-    private func write(_ group: GroupDecision, on connection: PostgresConnection) async throws {
-        var w = WriteEvents()
+    /// One statement (`WriteEvents`): the events, the streams' new heads and snapshots, the payment
+    /// references and the read models' rows.
+    private func write<Rows: ReadModelRows>(_ group: GroupDecision, rows: Rows, on connection: PostgresConnection) async throws {
+        var w = WriteEvents(rows: rows)
         precondition(group.records.count == group.dataTexts.count, "one data text per record")
         for (r, data) in zip(group.records, group.dataTexts) {
             w.positions.append(r.position)
