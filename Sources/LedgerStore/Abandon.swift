@@ -11,13 +11,12 @@ public struct Abandoned: Error, CustomStringConvertible {
 /// Runs `body`, cancels it after `cancelAfter` and stops waiting for it after `limit`: past that
 /// the caller gets `Abandoned` while the body goes on by itself until it ends.
 ///
-/// PostgresNIO 1.33.2 drops a statement written to a connection whose channel has just closed (the
-/// pipeline's handlers are already removed, and the write carries no promise): its caller waits for
-/// ever and cannot be cancelled. `PostgresConnection.run` refuses a connection that is closed, but
-/// a close can still land between that check and the write (docs/postgresnio-lost-statement.md has
-/// the mechanism and a reproduction). Structured concurrency would wait for such a statement with
-/// its caller. The one caller that cannot afford to is the leader of an append group: every append
-/// waits behind it. This is the narrow guard for it, and the only unstructured task per call.
+/// PostgresNIO 1.33.2 drops a statement written to a connection whose channel has just closed, and
+/// its caller then waits for ever and cannot be cancelled (docs/postgresnio-lost-statement.md).
+/// `PostgresConnection.run` closes that window by checking and writing in one event-loop job; this
+/// is the backstop for the one caller that cannot afford a hang of any cause: the leader of an
+/// append group, which every other append waits behind. It is the only unstructured task per call
+/// in the ledger, and it runs once per group transaction, not per request.
 public func abandoning<R: Sendable>(
     after limit: Duration, cancelAfter: Duration? = nil, _ body: @escaping @Sendable () async throws -> R
 ) async throws -> R {

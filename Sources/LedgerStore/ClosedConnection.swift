@@ -1,6 +1,8 @@
 import LedgerCore
 public import Logging
+import NIOCore
 public import PostgresNIO
+import Synchronization
 
 extension PostgresConnection {
     /// What a statement on a closed connection answers: 503, retry (the pool opens a new one).
@@ -8,37 +10,67 @@ extension PostgresConnection {
         LedgerError(.unavailable, "the connection to the ledger's database closed (a database restart?); retry shortly with the same event ids")
     }
 
-    /// `query`, refusing a connection that is already closed instead of waiting on it for ever.
+    /// `query`, refusing a connection that is closed instead of waiting on it for ever.
     ///
-    /// PostgresNIO 1.33.2 writes each query to its channel with no write promise. Once the server
-    /// has closed the connection (a PostgreSQL restart, `pg_terminate_backend`) and the channel's
-    /// handlers are gone, that write fails unseen and the query's own promise is never completed:
-    /// the caller waits for ever and cannot be cancelled. This happened to every statement sent
-    /// after a connection died under us (the ROLLBACK after a failed statement, a lease unlock, an
-    /// idle projection worker's next batch), which stalled the projections and the daemon's
-    /// shutdown after a PostgreSQL restart. Every statement on a connection goes through here;
-    /// `abandoning` stays the backstop for a close that races this check.
+    /// PostgresNIO 1.33.2 writes each statement to its channel with no write promise. Once the
+    /// server has closed the connection, NIO marks the channel inactive, fails the statements under
+    /// way, and removes the channel's handlers in a later event-loop task; a statement written
+    /// after that is dropped and its caller waits for ever (docs/postgresnio-lost-statement.md has
+    /// the mechanism and a reproduction). So the check and the write run in one job on the
+    /// connection's own event loop: either the channel is already inactive (refused here), or the
+    /// statement reaches the handler before any close task can run, and the close fails it as it
+    /// should. Nothing may suspend between the two: every value the call needs is at hand.
     @discardableResult
     public func run(
         _ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line
     ) async throws -> PostgresRowSequence {
-        guard !isClosed else { throw Self.closedError }
-        return try await self.query(query, logger: logger, file: file, line: line)
+        try await withTaskExecutorPreference(EventLoopExecutor.of(eventLoop)) {
+            guard !self.isClosed else { throw Self.closedError }
+            return try await self.query(query, logger: logger, file: file, line: line)
+        }
     }
 
-    /// `execute` of a prepared statement, refusing a closed connection the same way as `run`.
+    /// `execute` of a prepared statement, checked and written on the connection's event loop as
+    /// `run` does.
     ///
     /// `prepared: false` sends the same SQL unprepared, so that PostgreSQL plans it with the values:
-    /// a prepared statement soon runs a generic plan, made for arrays of a few elements, and with the
-    /// thousands of ids of an import chunk that plan took 115 ms where the planned-with-values one
-    /// takes 14 (import of 295k events: 13.1k against 19.1k events/s).
+    /// a prepared statement soon runs a generic plan, made for arrays of a few elements, which
+    /// planned thousands of ids of an import chunk badly (docs/performance.md).
     public func run<Statement: PostgresPreparedStatement>(
         _ statement: Statement, prepared: Bool = true, logger: Logger, file: String = #fileID, line: Int = #line
     ) async throws -> AsyncThrowingMapSequence<PostgresRowSequence, Statement.Row> {
-        guard !isClosed else { throw Self.closedError }
-        if prepared { return try await execute(statement, logger: logger, file: file, line: line) }
+        if prepared {
+            return try await withTaskExecutorPreference(EventLoopExecutor.of(eventLoop)) {
+                guard !self.isClosed else { throw Self.closedError }
+                return try await self.execute(statement, logger: logger, file: file, line: line)
+            }
+        }
         let query = PostgresQuery(unsafeSQL: Statement.sql, binds: try statement.makeBindings())
-        return try await self.query(query, logger: logger, file: file, line: line).map { try statement.decodeRow($0) }
+        return try await run(query, logger: logger, file: file, line: line).map { try statement.decodeRow($0) }
+    }
+}
+
+/// A NIO event loop as a task executor: a task that prefers it runs its jobs on the loop's thread.
+final class EventLoopExecutor: TaskExecutor, @unchecked Sendable {
+    let loop: any EventLoop
+
+    private init(_ loop: any EventLoop) { self.loop = loop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+
+    /// One executor per event loop (a pool's connections share a few loops).
+    private static let executors = Mutex<[ObjectIdentifier: EventLoopExecutor]>([:])
+
+    static func of(_ loop: any EventLoop) -> EventLoopExecutor {
+        executors.withLock { executors in
+            if let executor = executors[ObjectIdentifier(loop)] { return executor }
+            let executor = EventLoopExecutor(loop)
+            executors[ObjectIdentifier(loop)] = executor
+            return executor
+        }
     }
 }
 

@@ -2,7 +2,9 @@
 # A/B of HTTP appends between two builds of placementd, driven by wrk, beside pgbench on the same
 # PostgreSQL server in the same run:
 #   - wrk: single-event appends (32 connections) and 100-event batches (scripts/wrk-append.lua:
-#     every event a `posted` on a new posting, as the contract's baseline rows are independent);
+#     every event a `posted` on a new posting, as the contract's baseline rows are independent),
+#     then single `hours_logged` appends over 200 hourly placements (scripts/wrk-hours.lua: appends
+#     contend on streams and on the report summary rows);
 #   - pgbench: single-row and 100-row INSERTs into a copy of `events` (the contract's raw baseline),
 #     and "the ledger's own write set": one transaction per append doing what one append group of
 #     one `posted` event writes (the streams' turn, the stream row locked, the event, the stream
@@ -29,29 +31,55 @@ URL="postgres://postgres@127.0.0.1:$PORT"
 psql() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
 echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT, durable (fsync, synchronous_commit on); $(nproc) cores"
 
-wrk_rate() {  # prints requests/s and p99 ms of a wrk run
-  local out; out=$(PLACEMENT_KEY=$1 BATCH_SIZE=$2 wrk -t2 -c"$3" -d"$4"s --latency -s "$HERE/scripts/wrk-append.lua" "http://127.0.0.1:$HTTP/v1/events" 2>&1)
+cpu_ticks() {  # PID...: user + system clock ticks of these processes
+  local total=0 pid
+  for pid in "$@"; do
+    [ -r "/proc/$pid/stat" ] || continue
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo $total
+}
+postgres_pids() { local pm; pm=$(head -1 "$WORK/data/postmaster.pid"); echo "$pm $(pgrep -P "$pm" | tr '\n' ' ')"; }
+
+wrk_rate() {  # KEY BATCH CONNECTIONS SECONDS [SCRIPT]: requests/s, p99, and CPU ms per request of placementd and of PostgreSQL
+  local d0 p0 d1 p1 out hz; hz=$(getconf CLK_TCK)
+  d0=$(cpu_ticks "$DAEMON"); p0=$(cpu_ticks $(postgres_pids))
+  out=$(PLACEMENT_KEY=$1 BATCH_SIZE=$2 POSTINGS=200 wrk -t2 -c"$3" -d"$4"s --latency -s "$HERE/scripts/${5:-wrk-append.lua}" "http://127.0.0.1:$HTTP/v1/events" 2>&1)
+  d1=$(cpu_ticks "$DAEMON"); p1=$(cpu_ticks $(postgres_pids))
   local non2xx; non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}')
   if [ -n "$non2xx" ]; then echo "wrk saw $non2xx non-2xx responses:" >&2; echo "$out" >&2; exit 1; fi
-  echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}') $(echo "$out" | awk '$1 == "99%" {print $2}')"
+  local requests; requests=$(echo "$out" | awk '/requests in/ {print $1}')
+  echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}')/s p99 $(echo "$out" | awk '$1 == "99%" {print $2}')" \
+    "cpu/req daemon $(awk -v t=$((d1 - d0)) -v n="$requests" -v hz="$hz" 'BEGIN {printf "%.3f", t * 1000 / hz / n}') ms" \
+    "pg $(awk -v t=$((p1 - p0)) -v n="$requests" -v hz="$hz" 'BEGIN {printf "%.3f", t * 1000 / hz / n}') ms"
 }
 
 run_side() {  # NAME BIN_DIR ROUND
-  local name=$1 bin=$2 db="ab_${1}_$3"
+  local name=$1 bin=$2 db="ab_${1//-/_}_$3"
   psql -c "CREATE DATABASE $db" postgres
   "$bin/placementctl" migrate --database-url "$URL/$db" >/dev/null 2>&1
   local key; key=$("$bin/placementctl" keys create --role platform --database-url "$URL/$db" 2>/dev/null | head -1)
   "$bin/placementd" --database-url "$URL/$db" --listen "127.0.0.1:$HTTP" --log-level warning >"$WORK/$db.log" 2>&1 &
-  local pid=$!
+  local pid=$!; DAEMON=$pid
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$HTTP/readyz" >/dev/null && break; sleep 0.2; done
   wrk_rate "$key" 1 32 5 >/dev/null  # warm-up
-  local single batch
+  local single batch hours
   single=$(wrk_rate "$key" 1 32 "$SECONDS_PER")
   batch=$(wrk_rate "$key" 100 8 "$SECONDS_PER")
+  # 200 hourly placements (one batch), then hours logged on them at random.
+  local setup=""
+  for n in $(seq 1 200); do
+    setup+="{\"id\":\"$(cat /proc/sys/kernel/random/uuid)\",\"type\":\"posted\",\"posting_id\":\"hb-$n\",\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"company_id\":\"c-$((n % 5))\",\"title\":\"Hours\",\"openings\":1,\"stipend\":{\"kind\":\"hourly\",\"rate_minor\":6000,\"max_hours\":2000,\"currency\":\"USD\"}}},"
+    setup+="{\"id\":\"$(cat /proc/sys/kernel/random/uuid)\",\"type\":\"applied\",\"posting_id\":\"hb-$n\",\"occurred_at\":\"2026-03-01T09:01:00Z\",\"data\":{\"student_id\":\"s-$n\",\"university_id\":\"u-$((n % 7))\"}},"
+    setup+="{\"id\":\"$(cat /proc/sys/kernel/random/uuid)\",\"type\":\"selected\",\"posting_id\":\"hb-$n\",\"occurred_at\":\"2026-03-01T09:02:00Z\",\"data\":{\"student_id\":\"s-$n\"}},"
+  done
+  curl -sf -o /dev/null -H "Authorization: Bearer $key" -H "Content-Type: application/json" -d "[${setup%,}]" "http://127.0.0.1:$HTTP/v1/events" \
+    || { echo "setting up the hourly placements failed" >&2; exit 1; }
+  hours=$(wrk_rate "$key" 1 32 "$SECONDS_PER" wrk-hours.lua)
   kill -TERM $pid; wait $pid 2>/dev/null || true
   local events; events=$(psql -t -A -c "SELECT count(*) FROM events" "$db")
   psql -c "DROP DATABASE $db" postgres
-  echo "$name round $3: single $single | batch-requests $batch | events recorded $events"
+  echo "$name round $3: single $single | batches of 100: $batch | hours $hours | events recorded $events"
 }
 
 pgbench_tps() {  # SCRIPT CLIENTS
