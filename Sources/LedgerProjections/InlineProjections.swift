@@ -19,33 +19,25 @@ public final class InlineProjections: ReadModelWriter {
 
     public init() { definitions = ProjectionDefinition.all }
 
-    /// Groups up to this many changed postings and students use the prepared statement; larger ones
-    /// (imports, big batches) have it planned with their values, as the append statements do.
-    static let preparedLimit = 64
-
     /// Once every projection is known to be written inline, its rows go into the append's own
-    /// write statement.
+    /// write statement: only the tables the group changes (every other table's CTE would still open
+    /// the table and its indexes), so a group's statement is one of a few prepared variants.
     public func rows(for changes: FoldChanges) -> (any ReadModelRows)? {
         guard live.withLock({ $0.count }) == definitions.count else { return nil }
-        return InlineRows(changes: changes)
+        return InlineRows<Skipped, Skipped, Skipped, Skipped, Skipped>.of(ChangedRows(changes))
     }
 
+    /// Before every projection is known to be inline: asks the database which are, and writes those
+    /// in a statement of their own.
     public func write(_ changes: FoldChanges, on connection: PostgresConnection, logger: Logger) async throws {
         var names = live.withLock { $0 }
         if names.count < definitions.count {
             names = try await Self.inlineNames(on: connection, logger: logger)
             live.withLock { $0 = names }
         }
-        if names.count == definitions.count {
-            let statement = WriteReadModels(changes: changes)
-            guard statement.hasRows else { return }
-            let prepared = changes.postings.count + changes.students.count <= Self.preparedLimit
-            for try await _ in try await connection.run(statement, prepared: prepared, logger: logger) {}
-        } else {
-            let active = definitions.filter { names.contains($0.name) }.map { ($0, schema: $0.liveSchema) }
-            guard !active.isEmpty, let query = ProjectionDefinition.writeStatement(changes, active) else { return }
-            try await connection.run(query, logger: logger)
-        }
+        let active = definitions.filter { names.contains($0.name) }.map { ($0, schema: $0.liveSchema) }
+        guard !active.isEmpty, let query = ProjectionDefinition.writeStatement(changes, active) else { return }
+        try await connection.run(query, logger: logger)
     }
 
     /// The projections written inline at this code's version, as the `projections` table says.
@@ -60,36 +52,56 @@ public final class InlineProjections: ReadModelWriter {
     }
 }
 
-/// Every projection's rows of an append group, as CTEs of the append's own write statement.
-struct InlineRows: ReadModelRows {
-    static let ctes = ProjectionDefinition.writeCTEs(
-        ProjectionDefinition.all.map { ($0, schema: $0.liveSchema) }, first: ReadModelRowsParameters.first)
-    static let name = ProjectionDefinition.all.map { "\($0.name)_v\($0.version)" }.joined(separator: "_")
+/// Whether a table of `InlineRows` is written (a type, so that each combination is a statement type
+/// of its own, prepared once per connection).
+protocol TableSwitch { static var on: Bool { get } }
+enum Written: TableSwitch { static var on: Bool { true } }
+enum Skipped: TableSwitch { static var on: Bool { false } }
 
-    let changes: FoldChanges
+/// The read-model rows of an append group, as CTEs of the append's own write statement, for the
+/// tables (in `InlineRows.writes` order: postings, placements, applications, payments,
+/// report_months) that the switches say it changes.
+struct InlineRows<P: TableSwitch, L: TableSwitch, A: TableSwitch, Y: TableSwitch, R: TableSwitch>: ReadModelRows {
+    static var switches: [Bool] { [P.on, L.on, A.on, Y.on, R.on] }
+    static var key: String { switches.map { $0 ? "1" : "0" }.joined() }
+    static var name: String { InlineSQL.versions + "_" + key }
+    static var ctes: String { InlineSQL.ctes(key: key, switches: switches) }
+
+    let rows: ChangedRows
 
     func appendBindings(to bindings: inout PostgresBindings) {
-        for definition in ProjectionDefinition.all { _ = definition.bind(changes, &bindings) }
+        for (write, on) in zip(InlineSQL.writes, Self.switches) where on { write.0.bind(rows, &bindings) }
     }
 }
 
-/// Every projection's rows of an append group in one prepared statement.
-struct WriteReadModels: PostgresPreparedStatement {
-    static let name = "placement_write_read_models_" + ProjectionDefinition.all.map { "\($0.name)_v\($0.version)" }.joined(separator: "_")
-    static let sql = ProjectionDefinition.writeSQL(ProjectionDefinition.all.map { ($0, schema: $0.liveSchema) })
-    typealias Row = Int
-
-    let bindings: PostgresBindings
-    let hasRows: Bool
-
-    init(changes: FoldChanges) {
-        var bindings = PostgresBindings()
-        var any = false
-        for definition in ProjectionDefinition.all where definition.bind(changes, &bindings) { any = true }
-        self.bindings = bindings
-        self.hasRows = any
+extension InlineRows where P == Skipped, L == Skipped, A == Skipped, Y == Skipped, R == Skipped {
+    /// The variant for the tables `rows` changes (none: no CTE at all).
+    static func of(_ rows: ChangedRows) -> any ReadModelRows {
+        let on = InlineSQL.writes.map { $0.0.count(rows) > 0 }
+        func pick(_ on: Bool) -> any TableSwitch.Type { on ? Written.self : Skipped.self }
+        func make<P2: TableSwitch, L2: TableSwitch, A2: TableSwitch, Y2: TableSwitch, R2: TableSwitch>(
+            _: P2.Type, _: L2.Type, _: A2.Type, _: Y2.Type, _: R2.Type
+        ) -> any ReadModelRows {
+            InlineRows<P2, L2, A2, Y2, R2>(rows: rows)
+        }
+        return make(pick(on[0]), pick(on[1]), pick(on[2]), pick(on[3]), pick(on[4]))
     }
+}
 
-    func makeBindings() throws -> PostgresBindings { bindings }
-    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int.self) }
+/// The SQL of the inline variants, made once per variant.
+enum InlineSQL {
+    /// Every table's write, in the projections' order (the switches of `InlineRows` follow it).
+    static let writes: [(TableWrite, schema: String)] = ProjectionDefinition.all.flatMap { d in d.writes.map { ($0, schema: d.liveSchema) } }
+    static let versions = ProjectionDefinition.all.map { "\($0.name)_v\($0.version)" }.joined(separator: "_")
+    private static let cache = Mutex<[String: String]>([:])
+
+    static func ctes(key: String, switches: [Bool]) -> String {
+        cache.withLock { cache in
+            if let sql = cache[key] { return sql }
+            let selected = zip(writes, switches).filter(\.1).map(\.0)
+            let sql = TableWrite.ctes(selected, first: ReadModelRowsParameters.first)
+            cache[key] = sql
+            return sql
+        }
+    }
 }

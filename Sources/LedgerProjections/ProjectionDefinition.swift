@@ -17,19 +17,8 @@ public struct ProjectionDefinition: Sendable {
     public let version: Int
     /// DDL; `{S}` stands for the schema.
     let tables: [String]
-    /// The data-modifying CTEs that write a batch's changed rows into `schema` (one per table), with
-    /// their parameters numbered from `first`.
-    let writes: @Sendable (_ schema: String, _ first: Int) -> [String]
-    /// How many parameters `writes` takes.
-    let parameterCount: Int
-    /// Appends the parameters of `writes` for a batch (every array, empty ones too); false when the
-    /// batch changes none of this projection's rows.
-    let bind: @Sendable (_ changes: FoldChanges, _ bindings: inout PostgresBindings) -> Bool
-
-    /// `$n::type[]` for parameters `first`, `first + 1`, … in the order of `types`.
-    static func arrays(_ types: [String], from first: Int) -> String {
-        types.enumerated().map { "$\(first + $0.offset)::\($0.element)[]" }.joined(separator: ", ")
-    }
+    /// How a batch's changed rows are written, one data-modifying CTE per table.
+    let writes: [TableWrite]
 
     public static let postings = ProjectionDefinition(
         name: "postings", version: 1,
@@ -42,41 +31,37 @@ public struct ProjectionDefinition: Sendable {
             """,
             "CREATE INDEX ON {S}.postings (company_id, posting_id)",
         ],
-        writes: { schema, first in
-            [
-                """
-                postings_rows AS (
-                    INSERT INTO \(schema).postings
-                    SELECT * FROM unnest(\(arrays(["text", "text", "text", "text", "int8", "int8", "int8", "int8", "text", "int8"], from: first)))
-                    ON CONFLICT (posting_id) DO UPDATE SET company_id = EXCLUDED.company_id, title = EXCLUDED.title,
-                        status = EXCLUDED.status, openings = EXCLUDED.openings, applicants = EXCLUDED.applicants,
-                        selected = EXCLUDED.selected, withdrawn = EXCLUDED.withdrawn, stipend = EXCLUDED.stipend,
-                        created_at = EXCLUDED.created_at)
-                """
-            ]
-        },
-        parameterCount: 10,
-        bind: { changes, b in
-            let states = changes.postings.keys.sorted().map { changes.postings[$0]! }.filter(\.exists)
-            let rows = states.map(\.postingJSON)
-            func column(_ key: String) -> [String] {
-                rows.map { if case .string(let s)? = $0[key] { s } else { "" } }
-            }
-            func number(_ key: String) -> [Int64] {
-                rows.map { if case .int(let n)? = $0[key] { n } else { 0 } }
-            }
-            b.append(column("posting_id"))
-            b.append(column("company_id"))
-            b.append(column("title"))
-            b.append(column("status"))
-            b.append(number("openings"))
-            b.append(number("applicants"))
-            b.append(number("selected"))
-            b.append(number("withdrawn"))
-            b.append(states.map { $0.stipend.json.canonicalString })
-            b.append(states.map(\.createdAt.microseconds))
-            return !states.isEmpty
-        })
+        writes: [
+            TableWrite(
+                table: "postings", types: ["text", "text", "text", "text", "int8", "int8", "int8", "int8", "text", "int8"],
+                cte: { schema, arrays in
+                    """
+                    postings_rows AS (
+                        INSERT INTO \(schema).postings SELECT * FROM unnest(\(arrays))
+                        ON CONFLICT (posting_id) DO UPDATE SET company_id = EXCLUDED.company_id, title = EXCLUDED.title,
+                            status = EXCLUDED.status, openings = EXCLUDED.openings, applicants = EXCLUDED.applicants,
+                            selected = EXCLUDED.selected, withdrawn = EXCLUDED.withdrawn, stipend = EXCLUDED.stipend,
+                            created_at = EXCLUDED.created_at)
+                    """
+                },
+                count: { $0.postings.count },
+                bind: { rows, b in
+                    let states = rows.postings
+                    let json = states.map(\.postingJSON)
+                    func column(_ key: String) -> [String] { json.map { if case .string(let s)? = $0[key] { s } else { "" } } }
+                    func number(_ key: String) -> [Int64] { json.map { if case .int(let n)? = $0[key] { n } else { 0 } } }
+                    b.append(column("posting_id"))
+                    b.append(column("company_id"))
+                    b.append(column("title"))
+                    b.append(column("status"))
+                    b.append(number("openings"))
+                    b.append(number("applicants"))
+                    b.append(number("selected"))
+                    b.append(number("withdrawn"))
+                    b.append(states.map { $0.stipend.json.canonicalString })
+                    b.append(states.map(\.createdAt.microseconds))
+                })
+        ])
 
     public static let placements = ProjectionDefinition(
         name: "placements", version: 2,
@@ -122,75 +107,95 @@ public struct ProjectionDefinition: Sendable {
             """,
             "CREATE INDEX ON {S}.report_months (company_id, currency)",
         ],
-        writes: { schema, first in
-            let none = Int64.min
-            let p = first, a = first + 20, y = first + 25, r = first + 34
-            let figures = ReportFigures.columns
-            return [
-                // Placements: absent times and ratings travel as a sentinel (arrays of nullable values cost more).
-                """
-                placements_rows AS (
-                    INSERT INTO \(schema).placements
-                    SELECT u.p, u.s, u.c, u.u, u.t, u.st, u.se, u.k, u.cu, u.m, u.cap, u.e, u.pa, u.b, NULLIF(u.r, 0), u.sa, u.sm,
-                        NULLIF(u.da, \(none)), NULLIF(u.ra, \(none)), NULLIF(u.lp, \(none))
-                    FROM unnest(\(arrays(["text", "text", "text", "text", "text", "text", "bool", "text", "text", "int8", "int8", "int8", "int8", "int8", "int8", "int8", "text", "int8", "int8", "int8"], from: p)))
-                        AS u(p, s, c, u, t, st, se, k, cu, m, cap, e, pa, b, r, sa, sm, da, ra, lp)
-                    ON CONFLICT (posting_id, student_id) DO UPDATE SET company_id = EXCLUDED.company_id,
-                        university_id = EXCLUDED.university_id, title = EXCLUDED.title, status = EXCLUDED.status,
-                        settled = EXCLUDED.settled, stipend_kind = EXCLUDED.stipend_kind, currency = EXCLUDED.currency,
-                        minutes_logged = EXCLUDED.minutes_logged, cap_minor = EXCLUDED.cap_minor,
-                        earned_minor = EXCLUDED.earned_minor, paid_minor = EXCLUDED.paid_minor,
-                        balance_minor = EXCLUDED.balance_minor, rating = EXCLUDED.rating, selected_at = EXCLUDED.selected_at,
-                        selected_month = EXCLUDED.selected_month, delivered_at = EXCLUDED.delivered_at,
-                        reviewed_at = EXCLUDED.reviewed_at, last_paid_at = EXCLUDED.last_paid_at)
-                """,
-                """
-                applications_rows AS (
-                    INSERT INTO \(schema).applications
-                    SELECT * FROM unnest(\(arrays(["text", "text", "text", "text", "int8"], from: a)))
-                    ON CONFLICT (posting_id, student_id) DO UPDATE SET university_id = EXCLUDED.university_id,
-                        company_id = EXCLUDED.company_id, applied_at = EXCLUDED.applied_at)
-                """,
-                """
-                payments_rows AS (
-                    INSERT INTO \(schema).payments
-                    SELECT * FROM unnest(\(arrays(["text", "text", "text", "text", "text", "text", "int8", "int8", "bool"], from: y)))
-                    ON CONFLICT (company_id, payment_ref) DO UPDATE SET reversed = EXCLUDED.reversed)
-                """,
-                // The report summary takes deltas, in key order (so two appends never deadlock on it).
-                // A row never empties: applications and placements stay in the log's history.
-                """
-                report_months_rows AS (
-                    INSERT INTO \(schema).report_months AS r
-                    SELECT * FROM unnest(\(arrays(["text", "text", "text", "text"] + figures.map { _ in "int8" }, from: r)))
-                    ON CONFLICT (university_id, month, company_id, currency) DO UPDATE SET
-                        \(figures.map { "\($0) = r.\($0) + EXCLUDED.\($0)" }.joined(separator: ", ")))
-                """,
-            ]
-        },
-        parameterCount: 34 + 4 + ReportFigures.columns.count,
-        bind: { changes, b in
-            let none = Int64.min
-            let (p, a, y) = changes.changedRows()
-            b.append(p.map(\.postingID)); b.append(p.map(\.studentID)); b.append(p.map(\.companyID)); b.append(p.map(\.universityID))
-            b.append(p.map(\.title)); b.append(p.map(\.status.rawValue)); b.append(p.map(\.settled)); b.append(p.map(\.stipendKind))
-            b.append(p.map(\.currency)); b.append(p.map(\.minutesLogged)); b.append(p.map(\.capMinor)); b.append(p.map(\.earnedMinor))
-            b.append(p.map(\.paidMinor)); b.append(p.map(\.balanceMinor)); b.append(p.map { $0.rating ?? 0 })
-            b.append(p.map(\.selectedAt.microseconds)); b.append(p.map { ReportMath.month($0.selectedAt) })
-            b.append(p.map { $0.deliveredAt?.microseconds ?? none }); b.append(p.map { $0.reviewedAt?.microseconds ?? none })
-            b.append(p.map { $0.lastPaidAt?.microseconds ?? none })
-            b.append(a.map(\.postingID)); b.append(a.map(\.studentID)); b.append(a.map(\.universityID)); b.append(a.map(\.companyID))
-            b.append(a.map(\.appliedAt.microseconds))
-            b.append(y.map(\.companyID)); b.append(y.map(\.paymentRef)); b.append(y.map(\.postingID)); b.append(y.map(\.studentID))
-            b.append(y.map(\.universityID)); b.append(y.map(\.currency)); b.append(y.map(\.amountMinor))
-            b.append(y.map(\.occurredAt.microseconds)); b.append(y.map(\.reversed))
-            let delta = ReportSummary.delta(changes)
-            let keys = delta.keys.sorted()
-            b.append(keys.map(\.universityID)); b.append(keys.map(\.month)); b.append(keys.map(\.companyID)); b.append(keys.map(\.currency))
-            let figures = keys.map { delta[$0]!.values }
-            for i in ReportFigures.columns.indices { b.append(figures.map { $0[i] }) }
-            return !(p.isEmpty && a.isEmpty && y.isEmpty && keys.isEmpty)
-        })
+        writes: [
+            // Absent times and ratings travel as a sentinel (arrays of nullable values cost more).
+            TableWrite(
+                table: "placements",
+                types: [
+                    "text", "text", "text", "text", "text", "text", "bool", "text", "text", "int8", "int8", "int8", "int8", "int8", "int8",
+                    "int8", "text", "int8", "int8", "int8",
+                ],
+                cte: { schema, arrays in
+                    let none = Int64.min
+                    return """
+                        placements_rows AS (
+                            INSERT INTO \(schema).placements
+                            SELECT u.p, u.s, u.c, u.u, u.t, u.st, u.se, u.k, u.cu, u.m, u.cap, u.e, u.pa, u.b, NULLIF(u.r, 0), u.sa, u.sm,
+                                NULLIF(u.da, \(none)), NULLIF(u.ra, \(none)), NULLIF(u.lp, \(none))
+                            FROM unnest(\(arrays)) AS u(p, s, c, u, t, st, se, k, cu, m, cap, e, pa, b, r, sa, sm, da, ra, lp)
+                            ON CONFLICT (posting_id, student_id) DO UPDATE SET company_id = EXCLUDED.company_id,
+                                university_id = EXCLUDED.university_id, title = EXCLUDED.title, status = EXCLUDED.status,
+                                settled = EXCLUDED.settled, stipend_kind = EXCLUDED.stipend_kind, currency = EXCLUDED.currency,
+                                minutes_logged = EXCLUDED.minutes_logged, cap_minor = EXCLUDED.cap_minor,
+                                earned_minor = EXCLUDED.earned_minor, paid_minor = EXCLUDED.paid_minor,
+                                balance_minor = EXCLUDED.balance_minor, rating = EXCLUDED.rating, selected_at = EXCLUDED.selected_at,
+                                selected_month = EXCLUDED.selected_month, delivered_at = EXCLUDED.delivered_at,
+                                reviewed_at = EXCLUDED.reviewed_at, last_paid_at = EXCLUDED.last_paid_at)
+                        """
+                },
+                count: { $0.placements.count },
+                bind: { rows, b in
+                    let none = Int64.min
+                    let p = rows.placements
+                    b.append(p.map(\.postingID)); b.append(p.map(\.studentID)); b.append(p.map(\.companyID)); b.append(p.map(\.universityID))
+                    b.append(p.map(\.title)); b.append(p.map(\.status.rawValue)); b.append(p.map(\.settled)); b.append(p.map(\.stipendKind))
+                    b.append(p.map(\.currency)); b.append(p.map(\.minutesLogged)); b.append(p.map(\.capMinor)); b.append(p.map(\.earnedMinor))
+                    b.append(p.map(\.paidMinor)); b.append(p.map(\.balanceMinor)); b.append(p.map { $0.rating ?? 0 })
+                    b.append(p.map(\.selectedAt.microseconds)); b.append(p.map { ReportMath.month($0.selectedAt) })
+                    b.append(p.map { $0.deliveredAt?.microseconds ?? none }); b.append(p.map { $0.reviewedAt?.microseconds ?? none })
+                    b.append(p.map { $0.lastPaidAt?.microseconds ?? none })
+                }),
+            TableWrite(
+                table: "applications", types: ["text", "text", "text", "text", "int8"],
+                cte: { schema, arrays in
+                    """
+                    applications_rows AS (
+                        INSERT INTO \(schema).applications SELECT * FROM unnest(\(arrays))
+                        ON CONFLICT (posting_id, student_id) DO UPDATE SET university_id = EXCLUDED.university_id,
+                            company_id = EXCLUDED.company_id, applied_at = EXCLUDED.applied_at)
+                    """
+                },
+                count: { $0.applications.count },
+                bind: { rows, b in
+                    let a = rows.applications
+                    b.append(a.map(\.postingID)); b.append(a.map(\.studentID)); b.append(a.map(\.universityID)); b.append(a.map(\.companyID))
+                    b.append(a.map(\.appliedAt.microseconds))
+                }),
+            TableWrite(
+                table: "payments", types: ["text", "text", "text", "text", "text", "text", "int8", "int8", "bool"],
+                cte: { schema, arrays in
+                    """
+                    payments_rows AS (
+                        INSERT INTO \(schema).payments SELECT * FROM unnest(\(arrays))
+                        ON CONFLICT (company_id, payment_ref) DO UPDATE SET reversed = EXCLUDED.reversed)
+                    """
+                },
+                count: { $0.payments.count },
+                bind: { rows, b in
+                    let y = rows.payments
+                    b.append(y.map(\.companyID)); b.append(y.map(\.paymentRef)); b.append(y.map(\.postingID)); b.append(y.map(\.studentID))
+                    b.append(y.map(\.universityID)); b.append(y.map(\.currency)); b.append(y.map(\.amountMinor))
+                    b.append(y.map(\.occurredAt.microseconds)); b.append(y.map(\.reversed))
+                }),
+            // The report summary takes deltas, in key order (so two appends never deadlock on it).
+            // A row never empties: applications and placements stay in the log's history.
+            TableWrite(
+                table: "report_months", types: ["text", "text", "text", "text"] + ReportFigures.columns.map { _ in "int8" },
+                cte: { schema, arrays in
+                    """
+                    report_months_rows AS (
+                        INSERT INTO \(schema).report_months AS r SELECT * FROM unnest(\(arrays))
+                        ON CONFLICT (university_id, month, company_id, currency) DO UPDATE SET
+                            \(ReportFigures.columns.map { "\($0) = r.\($0) + EXCLUDED.\($0)" }.joined(separator: ", ")))
+                    """
+                },
+                count: { $0.summaryKeys.count },
+                bind: { rows, b in
+                    let keys = rows.summaryKeys
+                    b.append(keys.map(\.universityID)); b.append(keys.map(\.month)); b.append(keys.map(\.companyID)); b.append(keys.map(\.currency))
+                    for i in ReportFigures.columns.indices { b.append(rows.summaryFigures.map { $0[i] }) }
+                }),
+        ])
 
     /// Every projection, in the order they are listed.
     public static let all: [ProjectionDefinition] = [.postings, .placements]
@@ -200,30 +205,67 @@ public struct ProjectionDefinition: Sendable {
     public var liveSchema: String { "proj_\(name)" }
     var shadowSchema: String { "proj_\(name)_next" }
 
-    /// One statement that writes a batch's changed rows of `definitions` into their schemas, or nil
-    /// when the batch changes none.
+    /// One statement that writes a batch's changed rows of `definitions` into their schemas (only
+    /// the tables it changes), or nil when it changes none.
     static func writeStatement(_ changes: FoldChanges, _ definitions: [(ProjectionDefinition, schema: String)]) -> PostgresQuery? {
+        let rows = ChangedRows(changes)
+        let writes = definitions.flatMap { definition, schema in definition.writes.map { ($0, schema) } }.filter { $0.0.count(rows) > 0 }
+        guard !writes.isEmpty else { return nil }
         var bindings = PostgresBindings()
-        var any = false
-        for (definition, _) in definitions where definition.bind(changes, &bindings) { any = true }
-        guard any else { return nil }
-        return PostgresQuery(unsafeSQL: writeSQL(definitions), binds: bindings)
+        for (write, _) in writes { write.bind(rows, &bindings) }
+        return PostgresQuery(unsafeSQL: "WITH " + TableWrite.ctes(writes, first: 1) + "\nSELECT 1", binds: bindings)
     }
+}
 
-    /// The SQL of `writeStatement`: every definition's CTEs, parameters numbered in turn.
-    static func writeSQL(_ definitions: [(ProjectionDefinition, schema: String)]) -> String {
-        "WITH " + writeCTEs(definitions, first: 1) + "\nSELECT 1"
-    }
+/// One table's part of writing a batch's changed rows: a data-modifying CTE over `unnest` of one
+/// array parameter per column, and those parameters.
+struct TableWrite: Sendable {
+    let table: String
+    /// The columns' array element types, in parameter order.
+    let types: [String]
+    /// The CTE, given the schema and its `unnest` arguments (`$n::type[], …`).
+    let cte: @Sendable (_ schema: String, _ arrays: String) -> String
+    /// How many rows a batch writes to the table.
+    let count: @Sendable (_ rows: ChangedRows) -> Int
+    /// Appends the parameters, one array per column.
+    let bind: @Sendable (_ rows: ChangedRows, _ bindings: inout PostgresBindings) -> Void
 
-    /// Every definition's CTEs, comma-separated, parameters numbered in turn from `first`.
-    static func writeCTEs(_ definitions: [(ProjectionDefinition, schema: String)], first: Int) -> String {
-        var ctes: [String] = []
+    /// The CTEs of `writes`, comma-separated, parameters numbered in turn from `first`.
+    static func ctes(_ writes: [(TableWrite, schema: String)], first: Int) -> String {
         var next = first
-        for (definition, schema) in definitions {
-            ctes += definition.writes(schema, next)
-            next += definition.parameterCount
+        var ctes: [String] = []
+        for (write, schema) in writes {
+            let arrays = write.types.enumerated().map { "$\(next + $0.offset)::\($0.element)[]" }.joined(separator: ", ")
+            ctes.append(write.cte(schema, arrays))
+            next += write.types.count
         }
         return ctes.joined(separator: ",\n")
+    }
+}
+
+/// The rows a batch changed, derived once for every table: the postings whose row changed, the
+/// placements, applications and payments that changed (`FoldChanges.changedRows`), and the change
+/// of the report summary.
+struct ChangedRows: Sendable {
+    var postings: [PostingState]
+    var placements: [PlacementRow]
+    var applications: [ApplicationRow]
+    var payments: [PaymentRow]
+    var summaryKeys: [ReportKey]
+    var summaryFigures: [[Int64]]
+
+    init(_ changes: FoldChanges) {
+        // A posting's row changes only with some events (an hour logged leaves it as it was).
+        postings = changes.postings.keys.sorted().compactMap { id in
+            let after = changes.postings[id]!
+            guard after.exists else { return nil }
+            if let before = changes.before[id], before.exists, before.postingJSON == after.postingJSON { return nil }
+            return after
+        }
+        (placements, applications, payments) = changes.changedRows()
+        let delta = ReportSummary.delta(changes)
+        summaryKeys = delta.keys.sorted()
+        summaryFigures = summaryKeys.map { delta[$0]!.values }
     }
 }
 

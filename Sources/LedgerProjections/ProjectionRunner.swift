@@ -119,7 +119,7 @@ public struct ProjectionRunner: Sendable {
                 lagMilliseconds: max(0, lagMs), rebuilding: rebuilding || !inline, rebuildPosition: rebuildPosition)
         })
 
-    /// Checkpoints, lag and state.
+    /// Positions, lag and state.
     public func status() async throws -> [ProjectionStatus] {
         try await client.withConnection { try await Self.statusQuery.rows(on: $0, logger: logger) }
     }
@@ -435,7 +435,7 @@ public struct ProjectionRunner: Sendable {
 
     /// Builds every projection from position 0 up to `bound` into throwaway schemas on one
     /// connection, runs `body` with a read model over them, and drops them. The same fold and the
-    /// same row code as the live workers.
+    /// same row code as the appends.
     public func withBuild<R: Sendable>(
         upTo bound: LogBound, progress: @escaping @Sendable (BuildProgress) -> Void = { _ in },
         _ body: (ReadModel) async throws -> R

@@ -91,20 +91,20 @@ public struct ReadModel: Sendable {
     }
 
     /// The rows of one statement and the position they reflect: the statement selects the
-    /// projections' checkpoint as its first column, so one statement (one snapshot) answers where
-    /// a snapshot transaction takes four (BEGIN, the checkpoint, the rows, COMMIT; each costs
-    /// placementd about 0.2 ms of CPU). When no row comes back nothing carried the checkpoint, and
-    /// the query runs again in a snapshot with it. `minPosition` and `wait` as in `read`.
+    /// projections' position as its first column, so one statement (one snapshot) answers where a
+    /// snapshot transaction takes four (BEGIN, the position, the rows, COMMIT). When no row comes
+    /// back nothing carried the position, and the query runs again in a snapshot with it.
+    /// `minPosition` and `wait` as in `read`.
     public static func readRows<Row: Sendable>(
         _ client: PostgresClient, projections: [String], minPosition: Int64?, wait: Duration = .seconds(5), logger: Logger,
         _ query: RowQuery<Row>
     ) async throws -> ([Row], Int64) {
-        let checkpoint = checkpointColumn(projections)
+        let reflected = ProjectionRunner.positionColumn(projections)
         return try await retrying(until: minPosition, wait: wait) {
             try await client.withConnection { connection -> Attempt<[Row]> in
                 var rows: [Row] = []
                 var position: Int64?
-                for try await row in try await connection.run(query.sql(checkpoint + ", "), logger: logger) {
+                for try await row in try await connection.run(query.sql(reflected + ", "), logger: logger) {
                     var cells = Cells(row)
                     let reached: Int64 = try cells.next()
                     position = reached
@@ -160,9 +160,6 @@ public struct ReadModel: Sendable {
             return .answer(try await body(connection), position)
         }
     }
-
-    /// A scalar subquery: the lowest position reflected among `projections` (see `ProjectionRunner.positionColumn`).
-    static func checkpointColumn(_ projections: [String]) -> String { ProjectionRunner.positionColumn(projections) }
 
     // MARK: Postings
 
@@ -493,7 +490,7 @@ public struct ReadModel: Sendable {
     }
 }
 
-/// A query of rows whose SELECT list other columns can lead (the checkpoint of `ReadModel.readRows`),
+/// A query of rows whose SELECT list other columns can lead (the position of `ReadModel.readRows`),
 /// and how to decode a row's own cells.
 public struct RowQuery<Row: Sendable>: Sendable {
     /// The query, its SELECT list led by `leading` (empty, or columns each followed by ", ").

@@ -318,7 +318,7 @@ final class FileLock: Sendable {
 /// Runs blocking work (here: waiting for a child process such as `pg_ctl` or `pg_basebackup`) on a
 /// thread of its own. Swift concurrency has one cooperative thread per core (two on the reference
 /// machine); a `waitpid` of several seconds on one of them holds up every task of the process,
-/// so request deadlines, projection workers and timers stall with it.
+/// so request deadlines and timers stall with it.
 public func onOwnThread<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {
     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
         Thread { continuation.resume(with: Result { try body() }) }.start()

@@ -1,0 +1,34 @@
+import LedgerCore
+@testable import LedgerProjections
+import Testing
+
+@Suite("Changed rows of a group")
+struct ChangedRowsTests {
+    static func recorded(_ events: [Event]) -> [RecordedEvent] {
+        events.enumerated().map { RecordedEvent(event: $1, position: Int64($0 + 1), version: Int64($0 + 1), recordedAt: $1.occurredAt, prevHash: [], hash: []) }
+    }
+
+    @Test("a group writes only the rows it changed: a new posting its row; an hour logged its placement and the summary, not the posting")
+    func onlyChangedTables() throws {
+        var e = Events("p-rows")
+        let setup = [e.posted(stipend: .hourly(rateMinor: 6_000, maxHours: 10, currency: "USD")), e.applied("s-1"), e.selected("s-1")]
+        let posted = ChangedRows(FoldChanges.fold(Self.recorded(Array(setup.prefix(1))), states: [:]))
+        #expect(posted.postings.count == 1)
+        #expect(posted.placements.isEmpty && posted.applications.isEmpty && posted.payments.isEmpty && posted.summaryKeys.isEmpty)
+
+        let before = FoldChanges.fold(Self.recorded(setup), states: [:]).postings
+        let hours = e.make(.hoursLogged(studentID: "s-1", minutes: 30, workDate: CivilDate(iso: "2026-03-02")!, note: nil, reason: nil))
+        let logged = ChangedRows(FoldChanges.fold(Self.recorded([hours]), states: before))
+        #expect(logged.postings.isEmpty, "the posting's row does not change with an hour logged")
+        #expect(logged.placements.map(\.minutesLogged) == [30])
+        #expect(logged.applications.isEmpty && logged.payments.isEmpty)
+        #expect(logged.summaryKeys.count == 1)
+
+        // The statement variant names the tables it writes, in order: postings, placements,
+        // applications, payments, report_months.
+        #expect(type(of: InlineRows<Skipped, Skipped, Skipped, Skipped, Skipped>.of(logged)).name.hasSuffix("_01001"))
+        #expect(type(of: InlineRows<Skipped, Skipped, Skipped, Skipped, Skipped>.of(posted)).name.hasSuffix("_10000"))
+        #expect(type(of: InlineRows<Skipped, Skipped, Skipped, Skipped, Skipped>.of(posted)).ctes.contains("postings_rows"))
+        #expect(!type(of: InlineRows<Skipped, Skipped, Skipped, Skipped, Skipped>.of(posted)).ctes.contains("placements_rows"))
+    }
+}
