@@ -128,7 +128,7 @@ async function company(me) {
 async function operator(me) {
   const status = await api(`/v1/projections`);
   $("content").innerHTML =
-    `<section><h2>Projections</h2>${table([["Projection", (r) => r.name], ["State", (r) => r.state], ["Version", (r) => r.version, 1], ["Position", (r) => r.position, 1], ["Events", (r) => r.events, 1], ["Lag (events)", (r) => r.lag, 1], ["Lag (ms)", (r) => r.lag_ms, 1]], status.projections, "projections")}</section>`;
+    `<section><h2>Projections</h2>${table([["Projection", (r) => r.name], ["State", (r) => r.state], ["Version", (r) => r.version, 1], ["Position", (r) => r.position, 1], ["Events", (r) => r.events ?? "", 1], ["Lag (events)", (r) => r.lag, 1], ["Lag (ms)", (r) => r.lag_ms, 1]], status.projections, "projections")}</section>`;
 }
 async function render() {
   showError(null);

@@ -19,8 +19,9 @@ public struct ProjectionStatus: Sendable {
     public var codeVersion: Int
     /// Every event at or below it is reflected.
     public var position: Int64
-    /// Events reflected.
-    public var events: Int64
+    /// Events reflected, for a projection that is not written inline (nil for one that is: it
+    /// reflects every committed event, and counting them costs more than the rest of the status).
+    public var events: Int64?
     /// Events recorded after `position` (0 for a projection written inline).
     public var lag: Int64
     /// How long the first unreflected event has waited (0 when none).
@@ -30,9 +31,10 @@ public struct ProjectionStatus: Sendable {
 
     public var json: JSON {
         var members: [String: JSON] = [
-            "name": .string(name), "version": .int(Int64(version)), "position": .int(position), "events": .int(events),
+            "name": .string(name), "version": .int(Int64(version)), "position": .int(position),
             "lag": .int(lag), "lag_ms": .int(lagMilliseconds), "state": .string(rebuilding ? "rebuilding" : "live"),
         ]
+        if let events { members["events"] = .int(events) }
         if let rebuildPosition { members["rebuild_position"] = .int(rebuildPosition) }
         return .object(members)
     }
@@ -94,7 +96,7 @@ public struct ProjectionRunner: Sendable {
             PostgresQuery(
                 unsafeSQL: """
                     SELECT \(leading)p.name, p.version, s.position, s.inline,
-                        CASE WHEN s.inline THEN (SELECT COALESCE(sum(version), 0)::int8 FROM streams) ELSE p.events END,
+                        CASE WHEN s.inline THEN NULL ELSE p.events END,
                         p.rebuild_version IS NOT NULL, p.rebuild_position,
                         CASE WHEN s.inline THEN 0 ELSE
                             (SELECT count(*) FROM (SELECT 1 FROM events e WHERE e.position > p.position ORDER BY e.position LIMIT 10000000) x) END,
@@ -109,7 +111,7 @@ public struct ProjectionRunner: Sendable {
         },
         decode: { cells in
             let (name, version, position, inline): (String, Int, Int64, Bool) = (try cells.next(), try cells.next(), try cells.next(), try cells.next())
-            let events: Int64 = try cells.next()
+            let events: Int64? = try cells.next()
             let (rebuilding, rebuildPosition, lag, lagMs): (Bool, Int64?, Int64, Int64) = (
                 try cells.next(), try cells.next(), try cells.next(), try cells.next()
             )

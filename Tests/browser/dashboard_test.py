@@ -70,7 +70,7 @@ def wait_for_projections(base, admin):
     deadline = time.time() + 60
     while time.time() < deadline:
         status = get(base, "/v1/projections", admin)["projections"]
-        if status and all(p["lag"] == 0 and p["events"] > 0 for p in status):
+        if status and all(p["lag"] == 0 and p["state"] == "live" for p in status):
             return
         time.sleep(0.2)
     raise SystemExit("projections did not catch up within 60 s")
