@@ -236,13 +236,7 @@ public struct ProjectionRunner: Sendable {
         let held = ContinuousClock.now
         try await ProjectionEngine.transaction(on: connection, durable: true, logger: logger) {
             try await EventStore.holdAppends(on: connection, logger: logger)
-            while true {
-                let events = try await EventStore.foldBatch(
-                    after: position, limit: ProjectionEngine.batchSize, bound: .committed, on: connection, logger: logger)
-                guard let last = events.last else { break }
-                try await ProjectionEngine.apply(events, to: definition, schema: schema, on: connection, logger: logger)
-                position = last.position
-            }
+            position = try await catchUpHeld(definition, schema: schema, after: position, on: connection).position
             // The appends keep the rows from here on; a state table would only go stale.
             try await connection.run(PostgresQuery(unsafeSQL: "DROP TABLE IF EXISTS \(schema).state"), logger: logger)
             try await connection.run(
@@ -252,6 +246,24 @@ public struct ProjectionRunner: Sendable {
         logger.info(
             "projection attached: appends write it inline",
             metadata: ["projection": "\(definition.name)", "appends_held_ms": "\((ContinuousClock.now - held).milliseconds)"])
+    }
+
+    /// Folds every committed event after `position` into `schema`, while the caller's transaction
+    /// holds appends back (so none is missing below the last one). Returns the new position and how
+    /// many events it took.
+    private func catchUpHeld(
+        _ definition: ProjectionDefinition, schema: String, after position: Int64, on connection: PostgresConnection
+    ) async throws -> (position: Int64, events: Int64) {
+        var position = position
+        var events: Int64 = 0
+        while true {
+            let batch = try await EventStore.foldBatch(
+                after: position, limit: ProjectionEngine.batchSize, bound: .committed, on: connection, logger: logger)
+            guard let last = batch.last else { return (position, events) }
+            try await ProjectionEngine.apply(batch, to: definition, schema: schema, on: connection, logger: logger)
+            position = last.position
+            events += Int64(batch.count)
+        }
     }
 
     /// Runs `body` holding the projection's build lock (a session advisory lock), so one process at
@@ -391,14 +403,9 @@ public struct ProjectionRunner: Sendable {
         let held = clock.now
         try await ProjectionEngine.transaction(on: connection, durable: true, logger: logger) {
             try await EventStore.holdAppends(on: connection, logger: logger)
-            while true {
-                let events = try await EventStore.foldBatch(
-                    after: position, limit: ProjectionEngine.batchSize, bound: .committed, on: connection, logger: logger)
-                guard let last = events.last else { break }
-                try await ProjectionEngine.apply(events, to: definition, schema: shadow, on: connection, logger: logger)
-                position = last.position
-                done += Int64(events.count)
-            }
+            let caughtUp = try await catchUpHeld(definition, schema: shadow, after: position, on: connection)
+            position = caughtUp.position
+            done += caughtUp.events
             try await connection.run(PostgresQuery(unsafeSQL: "DROP TABLE \(shadow).state"), logger: logger)
             try await connection.run(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(definition.liveSchema) CASCADE"), logger: logger)
             try await connection.run(

@@ -3,8 +3,8 @@
 # PostgreSQL server in the same run:
 #   - wrk: single-event appends (32 connections) and 100-event batches (scripts/wrk-append.lua:
 #     every event a `posted` on a new posting, as the contract's baseline rows are independent),
-#     then single `hours_logged` appends over 200 hourly placements (scripts/wrk-hours.lua: appends
-#     contend on streams and on the report summary rows);
+#     then single `hours_logged` appends over 200 hourly placements (the same script with
+#     HOURS_POSTINGS=200: appends contend on streams and on the report summary rows);
 #   - pgbench: single-row and 100-row INSERTs into a copy of `events` (the contract's raw baseline),
 #     and "the ledger's own write set": one transaction per append doing what one append group of
 #     one `posted` event writes (the streams' turn, the stream row locked, the event, the stream
@@ -41,10 +41,10 @@ cpu_ticks() {  # PID...: user + system clock ticks of these processes
 }
 postgres_pids() { local pm; pm=$(head -1 "$WORK/data/postmaster.pid"); echo "$pm $(pgrep -P "$pm" | tr '\n' ' ')"; }
 
-wrk_rate() {  # KEY BATCH CONNECTIONS SECONDS [SCRIPT]: requests/s, p99, and CPU ms per request of placementd and of PostgreSQL
+wrk_rate() {  # KEY BATCH CONNECTIONS SECONDS [HOURS_POSTINGS]: requests/s, p99, and CPU ms per request of placementd and of PostgreSQL
   local d0 p0 d1 p1 out hz; hz=$(getconf CLK_TCK)
   d0=$(cpu_ticks "$DAEMON"); p0=$(cpu_ticks $(postgres_pids))
-  out=$(PLACEMENT_KEY=$1 BATCH_SIZE=$2 POSTINGS=200 wrk -t2 -c"$3" -d"$4"s --latency -s "$HERE/scripts/${5:-wrk-append.lua}" "http://127.0.0.1:$HTTP/v1/events" 2>&1)
+  out=$(PLACEMENT_KEY=$1 BATCH_SIZE=$2 HOURS_POSTINGS=${5:-0} wrk -t2 -c"$3" -d"$4"s --latency -s "$HERE/scripts/wrk-append.lua" "http://127.0.0.1:$HTTP/v1/events" 2>&1)
   d1=$(cpu_ticks "$DAEMON"); p1=$(cpu_ticks $(postgres_pids))
   local non2xx; non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}')
   if [ -n "$non2xx" ]; then echo "wrk saw $non2xx non-2xx responses:" >&2; echo "$out" >&2; exit 1; fi
@@ -75,7 +75,7 @@ run_side() {  # NAME BIN_DIR ROUND
   done
   curl -sf -o /dev/null -H "Authorization: Bearer $key" -H "Content-Type: application/json" -d "[${setup%,}]" "http://127.0.0.1:$HTTP/v1/events" \
     || { echo "setting up the hourly placements failed" >&2; exit 1; }
-  hours=$(wrk_rate "$key" 1 32 "$SECONDS_PER" wrk-hours.lua)
+  hours=$(wrk_rate "$key" 1 32 "$SECONDS_PER" 200)
   kill -TERM $pid; wait $pid 2>/dev/null || true
   local events; events=$(psql -t -A -c "SELECT count(*) FROM events" "$db")
   psql -c "DROP DATABASE $db" postgres
