@@ -11,7 +11,8 @@ struct Replay: AsyncParsableCommand {
         discussion: """
             Streams the log in batches of \(ProjectionEngine.buildBatchSize) events into a shadow schema (never the whole \
             log in memory), shows progress with rate and ETA on a terminal, then swaps the shadow in one \
-            transaction. Projections: \(ProjectionDefinition.all.map(\.name).joined(separator: ", ")).
+            transaction that holds appends back for its catch-up and rename (it prints how long). Projections: \
+            \(ProjectionDefinition.all.map(\.name).joined(separator: ", ")).
             """)
 
     @OptionGroup var ledger: LedgerOptions
@@ -41,7 +42,8 @@ struct Replay: AsyncParsableCommand {
             return results
         }
         for (name, result) in results {
-            print("rebuilt \(name): \(result.events) events in \(Progress.seconds(result.elapsed)) s (\(Progress.rate(result.events, result.elapsed)) events/s), position \(result.position)")
+            print(
+                "rebuilt \(name): \(result.events) events in \(Progress.seconds(result.elapsed)) s (\(Progress.rate(result.events, result.elapsed)) events/s), position \(result.position); appends held \(Progress.seconds(result.appendsHeld)) s at the swap")
         }
     }
 }

@@ -16,8 +16,10 @@ struct Placementd: AsyncParsableCommand {
         abstract: "The Placement Ledger daemon: the HTTP API over the event log.",
         discussion: """
             Opens the ledger (with no database URL: the embedded PostgreSQL cluster in --data-dir, created on first \
-            use and stopped when the daemon stops), applies migrations, serves the HTTP API on --listen and seals \
-            new events periodically. SIGTERM or SIGINT drains in-flight requests and stops cleanly.
+            use and stopped when the daemon stops), applies migrations, prepares the read models (creates them, or \
+            builds them from the log while serving when their version changed; appends write them in their own \
+            transactions), serves the HTTP API on --listen and seals new events periodically. SIGTERM or SIGINT \
+            drains in-flight requests and stops cleanly.
             """)
 
     @Option(name: .customLong("database-url"), help: ArgumentHelp("PostgreSQL URL (default: $PLACEMENT_DATABASE_URL, else the embedded cluster).", valueName: "url"))
