@@ -24,7 +24,7 @@ public final class InlineProjections: ReadModelWriter {
     /// the table and its indexes), so a group's statement is one of a few prepared variants.
     public func rows(for changes: FoldChanges) -> (any ReadModelRows)? {
         guard live.withLock({ $0.count }) == definitions.count else { return nil }
-        return InlineRows<Skipped, Skipped, Skipped, Skipped, Skipped>.of(ChangedRows(changes))
+        return InlineSQL.rows(ChangedRows(changes))
     }
 
     /// Before every projection is known to be inline: asks the database which are, and writes those
@@ -44,7 +44,7 @@ public final class InlineProjections: ReadModelWriter {
     static func inlineNames(on connection: PostgresConnection, logger: Logger) async throws -> Set<String> {
         var names: Set<String> = []
         for try await name in try await connection.run(
-            PostgresQuery(unsafeSQL: "SELECT name FROM projections WHERE inline AND \(ProjectionRunner.atCodeVersion)"), logger: logger
+            PostgresQuery(unsafeSQL: "SELECT name FROM projections WHERE inline AND \(ProjectionRunner.atCodeVersion())"), logger: logger
         ).decode(String.self) {
             names.insert(name)
         }
@@ -74,26 +74,24 @@ struct InlineRows<P: TableSwitch, L: TableSwitch, A: TableSwitch, Y: TableSwitch
     }
 }
 
-extension InlineRows where P == Skipped, L == Skipped, A == Skipped, Y == Skipped, R == Skipped {
-    /// The variant for the tables `rows` changes (none: no CTE at all).
-    static func of(_ rows: ChangedRows) -> any ReadModelRows {
-        let on = InlineSQL.writes.map { $0.0.count(rows) > 0 }
-        func pick(_ on: Bool) -> any TableSwitch.Type { on ? Written.self : Skipped.self }
-        func make<P2: TableSwitch, L2: TableSwitch, A2: TableSwitch, Y2: TableSwitch, R2: TableSwitch>(
-            _: P2.Type, _: L2.Type, _: A2.Type, _: Y2.Type, _: R2.Type
-        ) -> any ReadModelRows {
-            InlineRows<P2, L2, A2, Y2, R2>(rows: rows)
-        }
-        return make(pick(on[0]), pick(on[1]), pick(on[2]), pick(on[3]), pick(on[4]))
-    }
-}
-
 /// The SQL of the inline variants, made once per variant.
 enum InlineSQL {
     /// Every table's write, in the projections' order (the switches of `InlineRows` follow it).
     static let writes: [(TableWrite, schema: String)] = ProjectionDefinition.all.flatMap { d in d.writes.map { ($0, schema: d.liveSchema) } }
     static let versions = ProjectionDefinition.all.map { "\($0.name)_v\($0.version)" }.joined(separator: "_")
     private static let cache = Mutex<[String: String]>([:])
+
+    /// The variant for the tables `rows` changes (none: no CTE at all).
+    static func rows(_ rows: ChangedRows) -> any ReadModelRows {
+        let on = writes.map { $0.0.count(rows) > 0 }
+        func pick(_ on: Bool) -> any TableSwitch.Type { on ? Written.self : Skipped.self }
+        func make<P: TableSwitch, L: TableSwitch, A: TableSwitch, Y: TableSwitch, R: TableSwitch>(
+            _: P.Type, _: L.Type, _: A.Type, _: Y.Type, _: R.Type
+        ) -> any ReadModelRows {
+            InlineRows<P, L, A, Y, R>(rows: rows)
+        }
+        return make(pick(on[0]), pick(on[1]), pick(on[2]), pick(on[3]), pick(on[4]))
+    }
 
     static func ctes(key: String, switches: [Bool]) -> String {
         cache.withLock { cache in

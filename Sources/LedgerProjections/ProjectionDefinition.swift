@@ -46,8 +46,8 @@ public struct ProjectionDefinition: Sendable {
                 },
                 count: { $0.postings.count },
                 bind: { rows, b in
-                    let states = rows.postings
-                    let json = states.map(\.postingJSON)
+                    let states = rows.postings.map(\.state)
+                    let json = rows.postings.map(\.row)
                     func column(_ key: String) -> [String] { json.map { if case .string(let s)? = $0[key] { s } else { "" } } }
                     func number(_ key: String) -> [Int64] { json.map { if case .int(let n)? = $0[key] { n } else { 0 } } }
                     b.append(column("posting_id"))
@@ -247,7 +247,7 @@ struct TableWrite: Sendable {
 /// placements, applications and payments that changed (`FoldChanges.changedRows`), and the change
 /// of the report summary.
 struct ChangedRows: Sendable {
-    var postings: [PostingState]
+    var postings: [(state: PostingState, row: JSON)]
     var placements: [PlacementRow]
     var applications: [ApplicationRow]
     var payments: [PaymentRow]
@@ -259,8 +259,9 @@ struct ChangedRows: Sendable {
         postings = changes.postings.keys.sorted().compactMap { id in
             let after = changes.postings[id]!
             guard after.exists else { return nil }
-            if let before = changes.before[id], before.exists, before.postingJSON == after.postingJSON { return nil }
-            return after
+            let row = after.postingJSON
+            if let before = changes.before[id], before.exists, before.postingJSON == row { return nil }
+            return (after, row)
         }
         (placements, applications, payments) = changes.changedRows()
         let delta = ReportSummary.delta(changes)

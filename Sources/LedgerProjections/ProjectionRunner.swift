@@ -56,17 +56,16 @@ public struct ProjectionRunner: Sendable {
 
     // MARK: Positions
 
-    /// A condition on a `projections` row: its version is this code's.
-    static var atCodeVersion: String {
-        "(name, version) IN (" + ProjectionDefinition.all.map { "('\($0.name)', \($0.version))" }.joined(separator: ", ") + ")"
+    /// A condition on a `projections` row (its columns named with `prefix`): its version is this code's.
+    static func atCodeVersion(_ prefix: String = "") -> String {
+        "(\(prefix)name, \(prefix)version) IN (" + ProjectionDefinition.all.map { "('\($0.name)', \($0.version))" }.joined(separator: ", ") + ")"
     }
 
     /// A select-list expression over a `projections` row `p`: the position its tables reflect. A
     /// projection written inline reflects every event the statement's snapshot sees; one that is
     /// not (being built for another version) its stored position.
     static var reflectedSQL: String {
-        "CASE WHEN p.inline AND (p.name, p.version) IN (" + ProjectionDefinition.all.map { "('\($0.name)', \($0.version))" }
-            .joined(separator: ", ") + ") THEN \(EventStore.reflectedPositionSQL) ELSE p.position END"
+        "CASE WHEN p.inline AND \(atCodeVersion("p.")) THEN \(EventStore.reflectedPositionSQL) ELSE p.position END"
     }
 
     /// The lowest position reflected among `names` (what a read across them reflects).
@@ -105,7 +104,7 @@ public struct ProjectionRunner: Sendable {
                                       WHERE e.position > p.position ORDER BY e.position LIMIT 1), 0) END
                     FROM projections p
                     CROSS JOIN LATERAL (SELECT \(reflectedSQL) AS position,
-                        p.inline AND \(atCodeVersion.replacingOccurrences(of: "(name, version)", with: "(p.name, p.version)")) AS inline) s
+                        p.inline AND \(atCodeVersion("p.")) AS inline) s
                     ORDER BY p.name
                     """)
         },

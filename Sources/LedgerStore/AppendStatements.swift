@@ -107,6 +107,9 @@ extension WriteEvents where Rows == NoReadModelRows {
     init() { self.init(rows: NoReadModelRows()) }
 }
 
+/// How many parameters the store's part of `WriteEvents` takes.
+let writeEventsParameterCount = 21
+
 /// The store's part of `WriteEvents` ($1…$21; the read models' CTEs follow).
 private let writeEventsSQL = """
         WITH e AS (

@@ -31,7 +31,7 @@ public protocol ReadModelRows: Sendable {
 
 /// Where the parameters of `ReadModelRows.ctes` start: after the store's own.
 public enum ReadModelRowsParameters {
-    public static let first = 22
+    public static let first = writeEventsParameterCount + 1
 }
 
 /// No read-model rows in the write statement.

@@ -26,9 +26,9 @@ struct ChangedRowsTests {
 
         // The statement variant names the tables it writes, in order: postings, placements,
         // applications, payments, report_months.
-        #expect(type(of: InlineRows<Skipped, Skipped, Skipped, Skipped, Skipped>.of(logged)).name.hasSuffix("_01001"))
-        #expect(type(of: InlineRows<Skipped, Skipped, Skipped, Skipped, Skipped>.of(posted)).name.hasSuffix("_10000"))
-        #expect(type(of: InlineRows<Skipped, Skipped, Skipped, Skipped, Skipped>.of(posted)).ctes.contains("postings_rows"))
-        #expect(!type(of: InlineRows<Skipped, Skipped, Skipped, Skipped, Skipped>.of(posted)).ctes.contains("placements_rows"))
+        #expect(type(of: InlineSQL.rows(logged)).name.hasSuffix("_01001"))
+        #expect(type(of: InlineSQL.rows(posted)).name.hasSuffix("_10000"))
+        #expect(type(of: InlineSQL.rows(posted)).ctes.contains("postings_rows"))
+        #expect(!type(of: InlineSQL.rows(posted)).ctes.contains("placements_rows"))
     }
 }

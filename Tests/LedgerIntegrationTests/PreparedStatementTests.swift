@@ -48,6 +48,14 @@ struct PreparedStatementTests {
         }
     }
 
+    @Test("the read models' CTEs take their parameters right after the store's own")
+    func readModelParametersFollowTheStore() throws {
+        let used = WriteEvents<NoReadModelRows>.sql.matches(of: /\$(\d+)/).compactMap { Int($0.1) }
+        #expect(used.max() == writeEventsParameterCount)
+        #expect(ReadModelRowsParameters.first == writeEventsParameterCount + 1)
+        #expect(try WriteEvents().makeBindings().count == writeEventsParameterCount)
+    }
+
     @Test("the lock statement answers the same prepared and planned with its values (small groups and imports)")
     func preparedAndUnpreparedAgree() async throws {
         try await TestLedger.with { ledger in

@@ -31,7 +31,7 @@ struct Standby: Sendable {
             primary.tool("pg_basebackup"),
             ["-h", primary.socketDirectory, "-U", EmbeddedCluster.ownerUser, "-D", pgdata, "-R", "-X", "stream", "-c", "fast"],
             asServerUser: true)
-        guard backup.status == 0 else { throw DatabaseFailure(description: "pg_basebackup failed: \(backup.output)") }
+        guard backup.status == 0 else { throw TestDatabaseFailure(description: "pg_basebackup failed: \(backup.output)") }
         let port = try freeLoopbackPort()
         let options = "-c listen_addresses=127.0.0.1 -p \(port) -c unix_socket_directories='' -c hot_standby=on -c fsync=off -c max_connections=\(primary.maxConnections)"  // a hot standby needs at least the primary's
         let started = try primary.run(
@@ -39,7 +39,7 @@ struct Standby: Sendable {
             asServerUser: true)
         guard started.status == 0 else {
             let log = (try? String(contentsOfFile: pgdata + "/standby.log", encoding: .utf8)) ?? ""
-            throw DatabaseFailure(description: "the standby did not start: \(started.output) \(log.suffix(1500))")
+            throw TestDatabaseFailure(description: "the standby did not start: \(started.output) \(log.suffix(1500))")
         }
         return Standby(primary: primary, pgdata: pgdata, port: port)
     }

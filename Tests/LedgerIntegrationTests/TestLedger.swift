@@ -49,7 +49,7 @@ actor TestCluster {
             let database = try await LedgerDatabase.open(owner: owner, app: app, enableAppLogin: true, logger: Self.logger)
             return (owner, app, database)
         } catch let error as PSQLError {
-            throw DatabaseFailure(description: describe(error))
+            throw TestDatabaseFailure(description: describe(error))
         }
     }
 
@@ -71,7 +71,7 @@ actor TestCluster {
     }
 }
 
-struct DatabaseFailure: Error, CustomStringConvertible {
+struct TestDatabaseFailure: Error, CustomStringConvertible {
     var description: String
 }
 
@@ -96,7 +96,7 @@ struct TestLedger: Sendable {
                 try await body(ledger)
             }
         } catch let error as PSQLError {
-            throw DatabaseFailure(description: describe(error))
+            throw TestDatabaseFailure(description: describe(error))
         }
     }
 
