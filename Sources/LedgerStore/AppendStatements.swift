@@ -10,20 +10,32 @@ import PostgresNIO
 
 /// Takes the append barrier in shared mode (see `EventStore.holdAppends`), then waits for the
 /// turn of every stream involved, in key order (see `EventStore.serialiseStreams`).
+///
+/// It also sets the transaction's `plan_cache_mode`. A prepared statement is parsed once, but
+/// PostgreSQL still plans it anew on every execution while it judges a plan made for the values
+/// cheaper than the generic one, and it always judged so for the lock and write statements: a
+/// group spent more CPU planning them than running them (docs/performance.md, "Planning on every
+/// append"). A small group forces the generic plans (index probes per element, fine for a few
+/// elements); a big one (`EventStore.preparedLimit`) keeps `auto`, so its unprepared statements
+/// are planned with their values.
 struct SerialiseStreams: PostgresPreparedStatement {
-    static let name = "placement_serialise_streams_v2"
+    static let name = "placement_serialise_streams_v3"
     static let sql = """
         SELECT CASE WHEN keys.key IS NULL THEN pg_advisory_xact_lock_shared(\(EventStore.appendBarrier.0), \(EventStore.appendBarrier.1))
-                    ELSE pg_advisory_xact_lock(1347, keys.key) END
+                    ELSE pg_advisory_xact_lock(1347, keys.key) END,
+               CASE WHEN keys.key IS NULL THEN set_config('plan_cache_mode', $2, true) END
         FROM (SELECT NULL::int4 AS key
               UNION ALL (SELECT DISTINCT hashtext(posting_id) FROM unnest($1::text[]) AS posting_id ORDER BY 1)) AS keys
         """
     typealias Row = ()
     var postingIDs: [String]
+    /// Whether the group's statements run prepared, with generic plans.
+    var generic: Bool
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 1)
+        var bindings = PostgresBindings(capacity: 2)
         bindings.append(postingIDs)
+        bindings.append(generic ? "force_generic_plan" : "auto")
         return bindings
     }
 

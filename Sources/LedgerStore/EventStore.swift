@@ -108,7 +108,7 @@ extension EventStore {
     /// turn; lock them and read the clock, the used payment references and which ids are recorded;
     /// write the events and the read models' rows; COMMIT. (A retry of recorded events reads them in
     /// another; a writer that must ask the database which read models to write takes one more.)
-    private func appendOnce(_ requests: [AppendRequest], mode: AppendMode, on connection: PostgresConnection) async throws
+    func appendOnce(_ requests: [AppendRequest], mode: AppendMode, on connection: PostgresConnection) async throws
         -> [Result<AppendOutcome, LedgerError>]
     {
         let all = requests.flatMap(\.events)
@@ -121,7 +121,7 @@ extension EventStore {
             if case .paid(_, _, _, let ref, _) = event.data { return ref } else { return nil }
         }
         let postingIDs = Array(Set(all.map(\.postingID))).sorted()
-        try await serialiseStreams(postingIDs, on: connection)
+        try await serialiseStreams(postingIDs, events: all.count, on: connection)
         let ids = all.map(\.id)
         let locked = try await lockStreams(postingIDs, paymentRefs: refs, eventIDs: ids, on: connection)
         var group = GroupDecision(
@@ -188,9 +188,9 @@ extension EventStore {
     /// positions (projections, `verify`) would meet version 22 before version 4. An advisory lock
     /// assigns no id: every transaction gets its id only once it holds all its streams, so of two
     /// transactions sharing a stream the one that goes first also has the lower positions.
-    private func serialiseStreams(_ postingIDs: [String], on connection: PostgresConnection) async throws {
-        for try await _ in try await connection.run(
-            SerialiseStreams(postingIDs: postingIDs), prepared: postingIDs.count <= Self.preparedLimit, logger: logger) {}
+    private func serialiseStreams(_ postingIDs: [String], events: Int, on connection: PostgresConnection) async throws {
+        let statement = SerialiseStreams(postingIDs: postingIDs, generic: events <= Self.preparedLimit)
+        for try await _ in try await connection.run(statement, prepared: postingIDs.count <= Self.preparedLimit, logger: logger) {}
     }
 
     /// One statement: the clock (the transaction's position base, the server's time), the streams

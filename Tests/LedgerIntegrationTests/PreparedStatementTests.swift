@@ -80,4 +80,27 @@ struct PreparedStatementTests {
             }
         }
     }
+
+    @Test("a small group's lock and write statements run their generic plans instead of being planned on every append")
+    func smallGroupsRunGenericPlans() async throws {
+        try await TestLedger.with { ledger in
+            try await ledger.asApp { connection in
+                for n in 0..<8 {
+                    var e = Events("p-generic-\(n)")
+                    let results = try await connection.transaction(logger: TestCluster.logger) {
+                        try await ledger.store.appendOnce([AppendRequest(events: [e.posted()])], mode: .atomic, on: connection)
+                    }
+                    #expect(try results[0].get().events.count == 1)
+                }
+                var plans: [String: (generic: Int64, custom: Int64)] = [:]
+                let rows = try await connection.run(
+                    "SELECT name, generic_plans, custom_plans FROM pg_prepared_statements WHERE name LIKE 'placement_%'", logger: TestCluster.logger)
+                for try await (name, generic, custom) in rows.decode((String, Int64, Int64).self) { plans[name] = (generic, custom) }
+                let lock = plans.first { $0.key.hasPrefix("placement_lock_streams") }?.value
+                let write = plans.first { $0.key.hasPrefix("placement_write_events") }?.value
+                #expect(lock?.generic == 8 && lock?.custom == 0, "lock statement plans: \(plans)")
+                #expect(write?.generic == 8 && write?.custom == 0, "write statement plans: \(plans)")
+            }
+        }
+    }
 }

@@ -9,6 +9,8 @@
 #     and "the ledger's own write set": one transaction per append doing what one append group of
 #     one `posted` event writes (the streams' turn, the stream row locked, the event, the stream
 #     head, the read-model row).
+#   - with FLOOR=<floor-server binary> (bench/floor): the floor of a grouped append, the same write
+#     set grouped as placementd groups appends, over HTTP, without the rules (floor-server `group`).
 # Usage: bench/ab/run.sh SECONDS ROUNDS NAME=BIN_DIR [NAME=BIN_DIR ...]
 #   e.g. bench/ab/run.sh 20 2 before=/tmp/old/.build/release after=.build/release
 # Each BIN_DIR holds placementd and placementctl (release builds); each round runs every build in
@@ -121,6 +123,14 @@ COMMIT;"
   echo "pgbench single-row INSERT, 32 clients: $(pgbench_tps "$single" 32) tps"
   echo "pgbench 100-row INSERT, 8 clients: $(pgbench_tps "$hundred" 8) tps"
   echo "pgbench the ledger's write set of one append, 32 clients: $(pgbench_tps "$writeset" 32) tps"
+  if [ -n "${FLOOR:-}" ]; then
+    FLOOR_PG_PORT=$PORT "$FLOOR" "$WORK" raw "$HTTP" group >"$WORK/floor.log" 2>&1 &
+    DAEMON=$!
+    for _ in $(seq 1 50); do curl -s -o /dev/null -d '{}' "http://127.0.0.1:$HTTP/v1/events" && break; sleep 0.2; done
+    wrk_rate none 1 32 5 >/dev/null  # warm-up
+    echo "floor: the write set grouped as placementd groups, over HTTP, 32 conn.: $(wrk_rate none 1 32 "$SECONDS_PER")"
+    kill -9 "$DAEMON"; wait "$DAEMON" 2>/dev/null || true
+  fi
 }
 
 for round in $(seq 1 "$ROUNDS"); do

@@ -9,6 +9,9 @@
 //         batch (the body is a JSON array: one INSERT of a row per element, like pgbench's 100-row INSERT)
 //         transaction (BEGIN, a locking SELECT, INSERT, COMMIT: the least round trips an append
 //         that decides under a lock needs)
+//         group (Group.swift: the ledger's write set, grouped as placementd groups appends:
+//         FLOOR_GROUPS transactions at once, default 4; needs the raw_* tables of bench/ab/run.sh)
+//   FLOOR_PG_PORT: the server's port, for the socket's name (default 5432).
 import Hummingbird
 import Logging
 import PostgresNIO
@@ -63,22 +66,23 @@ struct LockStream: PostgresPreparedStatement {
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 3 else {
-    print("usage: floor-server SOCKET_DIR DATABASE [PORT] [http|insert|transaction|batch]")
+    print("usage: floor-server SOCKET_DIR DATABASE [PORT] [http|insert|transaction|batch|group]")
     exit(2)
 }
 let port = arguments.count > 3 ? Int(arguments[3]) ?? 8090 : 8090
 let mode = arguments.count > 4 ? arguments[4] : "insert"
-guard ["insert", "transaction", "http", "batch"].contains(mode) else {
-    print("unknown mode \(mode): use http, insert, transaction or batch")
+guard ["insert", "transaction", "http", "batch", "group"].contains(mode) else {
+    print("unknown mode \(mode): use http, insert, transaction, batch or group")
     exit(2)
 }
 var logger = Logger(label: "floor")
 logger.logLevel = .warning
 
 var configuration = PostgresClient.Configuration(
-    unixSocketPath: arguments[1] + "/.s.PGSQL.5432", username: "postgres", password: nil, database: arguments[2])
+    unixSocketPath: arguments[1] + "/.s.PGSQL." + (getenv("FLOOR_PG_PORT").map { String(cString: $0) } ?? "5432"), username: "postgres", password: nil, database: arguments[2])
 configuration.options.maximumConnections = Int(getenv("FLOOR_CONNECTIONS").map { String(cString: $0) } ?? "") ?? 32
 let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+let groups = GroupQueue(maxGroups: Int(getenv("FLOOR_GROUPS").map { String(cString: $0) } ?? "") ?? 4)
 
 let router = Router()
 router.post("/v1/events") { request, _ -> Response in
@@ -88,6 +92,8 @@ router.post("/v1/events") { request, _ -> Response in
     switch mode {
     case "http":
         position = Int64(data.utf8.count)
+    case "group":
+        position = try await groups.append(data, client: client, logger: logger)
     case "batch":
         for try await p in try await client.execute(InsertRows(data: data), logger: logger) { position = max(position, p) }
     case "transaction":
