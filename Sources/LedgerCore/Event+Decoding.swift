@@ -49,8 +49,17 @@ struct ObjectReader {
         return s
     }
 
+    /// A text of `min`…`max` characters and at most `max × Event.maxBytesPerCharacter` bytes of
+    /// UTF-8: a character may hold any number of combining marks, so a limit in characters alone
+    /// let one "character" of a title carry a megabyte into the log for good. The bytes are
+    /// checked first, so an oversized text is refused before its characters are counted.
     mutating func text(_ key: String, min: Int = 1, max: Int = 2000, required: Bool = false) throws(LedgerError) -> String? {
         guard let s = try string(key, required: required) else { return nil }
+        let bytes = s.utf8.count
+        guard bytes <= max * Event.maxBytesPerCharacter else {
+            throw LedgerError(
+                .invalidField, "\(name(key)) must be at most \(max * Event.maxBytesPerCharacter) bytes of UTF-8, got \(bytes)", field: name(key))
+        }
         let count = s.count
         guard count >= min, count <= max else {
             throw LedgerError(.invalidField, "\(name(key)) must be \(min)–\(max) characters, got \(count)", field: name(key))
@@ -104,6 +113,15 @@ struct ObjectReader {
 
 extension Event {
     public static let maxAmountMinor: Int64 = 1_000_000_000
+    /// A text field's limit in bytes is its limit in characters times this: a character of one
+    /// Unicode scalar is at most 4 bytes of UTF-8, so a text of such characters within its
+    /// character limit always fits.
+    public static let maxBytesPerCharacter = 4
+    /// The most bytes one event's canonical JSON can take. Not checked per event: the limits of
+    /// its fields (a fixed set; unknown fields are refused) guarantee it, and a test builds the
+    /// largest event of every type against it. Batches of events in memory (feed pages, folds,
+    /// exports) are bounded by their event counts times this.
+    public static let maxBytes = 32_768
 
     /// Validates and normalises one envelope. Errors are `invalid_field` with the dotted path.
     public init(json: JSON) throws(LedgerError) {

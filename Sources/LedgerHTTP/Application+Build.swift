@@ -1,5 +1,6 @@
 import Foundation
 public import Hummingbird
+import HummingbirdCore
 public import LedgerStore
 import LedgerProjections
 public import Logging
@@ -21,6 +22,12 @@ public struct DaemonConfiguration: Sendable {
     /// Where `/metrics` comes from: `placementd` passes the registry it bootstrapped swift-metrics
     /// with, so library metrics (Hummingbird's) are shown too.
     public var metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+    /// A connection that sends nothing for this long is closed (before its first request, or
+    /// between requests), so idle or trickling clients cannot hold sockets for ever.
+    public var idleTimeout: Duration = .seconds(30)
+    /// At most this many client connections at once; more wait in the listen backlog until one
+    /// closes. Keep it below the process's file-descriptor limit (placementd checks).
+    public var maxConnections = 4096
 
     public init(
         database: PostgresClient.Configuration, replica: PostgresClient.Configuration? = nil, host: String = "127.0.0.1",
@@ -44,7 +51,11 @@ public func buildApplication(_ configuration: DaemonConfiguration, logger: Logge
     let metrics = LedgerMetrics(registry: configuration.metrics)
     metrics.setPoolSize(configuration.database.options.maximumConnections)
     var api = LedgerAPI(store: store, keys: KeyCache(keys: KeyStore(client: client, logger: logger)), metrics: metrics)
-    var services: [any Service] = [client]
+    var probeConfiguration = configuration.database
+    probeConfiguration.options.maximumConnections = 2
+    let probe = PostgresClient(configuration: probeConfiguration, backgroundLogger: logger)
+    api.probeClient = probe
+    var services: [any Service] = [client, probe]
     if let replicaConfiguration = configuration.replica {
         let replica = PostgresClient(configuration: replicaConfiguration, backgroundLogger: logger)
         api.readClient = replica
@@ -55,9 +66,13 @@ public func buildApplication(_ configuration: DaemonConfiguration, logger: Logge
         ProjectionService(client: client, logger: logger),
     ]
     let (host, port, banner) = (configuration.host, configuration.port, configuration.banner)
+    let idle = configuration.idleTimeout.components
     return Application(
         router: api.buildRouter(),
-        configuration: .init(address: .hostname(host, port: port), serverName: "placementd"),
+        server: .http1(configuration: .init(idleTimeout: .nanoseconds(idle.seconds * 1_000_000_000 + idle.attoseconds / 1_000_000_000))),
+        configuration: .init(
+            address: .hostname(host, port: port), serverName: "placementd",
+            availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
         services: services,
         onServerRunning: { channel in
             logger.info("placementd is serving", metadata: ["http.address": "\(channel.localAddress.map { "\($0)" } ?? "\(host):\(port)")"])

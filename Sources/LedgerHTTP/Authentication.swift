@@ -5,33 +5,133 @@ public import LedgerProjections
 
 /// Resolves bearer secrets to principals. Key records are cached for at most `ttl` (one second), so
 /// a revocation reaches a running daemon within a second without a database round trip per request.
+///
+/// Unauthenticated callers must not be able to make the daemon work for them: the cache holds at
+/// most about `limit` ids in two generations (an id used again moves to the newer one; the older
+/// one is dropped whole when the newer fills), so a flood of unknown ids pushes out other unknown
+/// ids, not the keys in use. And an address whose failed authentications outrun `failures` has its
+/// unknown ids refused without a database lookup until it slows down; ids known to be real keys
+/// are still looked up, so a client sharing that address keeps working.
 public actor KeyCache {
+    struct Entry {
+        var key: APIKey?
+        var fetched: ContinuousClock.Instant
+    }
+
     let keys: KeyStore
     let ttl: Duration
-    private var entries: [String: (key: APIKey?, fetched: ContinuousClock.Instant)] = [:]
+    let limit: Int
+    private var current: [String: Entry] = [:]
+    private var previous: [String: Entry] = [:]
+    private var failures: FailureLimiter
 
-    public init(keys: KeyStore, ttl: Duration = .seconds(1)) {
+    public init(keys: KeyStore, ttl: Duration = .seconds(1), limit: Int = 10_000, failures: FailureLimiter = FailureLimiter()) {
         self.keys = keys
         self.ttl = ttl
+        self.limit = max(2, limit)
+        self.failures = failures
     }
 
     /// The principal for a secret, or nil when the secret is malformed, unknown, wrong or revoked.
-    public func principal(for secret: String) async throws -> Principal? {
-        guard let id = KeySecret.id(of: secret) else { return nil }
+    /// `address`: the caller's IP address, for the failure limit (nil: not limited).
+    public func principal(for secret: String, from address: String? = nil) async throws -> Principal? {
+        guard let id = KeySecret.id(of: secret) else {
+            failures.failed(address)
+            return nil
+        }
+        let now = ContinuousClock.now
+        let cached = entry(id)
         let key: APIKey?
-        if let entry = entries[id], ContinuousClock.now - entry.fetched < ttl {
-            key = entry.key
+        if let cached, now - cached.fetched < ttl {
+            key = cached.key
         } else {
+            guard cached?.key != nil || failures.allows(address) else {
+                throw LedgerError(
+                    .unauthorized, "too many failed authentications from this address: unknown keys are not looked up for a few seconds")
+            }
             // Only a miss goes to the database, so only a miss needs the deadline.
             let keys = keys
             key = try await withDeadline(.seconds(5)) { try await keys.find(id: id) }
-            if entries.count > 10_000 { entries.removeAll() }
-            entries[id] = (key, .now)
+            remember(id, Entry(key: key, fetched: now))
         }
         guard let key, key.revokedAt == nil, KeySecret.constantTimeEqual(KeySecret.hash(secret), key.secretHash) else {
+            failures.failed(address)
             return nil
         }
         return Principal(keyID: key.id, role: key.role, orgID: key.orgID)
+    }
+
+    /// Ids cached now (both generations).
+    public var count: Int { current.count + previous.count }
+
+    private func entry(_ id: String) -> Entry? {
+        if let entry = current[id] { return entry }
+        guard let entry = previous.removeValue(forKey: id) else { return nil }
+        remember(id, entry)
+        return entry
+    }
+
+    private func remember(_ id: String, _ entry: Entry) {
+        if current[id] == nil, current.count >= limit / 2 {
+            previous = current
+            current = [:]
+        }
+        current[id] = entry
+    }
+}
+
+/// Failed authentications per address, as token buckets: each address may fail `burst` times at
+/// once and `perSecond` times a second after that. Addresses are remembered in two generations of
+/// at most `limit / 2`, like the key cache.
+public struct FailureLimiter: Sendable {
+    struct Bucket {
+        var tokens: Double
+        var at: ContinuousClock.Instant
+    }
+
+    let burst: Double
+    let perSecond: Double
+    let limit: Int
+    private var current: [String: Bucket] = [:]
+    private var previous: [String: Bucket] = [:]
+
+    public init(burst: Int = 50, perSecond: Int = 5, limit: Int = 10_000) {
+        self.burst = Double(burst)
+        self.perSecond = Double(perSecond)
+        self.limit = max(2, limit)
+    }
+
+    private mutating func bucket(_ address: String) -> Bucket {
+        let now = ContinuousClock.now
+        var bucket = current[address] ?? previous.removeValue(forKey: address) ?? Bucket(tokens: burst, at: now)
+        let elapsed = now - bucket.at
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        bucket.tokens = min(burst, bucket.tokens + seconds * perSecond)
+        bucket.at = now
+        return bucket
+    }
+
+    private mutating func store(_ bucket: Bucket, for address: String) {
+        if current[address] == nil, current.count >= limit / 2 {
+            previous = current
+            current = [:]
+        }
+        current[address] = bucket
+    }
+
+    /// Whether `address` may have an unknown key looked up now.
+    mutating func allows(_ address: String?) -> Bool {
+        guard let address else { return true }
+        let bucket = bucket(address)
+        store(bucket, for: address)
+        return bucket.tokens >= 1
+    }
+
+    mutating func failed(_ address: String?) {
+        guard let address else { return }
+        var bucket = bucket(address)
+        bucket.tokens = max(0, bucket.tokens - 1)
+        store(bucket, for: address)
     }
 }
 
@@ -50,12 +150,13 @@ struct AuthenticationMiddleware: RouterMiddleware {
         }
         let cache = cache
         let secret = String(parts[1]).trimmingCharacters(in: .whitespaces)
-        guard let principal = try await cache.principal(for: secret) else {
+        guard let principal = try await cache.principal(for: secret, from: context.remoteAddress) else {
             throw LedgerError(.unauthorized, "the API key is unknown, malformed or revoked")
         }
         var context = context
         context.principal = principal
-        context.logger[metadataKey: "ledger.key"] = .string(principal.keyID)
+        // Lines about the request take the key from here (`identified`), not from the logger's
+        // metadata: setting that makes StreamLogHandler re-render its metadata on every request.
         context.identified.keyID = principal.keyID
         return try await next(request, context)
     }

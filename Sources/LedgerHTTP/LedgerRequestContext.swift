@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 public import Hummingbird
 public import LedgerStore
@@ -18,9 +19,13 @@ public struct LedgerRequestContext: RequestContext {
     /// authentication middleware) can name the key that made the request.
     let identified = IdentifiedKey()
 
+    /// The client's IP address (for the failed-authentication limit); nil in router tests.
+    public let remoteAddress: String?
+
     public init(source: Source) {
         coreContext = .init(source: source)
         principal = nil
+        remoteAddress = source.channel.remoteAddress?.ipAddress
     }
 
     /// The append route reads at most 1 MiB; the limit is enforced (with a 413) by the route itself.
@@ -33,5 +38,13 @@ final class IdentifiedKey: Sendable {
     var keyID: String? {
         get { value.withLock { $0 } }
         set { value.withLock { $0 = newValue } }
+    }
+
+    /// `metadata` with the key's id (`ledger.key`) once the request is authenticated.
+    func metadata(_ metadata: Logger.Metadata) -> Logger.Metadata {
+        guard let keyID else { return metadata }
+        var all = metadata
+        all["ledger.key"] = .string(keyID)
+        return all
     }
 }

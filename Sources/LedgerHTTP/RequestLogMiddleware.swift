@@ -13,13 +13,15 @@ struct RequestLogMiddleware: RouterMiddleware {
         let elapsed = ContinuousClock.now - start
         metrics.request(
             method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: response.status.code, elapsed: elapsed)
+        // The line's metadata is built only when it would be written (swift-log checks the level
+        // only inside `info`, after the arguments exist).
+        guard context.logger.logLevel <= .info else { return response }
         let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-        var metadata: Logger.Metadata = [
+        let metadata: Logger.Metadata = [
             "http.method": "\(request.method)", "http.path": "\(request.uri.path)",
             "http.status": "\(response.status.code)", "http.duration_ms": "\((ms * 100).rounded() / 100)",
         ]
-        if let keyID = context.identified.keyID { metadata["ledger.key"] = "\(keyID)" }
-        context.logger.info("request", metadata: metadata)
+        context.logger.info("request", metadata: context.identified.metadata(metadata))
         return response
     }
 }

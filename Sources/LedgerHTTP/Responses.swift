@@ -86,12 +86,14 @@ struct ErrorMiddleware: RouterMiddleware {
             }
         } catch {
             if DatabaseTrouble.isUnavailable(error) {
-                context.logger.warning("database unavailable", metadata: ["ledger.error": "\(describe(error))"])
+                context.logger.warning("database unavailable", metadata: context.identified.metadata(["ledger.error": "\(describe(error))"]))
                 return Reply.error(LedgerError(.unavailable, "the ledger's database is unavailable; retry shortly with the same event ids (an event that was recorded is answered as a retry, never recorded twice)"))
             }
             // `describe` gives the server's message and SQLSTATE, never the statement or its bound
             // values (which may carry a request's data).
-            context.logger.error("internal error", metadata: ["ledger.error": "\(describe(error))", "ledger.error_type": "\(type(of: error))"])
+            context.logger.error(
+                "internal error",
+                metadata: context.identified.metadata(["ledger.error": "\(describe(error))", "ledger.error_type": "\(type(of: error))"]))
             return Reply.json(
                 .internalServerError,
                 .object(["error": .object(["code": .string("internal"), "message": .string("internal error; it has been logged")])]))

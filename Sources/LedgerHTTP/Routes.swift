@@ -17,6 +17,10 @@ public struct LedgerAPI: Sendable {
     /// replica when the daemon has one (`--replica-url`), else the primary. Appends, the feed and
     /// streams always use the primary.
     public var readClient: PostgresClient?
+    /// The pool `/readyz` and `/metrics` use (they need no key): a small one of their own, so a
+    /// flood of probes waits for it and never for the connections appends and reads need.
+    /// nil: the store's.
+    public var probeClient: PostgresClient?
 
     /// `metrics`: where the API records (a registry of its own unless the daemon passes the one it
     /// bootstrapped swift-metrics with).
@@ -28,6 +32,7 @@ public struct LedgerAPI: Sendable {
 
     public func buildRouter() -> Router<LedgerRequestContext> {
         let router = Router(context: LedgerRequestContext.self)
+        router.add(middleware: SecurityHeadersMiddleware())
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: RequestLogMiddleware(metrics: metrics))
         router.add(middleware: ErrorMiddleware(metrics: metrics))
@@ -64,7 +69,7 @@ public struct LedgerAPI: Sendable {
     }
 
     func prometheus() async throws -> Response {
-        let runner = ProjectionRunner(client: store.client, logger: store.logger)
+        let runner = ProjectionRunner(client: probeClient ?? store.client, logger: store.logger)
         let projections = try? await withDeadline(.seconds(2)) { try await runner.status() }
         let text = metrics.render(projections: projections)
         return Response(
@@ -76,8 +81,9 @@ public struct LedgerAPI: Sendable {
 
     func ready() async throws -> Response {
         let store = store
+        let probe = probeClient ?? store.client
         do {
-            let health = try await db { try await DatabaseHealth.read(store.client, logger: store.logger) }
+            let health = try await db { try await DatabaseHealth.read(probe, logger: store.logger) }
             let (current, latest, standby) = (health.schemaVersion, health.expectedSchemaVersion, health.isStandby)
             guard !standby else {
                 // Appends would fail: this server is a standby (after a failover, the old primary).

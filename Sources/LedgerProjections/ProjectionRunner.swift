@@ -70,13 +70,21 @@ public struct ProjectionRunner: Sendable {
 
     /// The lowest position reflected among `names` (what a read across them reflects).
     public static func position(of names: [String], on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
-        var lowest: Int64?
-        for try await position in try await connection.run(
-            PostgresQuery(unsafeSQL: "SELECT \(positionColumn(names))"), logger: logger
-        ).decode(Int64.self) {
-            lowest = position
+        try await positionAndCeiling(of: names, on: connection, logger: logger).position
+    }
+
+    /// `position(of:)`, and the ceiling of every position given out so far (see
+    /// `EventStore.positionCeilingSQL`; nil on a standby), in one statement of the caller's snapshot.
+    public static func positionAndCeiling(
+        of names: [String], on connection: PostgresConnection, logger: Logger
+    ) async throws -> (position: Int64, ceiling: Int64?) {
+        var answer: (Int64, Int64?) = (0, nil)
+        for try await row in try await connection.run(
+            PostgresQuery(unsafeSQL: "SELECT \(positionColumn(names)), \(EventStore.positionCeilingSQL)"), logger: logger
+        ).decode((Int64, Int64?).self) {
+            answer = row
         }
-        return lowest ?? 0
+        return answer
     }
 
     /// A scalar subquery: the lowest position reflected among `names` (the code's own projection

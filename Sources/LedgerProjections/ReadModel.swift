@@ -110,12 +110,13 @@ public struct ReadModel: Sendable {
                     position = reached
                     rows.append(try query.decode(&cells))
                 }
-                guard let position else {
+                // No row carried the position, or it is behind: the snapshot path says which
+                // (and refuses a position that cannot exist).
+                guard let position, position >= (minPosition ?? position) else {
                     return try await snapshot(on: connection, projections: projections, minPosition: minPosition, logger: logger) {
                         try await query.rows(on: $0, logger: logger)
                     }
                 }
-                if let minPosition, position < minPosition { return .behind(position) }
                 return .answer(rows, position)
             }
         }
@@ -155,8 +156,18 @@ public struct ReadModel: Sendable {
         _ body: @Sendable (PostgresConnection) async throws -> R
     ) async throws -> Attempt<R> {
         try await connection.transaction(.snapshot, logger: logger) {
-            let position = try await ProjectionRunner.position(of: projections, on: connection, logger: logger)
-            if let minPosition, position < minPosition { return .behind(position) }
+            let (position, ceiling) = try await ProjectionRunner.positionAndCeiling(of: projections, on: connection, logger: logger)
+            if let minPosition, position < minPosition {
+                // A position no append has been given cannot come from any response: answered at
+                // once (the contract's 503 for a position not reached), so a flood of them holds
+                // no connection for the wait.
+                if let ceiling, minPosition >= ceiling {
+                    throw LedgerError(
+                        .projectionLagging,
+                        "min_position \(minPosition) is beyond every position the ledger has given out (all are below \(ceiling)); use a position from a response")
+                }
+                return .behind(position)
+            }
             return .answer(try await body(connection), position)
         }
     }
@@ -539,8 +550,16 @@ public struct PlacementCursor: Sendable, Hashable {
 
 /// CSV with RFC 4180 quoting.
 public enum CSV {
+    /// One cell. Text a tenant wrote (titles, notes, references) is made safe for spreadsheets and
+    /// terminals: control characters become spaces, and a cell that would start with = + - or @
+    /// gets a leading apostrophe, so a spreadsheet shows it as text instead of running it as a
+    /// formula. Numbers stay as they are (a negative amount is a number, not text).
     public static func field(_ value: JSON) -> String {
-        let text = plain(value)
+        var text = plain(value)
+        if case .string = value {
+            text = printable(text)
+            if let first = text.unicodeScalars.first, "=+-@".unicodeScalars.contains(first) { text = "'" + text }
+        }
         if text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
             return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
         }
@@ -559,6 +578,17 @@ public enum CSV {
         case .array, .object, .canonical: text = value.canonicalString
         }
         return text
+    }
+
+    /// `text` with every control character (C0, DEL, C1: line breaks, tabs, terminal escape
+    /// sequences) replaced by a space.
+    public static func printable(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        return String(String.UnicodeScalarView(text.unicodeScalars.map { isControl($0) ? " " : $0 }))
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
     }
 
     /// A header row and one row per object, taking `columns` in order.

@@ -32,17 +32,33 @@ public struct DatabaseEndpoint: Sendable {
     public var password: String?
     public var database: String
     public var tls: TLSMode
+    /// A PEM file of the certificate authorities to trust (`sslrootcert`); nil: the system's.
+    public var tlsRootCertificates: String?
 
-    public init(address: Address, username: String, password: String? = nil, database: String, tls: TLSMode = .disable) {
+    public init(
+        address: Address, username: String, password: String? = nil, database: String, tls: TLSMode = .disable,
+        tlsRootCertificates: String? = nil
+    ) {
         self.address = address
         self.username = username
         self.password = password
         self.database = database
         self.tls = tls
+        self.tlsRootCertificates = tlsRootCertificates
+    }
+
+    /// Whether `host` is this machine (no network in between to strip TLS).
+    static func isLoopback(_ host: String) -> Bool {
+        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
+        return bare == "localhost" || bare == "::1" || bare.hasPrefix("127.")
     }
 
     /// Parses `postgres://user:password@host:port/database?sslmode=disable|prefer|require|verify-full`
-    /// (also `postgresql://`, and `?host=/socket/dir` for a unix socket).
+    /// (also `postgresql://`, `&sslrootcert=/path/ca.pem`, and `?host=/socket/dir` for a unix socket).
+    ///
+    /// Without `sslmode`, a TCP host is `verify-full`: `prefer` falls back to plaintext whenever
+    /// the server does not offer TLS, which anyone on the path can arrange. Loopback hosts default
+    /// to `prefer`, and a unix socket has no TLS.
     public static func parse(url text: String) throws(ConfigurationError) -> DatabaseEndpoint {
         guard let components = URLComponents(string: text), let scheme = components.scheme,
             scheme == "postgres" || scheme == "postgresql"
@@ -65,11 +81,20 @@ public struct DatabaseEndpoint: Sendable {
         guard let host = components.host, !host.isEmpty else {
             throw ConfigurationError("the database URL names no host (got \(redacted(text)))")
         }
-        let mode = query["sslmode"] ?? "prefer"
+        let mode = query["sslmode"] ?? (isLoopback(host) ? "prefer" : "verify-full")
         guard let tls = TLSMode(rawValue: mode == "allow" ? "prefer" : mode == "verify-ca" ? "verify-full" : mode) else {
             throw ConfigurationError("sslmode \(mode) is not one of disable, prefer, require, verify-full")
         }
-        return DatabaseEndpoint(address: .tcp(host: host, port: port), username: user, password: password, database: database, tls: tls)
+        var roots: String?
+        if let path = query["sslrootcert"], !path.isEmpty, path != "system" {
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw ConfigurationError("sslrootcert \(path) is not a readable file (a PEM bundle of the certificate authorities to trust)")
+            }
+            roots = path
+        }
+        return DatabaseEndpoint(
+            address: .tcp(host: host, port: port), username: user, password: password, database: database, tls: tls,
+            tlsRootCertificates: roots)
     }
 
     static func redacted(_ url: String) -> String {
@@ -81,13 +106,21 @@ public struct DatabaseEndpoint: Sendable {
     private var tlsConfiguration: TLSConfiguration {
         var config = TLSConfiguration.makeClientConfiguration()
         if tls != .verifyFull { config.certificateVerification = .none }
+        if let tlsRootCertificates { config.trustRoots = .file(tlsRootCertificates) }
         return config
     }
 
+    /// Sent with every connection. `search_path` names only `public`: PostgreSQL's default puts a
+    /// schema named after the user (`"$user"`) first, so a role allowed to create schemas (the
+    /// daemon's, for its read models) could create one named after the owner with look-alike
+    /// tables or functions that the owner's next `keys create` or `seal` would use.
+    static let startupParameters = [("search_path", "public")]
+
     public var clientConfiguration: PostgresClient.Configuration {
+        var configuration: PostgresClient.Configuration
         switch address {
         case .socket(let path):
-            return .init(unixSocketPath: path, username: username, password: password, database: database)
+            configuration = .init(unixSocketPath: path, username: username, password: password, database: database)
         case .tcp(let host, let port):
             let mode: PostgresClient.Configuration.TLS =
                 switch tls {
@@ -95,15 +128,18 @@ public struct DatabaseEndpoint: Sendable {
                 case .prefer: .prefer(tlsConfiguration)
                 case .require, .verifyFull: .require(tlsConfiguration)
                 }
-            return .init(host: host, port: port, username: username, password: password, database: database, tls: mode)
+            configuration = .init(host: host, port: port, username: username, password: password, database: database, tls: mode)
         }
+        configuration.options.additionalStartupParameters = Self.startupParameters
+        return configuration
     }
 
     public var connectionConfiguration: PostgresConnection.Configuration {
         get throws {
+            var configuration: PostgresConnection.Configuration
             switch address {
             case .socket(let path):
-                return .init(unixSocketPath: path, username: username, password: password, database: database)
+                configuration = .init(unixSocketPath: path, username: username, password: password, database: database)
             case .tcp(let host, let port):
                 let mode: PostgresConnection.Configuration.TLS =
                     switch tls {
@@ -111,8 +147,10 @@ public struct DatabaseEndpoint: Sendable {
                     case .prefer: .prefer(try NIOSSLContext(configuration: tlsConfiguration))
                     case .require, .verifyFull: .require(try NIOSSLContext(configuration: tlsConfiguration))
                     }
-                return .init(host: host, port: port, username: username, password: password, database: database, tls: mode)
+                configuration = .init(host: host, port: port, username: username, password: password, database: database, tls: mode)
             }
+            configuration.options.additionalStartupParameters = Self.startupParameters
+            return configuration
         }
     }
 

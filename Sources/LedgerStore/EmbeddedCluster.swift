@@ -94,6 +94,9 @@ public struct EmbeddedCluster: Sendable {
         } catch {
             throw ClusterError("cannot create the data directory \(dataDirectory): \(error.localizedDescription)")
         }
+        // Other users may not list or read it (keys, logs and lock files live here); when the server
+        // runs as another user it may enter it, no more.
+        chmod(dataDirectory, serverUser == nil ? 0o700 : 0o711)
         let usersLock = try FileLock(path: dataDirectory + "/.users")
         usersLock.lock(shared: true)
         let startLock = try FileLock(path: dataDirectory + "/.start")
@@ -138,18 +141,32 @@ public struct EmbeddedCluster: Sendable {
         (try? run(binDirectory + "/pg_ctl", ["status", "-D", pgdata], asServerUser: true))?.status == 0
     }
 
+    /// Creates a directory only the server's user can use (0700), or checks one that exists: it
+    /// must be a real directory (not a symbolic link) owned by that user or by us. The socket
+    /// directory may be a predictable name under /tmp, which another local user could create
+    /// first to receive the server's socket.
     private func prepareDirectory(_ path: String) throws(ClusterError) {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw ClusterError("cannot create \(path): \(error.localizedDescription)")
-        }
-        if let user = serverUser, let pw = getpwnam(user) {
-            guard chown(path, pw.pointee.pw_uid, pw.pointee.pw_gid) == 0 else {
-                throw ClusterError("cannot hand \(path) to the \(user) user: \(String(cString: strerror(errno)))")
+        let serverAccount = serverUser.flatMap { getpwnam($0) }.map { ($0.pointee.pw_uid, $0.pointee.pw_gid) }
+        var info = stat()
+        if lstat(path, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFDIR else {
+                throw ClusterError("\(path) exists and is not a directory (a symbolic link?): refusing to use it; remove it")
+            }
+            guard info.st_uid == getuid() || info.st_uid == serverAccount?.0 else {
+                throw ClusterError(
+                    "\(path) belongs to another user (uid \(info.st_uid)): refusing to put the database's socket or files there; remove it, or choose another --data-dir")
+            }
+        } else {
+            guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
+                throw ClusterError("cannot create \(path): \(String(cString: strerror(errno)))")
             }
         }
-        chmod(path, 0o700)
+        if let (uid, gid) = serverAccount {
+            guard chown(path, uid, gid) == 0 else {
+                throw ClusterError("cannot hand \(path) to the \(serverUser ?? "") user: \(String(cString: strerror(errno)))")
+            }
+        }
+        guard chmod(path, 0o700) == 0 else { throw ClusterError("cannot make \(path) private: \(String(cString: strerror(errno)))") }
     }
 
     private func checkReachable() throws(ClusterError) {
@@ -186,7 +203,7 @@ public struct EmbeddedCluster: Sendable {
         try prepareDirectory(runDirectory)
         if socketDirectory != runDirectory { try prepareDirectory(socketDirectory) }
         var options = "-c listen_addresses='' -k '\(socketDirectory)' -c max_connections=\(maxConnections)"
-            + " -c unix_socket_permissions=0777 -c idle_in_transaction_session_timeout=60s"
+            + " -c unix_socket_permissions=0700 -c idle_in_transaction_session_timeout=60s"
         if !durable { options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off" }
         logger.info("starting the embedded PostgreSQL", metadata: ["ledger.socket": "\(socketDirectory)"])
         let result = try run(
@@ -300,8 +317,10 @@ final class FileLock: Sendable {
     let fd: Int32
 
     init(path: String) throws(ClusterError) {
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        // O_NOFOLLOW: a symbolic link planted in its place is refused, never followed.
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw ClusterError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        fchmod(fd, 0o600)  // one created by an earlier release was world-readable
     }
 
     func lock(shared: Bool) {

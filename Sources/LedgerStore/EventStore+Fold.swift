@@ -21,6 +21,13 @@ extension EventStore {
     /// same statement reflects every event up to it.
     public static let reflectedPositionSQL = "(\(gapFreeBound) - 1)"
 
+    /// Above every position given out so far: a transaction's positions come from its id, and every
+    /// committed or open transaction's id is below its snapshot's xmax. So no acknowledged append can
+    /// have a position at or above this, and a read asked to wait for one can be answered at once.
+    /// NULL on a standby, whose snapshot may be behind positions the primary has acknowledged.
+    public static let positionCeilingSQL =
+        "(SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE (pg_snapshot_xmax(pg_current_snapshot())::text::int8 + position_offset) << 16 END FROM ledger_clock)"
+
     /// Holds every append back until the caller's transaction ends, once the appends under way have
     /// finished. Appends take this barrier in shared mode with their streams' turn (before their
     /// transaction has an id), so while the caller holds it no append is running and every event

@@ -38,9 +38,12 @@ struct AppendRequest: Sendable {
 }
 
 extension EventStore {
-    /// Groups of at most this many events run the append statements prepared (parsed and planned
-    /// once per connection); larger ones (imports, big batches) have them planned with their values.
-    static let preparedLimit = 64
+    /// Groups of at most this many events (every API group: `AppendQueue.maxGroupEvents`) run the
+    /// append statements prepared, with their generic plans (parsed and planned once per
+    /// connection); larger ones (import chunks) have them planned with their values. Every
+    /// statement looks its arrays up element by element (index probes), so the generic plan suits
+    /// a group of 2,000 as well as one of 1.
+    static let preparedLimit = 2 * BatchLimits.maxEvents
 
     /// How long a group transaction may take before it is given up.
     static let groupLimit: Duration = .seconds(15)
@@ -54,6 +57,7 @@ extension EventStore {
     /// postings (403 otherwise). Checked against the locked streams inside the transaction, so a
     /// posting created for another company a moment earlier cannot slip through.
     public func append(_ events: [Event], mode: AppendMode = .atomic, company: String? = nil) async throws -> AppendOutcome {
+        if let company { try await checkOwners(events, company: company) }
         let request = AppendRequest(events: events, company: company)
         guard mode == .atomic else { return try await appendGroup([request], mode: mode)[0].get() }
         let id = queue.makeID()
@@ -81,6 +85,28 @@ extension EventStore {
             for (waiter, result) in zip(followers, results.dropFirst()) { waiter.continuation.resume(returning: .done(result)) }
             queue.handOff()
             return try results[0].get()
+        }
+    }
+
+    /// Refuses a company's events on another company's postings before any lock is taken, so a
+    /// batch naming other companies' postings cannot hold their streams (and their appends) while
+    /// it waits for an answer that is 403 anyway. A stream's company never changes, so the owner
+    /// read without a lock is the owner under the lock too; a posting that does not exist yet is
+    /// checked under the lock by `GroupDecision.decide`. (Not from the state cache: it may hold a
+    /// state whose transaction did not commit.)
+    func checkOwners(_ events: [Event], company: String) async throws {
+        let postingIDs = Array(Set(events.map(\.postingID)))
+        let owners = try await client.withConnection { connection in
+            var owners: [String: String] = [:]
+            let rows = try await connection.run(
+                "SELECT posting_id, company_id FROM streams WHERE posting_id = ANY(\(postingIDs)::text[])", logger: logger)
+            for try await (postingID, owner) in rows.decode((String, String).self) { owners[postingID] = owner }
+            return owners
+        }
+        for (i, event) in events.enumerated() {
+            if let owner = owners[event.postingID], owner != company {
+                throw LedgerError(.forbidden, "posting \(event.postingID) belongs to another company", eventIndex: i, eventID: event.id)
+            }
         }
     }
 

@@ -185,7 +185,8 @@ struct Report: AsyncParsableCommand {
     }
 
     static func table(columns: [String], rows: [JSON]) -> String {
-        let cells = rows.map { row in columns.map { CSV.plain(row[$0] ?? .null) } }
+        // Control characters in tenants' text never reach the terminal (escape sequences).
+        let cells = rows.map { row in columns.map { CSV.printable(CSV.plain(row[$0] ?? .null)) } }
         var widths = columns.map(\.count)
         for line in cells { for (i, cell) in line.enumerated() { widths[i] = max(widths[i], cell.count) } }
         func render(_ line: [String]) -> String {

@@ -38,7 +38,13 @@ struct Placementd: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Address to serve on, host:port (default: $PLACEMENT_LISTEN or 127.0.0.1:8080).", valueName: "host:port"))
     var listen: String?
 
-    @Flag(help: "Demo mode: load a demo history when the ledger is empty, create one key per role and print them with example curl lines.")
+    @Option(help: ArgumentHelp("Close a client connection that sends nothing for this many seconds (default: $PLACEMENT_IDLE_TIMEOUT or 30).", valueName: "seconds"))
+    var idleTimeout: Int?
+
+    @Option(help: ArgumentHelp("Serve at most this many client connections at once; more wait until one closes (default: $PLACEMENT_MAX_CONNECTIONS or 4096; lowered to fit the file-descriptor limit).", valueName: "n"))
+    var maxConnections: Int?
+
+    @Flag(help: "Demo mode, on the embedded cluster only: load a demo history when the ledger is empty, create one key per role and print them with example curl lines.")
     var demo = false
 
     @Option(help: "Postings in the demo history.")
@@ -66,8 +72,29 @@ struct Placementd: AsyncParsableCommand {
         if let url = replicaURL ?? environment["PLACEMENT_REPLICA_URL"] {
             do { _ = try DatabaseEndpoint.parse(url: url) } catch { throw ValidationError("replica URL: \(error.message)") }
         }
+        guard try idleTimeoutSeconds() >= 1 else { throw ValidationError("--idle-timeout must be at least 1 second") }
+        guard try connectionLimit() >= 16 else { throw ValidationError("--max-connections must be at least 16") }
         guard sealInterval >= 1 else { throw ValidationError("--seal-interval must be at least 1 second") }
         guard demoPostings >= 1 else { throw ValidationError("--demo-postings must be at least 1") }
+        // Demo mode writes a made-up history and creates keys of every role: never into a real ledger.
+        if demo, databaseURL ?? environment["PLACEMENT_DATABASE_URL"] != nil {
+            throw ValidationError(
+                "--demo runs on the embedded cluster only (it loads a made-up history and creates keys of every role); unset PLACEMENT_DATABASE_URL and drop --database-url, or drop --demo")
+        }
+    }
+
+    func idleTimeoutSeconds() throws -> Int {
+        if let idleTimeout { return idleTimeout }
+        guard let text = environment["PLACEMENT_IDLE_TIMEOUT"] else { return 30 }
+        guard let value = Int(text) else { throw ValidationError("PLACEMENT_IDLE_TIMEOUT \(text) is not a number of seconds") }
+        return value
+    }
+
+    func connectionLimit() throws -> Int {
+        if let maxConnections { return maxConnections }
+        guard let text = environment["PLACEMENT_MAX_CONNECTIONS"] else { return 4096 }
+        guard let value = Int(text) else { throw ValidationError("PLACEMENT_MAX_CONNECTIONS \(text) is not a number") }
+        return value
     }
 
     func listenAddress() throws -> (host: String, port: Int) {
@@ -112,6 +139,8 @@ struct Placementd: AsyncParsableCommand {
         var configuration = DaemonConfiguration(
             database: database.appConfiguration.clientConfiguration, host: host, port: port, sealInterval: .seconds(sealInterval),
             banner: banner)
+        configuration.idleTimeout = .seconds(try idleTimeoutSeconds())
+        configuration.maxConnections = FileDescriptors.fit(connections: try connectionLimit(), logger: logger)
         if let url = replicaURL ?? environment["PLACEMENT_REPLICA_URL"] {
             let endpoint = try DatabaseEndpoint.parse(url: url)
             configuration.replica = endpoint.clientConfiguration

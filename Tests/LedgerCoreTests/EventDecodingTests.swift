@@ -106,6 +106,49 @@ struct EventDecodingTests {
         #expect(try Event(bytes: event.contentFingerprint) == event)
     }
 
+    @Test func textLimitsCountBytesAsWellAsCharacters() throws {
+        // One letter and 500,000 combining accents: one character, a megabyte of UTF-8.
+        let heavy = "a" + String(repeating: "\u{0301}", count: 500_000)
+        #expect(heavy.count == 1)
+        let error = decodeError(Envelope.make("posted").setting("data.title", to: .string(heavy)))
+        #expect(error?.code == .invalidField && error?.field == "data.title")
+        #expect(error?.message.contains("at most 800 bytes of UTF-8") == true, "\(error?.message ?? "accepted")")
+        // 2,000 characters of 4-byte emoji are 8,000 bytes: within both limits of an optional text.
+        let emoji = String(repeating: "\u{1F600}", count: 2000)
+        #expect(try Event(json: Envelope.make("closed").setting("data.reason", to: .string(emoji))).data == .closed(reason: emoji))
+        // One combining mark more is still 2,000 characters, but 8,002 bytes.
+        let over = decodeError(Envelope.make("closed").setting("data.reason", to: .string(emoji + "\u{0301}")))
+        #expect(over?.field == "data.reason" && over?.message.contains("bytes") == true)
+        // The actor (200 characters): 800 bytes.
+        var actor = Envelope.make("closed")
+        actor = actor.setting("actor", to: .string("a" + String(repeating: "\u{0301}", count: 400)))
+        #expect(decodeError(actor)?.field == "actor")
+    }
+
+    @Test(arguments: Envelope.names)
+    func theLargestEventOfEachTypeFitsTheEventCap(_ name: String) throws {
+        // Every field at its limit: identifiers of 128 characters, texts of 4-byte characters.
+        let id = "p" + String(repeating: "x", count: 127)
+        let text = String(repeating: "\u{1F600}", count: 2000)
+        var json = Envelope.make(name).setting("posting_id", to: .string(id))
+            .setting("actor", to: .string(String(repeating: "\u{1F600}", count: 200)))
+        let texts = ["note", "reason", "summary", "url", "comment", "method"]
+        let ids = ["student_id", "university_id", "company_id", "payment_ref"]
+        guard case .object(let data) = Envelope.data(name) else { Issue.record("\(name) has no data object"); return }
+        for key in ids where data[key] != nil { json = json.setting("data.\(key)", to: .string(id)) }
+        if data["title"] != nil { json = json.setting("data.title", to: .string(String(repeating: "\u{1F600}", count: 200))) }
+        var largest = try Event(json: json)
+        for key in texts {
+            let candidate = json.setting("data.\(key)", to: .string(text))
+            if let event = try? Event(json: candidate) {
+                json = candidate
+                largest = event
+            }
+        }
+        if name == "hours_logged" { #expect(largest.json.canonicalBytes.count > 16_000, "note and reason both at their limit") }
+        #expect(largest.json.canonicalBytes.count <= Event.maxBytes)
+    }
+
     @Test func specExampleDecodes() throws {
         let text = #"""
             {

@@ -21,10 +21,12 @@ observed statuses.
 
 import argparse
 import base64
+import glob
 import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -43,6 +45,7 @@ SEED_POSTING = "p-fuzz-1"
 SEED_STUDENT = "s-fuzz-1"
 SEED_COMPANY = "c-fuzz-1"
 HOLE = "@@HOLE@@"  # a JSON string replaced by a literal number (a pattern no UUID or id contains)
+IDLE_TIMEOUT = 10  # the daemon's --idle-timeout here (default 30 s): the hardening class waits it out
 NOW = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
 
 
@@ -247,7 +250,8 @@ class Suite:
         self.log_path = self.data_dir + ".log"
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [self.placementd, "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{self.port}", "--log-level", "info"],
+            [self.placementd, "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{self.port}", "--log-level", "info",
+             "--idle-timeout", str(IDLE_TIMEOUT)],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -1023,7 +1027,9 @@ class Suite:
             self.record(f"min_position={value}", self.get(f"/v1/postings/{SEED_POSTING}?min_position={value}"), 400, "invalid_field",
                         field="min_position")
         r = self.get(f"/v1/postings/{SEED_POSTING}?min_position=9223372036854775807")
-        self.record("min_position=2^63-1 (waits 5 s, then 503 projection_lagging)", r, 503, "projection_lagging")
+        self.record("min_position=2^63-1 (no append has it: 503 projection_lagging at once)", r, 503, "projection_lagging")
+        if r.status == 503 and "beyond every position" not in ((r.json() or {}).get("error") or {}).get("message", ""):
+            self.violation("min_position=2^63-1", f"waited instead of answering at once: {r.body[:200]!r}")
         if r.status == 503 and "retry-after" not in r.headers:
             self.violation("min_position=2^63-1", "503 without Retry-After")
         self.record("query with broken percent-encoding %zz", self.get("/v1/placements?company_id=%zz"), 400, "invalid_field", field="company_id")
@@ -1032,6 +1038,159 @@ class Suite:
         self.end()
 
     # =========================================================================================
+
+    # --- issue 15: what a hostile tenant, a stolen password or a local user could do -------------
+
+    def psql_holding(self, sql):
+        """A psql session (as the cluster's owner, over the embedded cluster's socket) that has run
+        `sql` inside an open transaction and keeps it open until `.stdin.close()`."""
+        psql = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql")) or [shutil.which("psql")]
+        sock = os.path.join(self.data_dir, "run")
+        p = subprocess.Popen([psql[-1], "-X", "-q", "-At", "-h", sock, "-U", "postgres", "-d", "placement", "-v", "ON_ERROR_STOP=1"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        p.stdin.write(f"BEGIN;\n{sql};\n\\echo held\n")
+        p.stdin.flush()
+        seen = []
+        while not seen or seen[-1].strip() != "held":
+            line = p.stdout.readline()
+            if not line or len(seen) > 20:
+                raise RuntimeError(f"psql could not run {sql!r}: {''.join(seen)}")
+            seen.append(line)
+        return p
+
+    def hardening(self):
+        self.begin("hardening (issue 15)")
+        # 1. Text limits count bytes: one letter and 500,000 combining accents is one character.
+        e = self.posted("p-fuzz-accents")
+        e["data"]["title"] = "a" + "\u0301" * 500_000
+        body = json.dumps(e, ensure_ascii=False).encode()
+        assert len(body) < MIB
+        self.record("title of 1 character and 1 MB (combining accents)", self.post(body), 400, "invalid_field",
+                    field="data.title", posted=True)
+        e = self.event("hours_logged", {"student_id": SEED_STUDENT, "minutes": 5, "work_date": "2026-03-02",
+                                        "note": "\U0001F600" * 2000 + "\u0301"})
+        self.record("note of 2,000 characters and 8,002 bytes", self.post(json.dumps(e, ensure_ascii=False)), 400,
+                    "invalid_field", field="data.note", posted=True)
+        e = self.event("hours_logged", {"student_id": SEED_STUDENT, "minutes": 5, "work_date": "2026-03-02",
+                                        "note": "\U0001F600" * 2000})
+        self.record("note of 2,000 emoji, 8,000 bytes (accepted)", self.post(json.dumps(e, ensure_ascii=False)), 201,
+                    posted=True, recorded=1)
+        # 6. A company's event on another company's posting is refused before any lock: answered
+        #    while another transaction holds that posting's turn.
+        other = self.create_key("company", "c-fuzz-other")
+        holder = self.psql_holding(f"SELECT pg_advisory_xact_lock(1347, hashtext('{SEED_POSTING}'))")
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            try:
+                c.request("POST", "/v1/events", body=json.dumps(self.event("closed", {})),
+                          headers={"Authorization": "Bearer " + other, "Content-Type": "application/json"})
+                r = c.getresponse()
+                reply = Reply(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+            except (http.client.HTTPException, OSError) as ex:
+                reply = Reply(None, {}, b"", f"no answer while the posting's turn was held: {ex}")
+            finally:
+                c.close()
+            self.record("another company's posting while its stream is held", reply, 403, "forbidden", posted=True)
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=30)
+        # 4. Unknown keys from one address: once its failures outrun the limit they are refused
+        #    without a database lookup; the real key keeps working from the same address.
+        throttled = 0
+        for i in range(120):
+            fake = "plk_" + uuid.uuid4().hex[:12] + "_" + uuid.uuid4().hex + uuid.uuid4().hex
+            r = self.get("/v1/me", key=fake)
+            if i % 40 == 0:
+                self.record(f"unknown key #{i}", r, 401, "unauthorized")
+            if r.status == 401 and "too many failed authentications" in ((r.json() or {}).get("error") or {}).get("message", ""):
+                throttled += 1
+            if i % 30 == 0:
+                self.record(f"the real key beside the unknown ones (#{i})", self.get("/v1/me"), 200)
+        if throttled == 0:
+            self.violation("120 unknown keys from one address", "none was refused without a lookup")
+        self.notes.append(f"120 unknown keys from one address: {throttled} refused without a database lookup")
+        # 10. nosniff on every response: success, error, unknown route, the dashboard.
+        for name, reply in (("GET /healthz", self.get("/healthz", key=None)), ("GET /v1/me without a key", self.get("/v1/me", key=None)),
+                            ("POST invalid JSON", self.post("{")), ("GET /nowhere", self.get("/nowhere")), ("GET /", self.get("/", key=None))):
+            self.record(f"X-Content-Type-Options on {name}", reply, None, posted=name.startswith("POST"))
+            if reply.headers.get("x-content-type-options") != "nosniff":
+                self.violation(name, f"no X-Content-Type-Options: nosniff: {reply.headers}")
+        # 10. --demo refuses an external database (it would load a made-up history and keys of every role).
+        out = subprocess.run([self.placementd, "--demo", "--database-url", "postgres://u@127.0.0.1:1/ledger"],
+                             capture_output=True, text=True, timeout=60)
+        if out.returncode == 0 or "embedded cluster only" not in out.stderr:
+            self.violation("--demo with --database-url", f"exit {out.returncode}: {out.stderr[-300:]}")
+        # 8. The embedded cluster's files: private directories, socket and lock files.
+        for path, allowed in ((os.path.join(self.data_dir, "run"), 0o700), (os.path.join(self.data_dir, "run", ".s.PGSQL.5432"), 0o700),
+                              (os.path.join(self.data_dir, ".users"), 0o600), (self.data_dir, 0o711)):
+            mode = os.stat(path).st_mode & 0o777
+            if mode & ~allowed:
+                self.violation(f"mode of {path}", f"{oct(mode)} gives others more than {oct(allowed)}")
+        if os.geteuid() == 0:
+            # A data directory whose socket falls back to a predictable /tmp name, created first by
+            # another user: placementctl must refuse it, not put the owner's socket there.
+            long_dir = os.path.join("/tmp", "fuzz-hostile-" + "d" * 90 + uuid.uuid4().hex[:8])
+            h = 1469598103934665603
+            for byte in long_dir.encode():
+                h = ((h ^ byte) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+            trap = f"/tmp/placement-{h:x}"
+            os.makedirs(trap, exist_ok=True)
+            os.chown(trap, 65534, 65534)  # nobody
+            os.chmod(trap, 0o777)
+            try:
+                out = subprocess.run([self.placementctl, "migrate", "--data-dir", long_dir], capture_output=True, text=True, timeout=180)
+                if out.returncode == 0 or "belongs to another user" not in (out.stdout + out.stderr):
+                    self.violation("socket directory planted by another user", f"exit {out.returncode}: {(out.stdout + out.stderr)[-400:]}")
+                if os.path.exists(os.path.join(trap, ".s.PGSQL.5432")):
+                    self.violation("socket directory planted by another user", "the server put its socket there")
+            finally:
+                shutil.rmtree(trap, ignore_errors=True)
+                shutil.rmtree(long_dir, ignore_errors=True)
+        # 5. Idle connections: 2,000 held open while appends go on; then the idle timeout closes them.
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < 2300:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+        idle = []
+        try:
+            for _ in range(2000):
+                idle.append(socket.create_connection(("127.0.0.1", self.port), timeout=10))
+        except OSError as ex:
+            self.violation("2,000 idle connections", f"only {len(idle)} opened: {ex}")
+        ok, latencies, posted = 0, [], 0
+        for i in range(100):
+            t = time.monotonic()
+            r = self.post(json.dumps(self.event("hours_logged", {"student_id": SEED_STUDENT, "minutes": 1, "work_date": "2026-03-02"})))
+            latencies.append(time.monotonic() - t)
+            posted += 1
+            if r.status == 201:
+                ok += 1
+                self.expected_events += 1
+        latencies.sort()
+        self.notes.append(f"beside {len(idle)} idle connections: {ok}/{posted} appends succeeded, "
+                          f"p99 {latencies[int(0.99 * len(latencies)) - 1] * 1000:.0f} ms")
+        if ok < 0.95 * posted:
+            self.violation("appends beside 2,000 idle connections", f"only {ok} of {posted} succeeded")
+        deadline = time.monotonic() + 3 * IDLE_TIMEOUT
+        open_ones = list(idle)
+        while open_ones and time.monotonic() < deadline:
+            still = []
+            for sock in open_ones:
+                sock.settimeout(0.01)
+                try:
+                    if sock.recv(1) != b"":
+                        still.append(sock)
+                except (socket.timeout, BlockingIOError):
+                    still.append(sock)
+                except OSError:
+                    pass
+            open_ones = still
+            time.sleep(0.5)
+        if open_ones:
+            self.violation("idle timeout", f"{len(open_ones)} of {len(idle)} idle connections still open after {3 * IDLE_TIMEOUT} s")
+        for sock in idle:
+            sock.close()
+        self.check_count("after the idle connections")
+        self.end()
 
     def run(self):
         t0 = time.monotonic()
@@ -1042,7 +1201,7 @@ class Suite:
             self.current_class = "setup"
             self.check_count("after seeding")
             for step in (self.oversized, self.nesting, self.utf8, self.identifiers, self.numbers, self.duplicates, self.headers,
-                         self.keys_revoked, self.timing, self.paths, self.queries):
+                         self.keys_revoked, self.timing, self.paths, self.queries, self.hardening):
                 step()
             # Final cross-checks: the CLI's count, and the daemon's log.
             self.current_class = "final"

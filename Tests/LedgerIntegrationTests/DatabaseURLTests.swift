@@ -1,0 +1,39 @@
+import Foundation
+import LedgerStore
+import Testing
+
+@Suite("Database URLs")
+struct DatabaseURLTests {
+    private func parse(_ url: String) throws -> DatabaseEndpoint {
+        do { return try DatabaseEndpoint.parse(url: url) } catch { throw error }
+    }
+
+    @Test("a TCP host without sslmode is verify-full: prefer would fall back to plaintext for anyone on the path")
+    func remoteHostsVerifyByDefault() throws {
+        #expect(try parse("postgres://u:p@db.internal:5432/placement").tls == .verifyFull)
+        #expect(try parse("postgres://u@10.0.0.5/placement").tls == .verifyFull)
+        #expect(try parse("postgres://u@db.internal/placement?sslmode=require").tls == .require)
+        #expect(try parse("postgres://u@db.internal/placement?sslmode=disable").tls == .disable)
+        #expect(try parse("postgres://u@db.internal/placement?sslmode=verify-ca").tls == .verifyFull)
+    }
+
+    @Test("loopback hosts default to prefer; a unix socket has no TLS")
+    func localConnections() throws {
+        #expect(try parse("postgres://u@127.0.0.1:5432/p").tls == .prefer)
+        #expect(try parse("postgres://u@localhost/p").tls == .prefer)
+        #expect(try parse("postgres://u@[::1]:5432/p").tls == .prefer)
+        let socket = try parse("postgres://u@localhost/p?host=/run/postgresql")
+        #expect(socket.tls == .disable)
+        #expect(socket.summary.hasPrefix("socket /run/postgresql/.s.PGSQL.5432"))
+    }
+
+    @Test("sslrootcert names the authorities to trust, and must be readable")
+    func rootCertificates() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("ca-\(UUID().uuidString).pem").path
+        try Data("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n".utf8).write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        #expect(try parse("postgres://u@db.internal/p?sslrootcert=\(file)").tlsRootCertificates == file)
+        #expect(try parse("postgres://u@db.internal/p?sslrootcert=system").tlsRootCertificates == nil)
+        #expect(throws: ConfigurationError.self) { try parse("postgres://u@db.internal/p?sslrootcert=/nonexistent/ca.pem") }
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import LedgerCore
+@testable import LedgerStore
+import LedgerHTTP
+import LedgerProjections
+import PostgresNIO
+import Testing
+
+/// What a stolen daemon password or a hostile tenant could do before, proved closed.
+@Suite("Hardening")
+struct HardeningTests {
+    @Test("a schema named after the owner, created with the daemon's role, is never searched by the owner's commands")
+    func ownerIgnoresLookAlikeSchema() async throws {
+        try await TestLedger.with { ledger in
+            // The daemon's role may create schemas (for its read models): it plants a look-alike
+            // `api_keys` in a schema named after the owner, first on PostgreSQL's default search_path.
+            try await ledger.asApp { connection in
+                try await connection.run(
+                    "CREATE SCHEMA \"\(unescaped: EmbeddedCluster.ownerUser)\"", logger: TestCluster.logger)
+                try await connection.run(
+                    "CREATE TABLE \"\(unescaped: EmbeddedCluster.ownerUser)\".api_keys (LIKE public.api_keys INCLUDING DEFAULTS)",
+                    logger: TestCluster.logger)
+            }
+            let created = try await ledger.database.withClient(owner: true, logger: TestCluster.logger) { owner in
+                try await KeyStore(client: owner, logger: TestCluster.logger).create(role: .admin, orgID: nil).key.id
+            }
+            let planted = try await ledger.count("SELECT count(*) FROM \"\(EmbeddedCluster.ownerUser)\".api_keys")
+            let real = try await ledger.count("SELECT count(*) FROM public.api_keys WHERE id = '\(created)'")
+            #expect(planted == 0, "the owner's key went into the planted table")
+            #expect(real == 1)
+            let path = try await ledger.database.withClient(owner: true, logger: TestCluster.logger) { owner in
+                try await owner.withConnection { connection in
+                    var value = ""
+                    for try await v in try await connection.run("SHOW search_path", logger: TestCluster.logger).decode(String.self) { value = v }
+                    return value
+                }
+            }
+            #expect(path == "public")
+        }
+    }
+
+    @Test("a company's events on another company's posting are refused before any lock: 403 while that stream is held")
+    func ownershipBeforeLocks() async throws {
+        try await TestLedger.with { ledger in
+            var e = Events("p-owned")
+            _ = try await ledger.store.append([e.posted(company: "c-1")])
+            let held = try await ledger.store.client.withConnection { holder in
+                // Another transaction holds the posting's turn (an append that takes long).
+                try await holder.run("BEGIN", logger: TestCluster.logger)
+                try await holder.run("SELECT pg_advisory_xact_lock(1347, hashtext('p-owned'))", logger: TestCluster.logger)
+                let closing = e.make(.closed(reason: nil))
+                let outcome: Result<String, any Error>
+                do {
+                    // Before the check moved ahead of the locks, this waited for the holder.
+                    outcome = .success(
+                        try await abandoning(after: .seconds(10)) {
+                            do {
+                                _ = try await ledger.store.append([closing], company: "c-2")
+                                return "accepted"
+                            } catch let error as LedgerError {
+                                return error.code.rawValue
+                            }
+                        })
+                } catch {
+                    outcome = .failure(error)
+                }
+                try await holder.run("ROLLBACK", logger: TestCluster.logger)
+                return try outcome.get()
+            }
+            #expect(held == "forbidden")
+            #expect(try await ledger.count("SELECT count(*) FROM events WHERE posting_id = 'p-owned'") == 1)
+        }
+    }
+
+    @Test("unknown keys cost no lookup once an address's failures outrun its limit, and a flood of unknown ids leaves the keys in use cached")
+    func keyCacheUnderFlood() async throws {
+        try await TestLedger.with { ledger in
+            let created = try await ledger.database.withClient(owner: true, logger: TestCluster.logger) { owner in
+                try await KeyStore(client: owner, logger: TestCluster.logger).create(role: .admin, orgID: nil)
+            }
+            func unknown() -> String {
+                let hex = Array("0123456789abcdef")
+                return "plk_" + String((0..<12).map { _ in hex.randomElement()! }) + "_" + String((0..<64).map { _ in hex.randomElement()! })
+            }
+            let cache = KeyCache(
+                keys: KeyStore(client: ledger.store.client, logger: TestCluster.logger), ttl: .seconds(600), limit: 100,
+                failures: FailureLimiter(burst: 10, perSecond: 1))
+            #expect(try await cache.principal(for: created.secret, from: "192.0.2.1")?.keyID == created.key.id)
+            // One address sends unknown keys: after its burst they are refused without a lookup.
+            var refused = 0
+            for _ in 0..<100 {
+                do {
+                    #expect(try await cache.principal(for: unknown(), from: "192.0.2.66") == nil)
+                } catch let error as LedgerError where error.code == .unauthorized {
+                    refused += 1
+                }
+            }
+            #expect(refused >= 80, "\(refused) of 100 refused without a lookup")
+            // Another address is looked up as usual.
+            #expect(try await cache.principal(for: unknown(), from: "192.0.2.2") == nil)
+            // The key is revoked in the database: from here, only a cached entry still admits it.
+            let revoked = try await ledger.database.withClient(owner: true, logger: TestCluster.logger) { owner in
+                try await KeyStore(client: owner, logger: TestCluster.logger).revoke(id: created.key.id)
+            }
+            #expect(revoked)
+            // 300 unknown ids (no address: no limit) against a cache of 100, while the real key is in use.
+            for n in 0..<300 {
+                #expect(try await cache.principal(for: unknown()) == nil)
+                if n % 20 == 0 { #expect(try await cache.principal(for: created.secret) != nil, "the key in use was pushed out at \(n)") }
+            }
+            #expect(try await cache.principal(for: created.secret) != nil)
+            #expect(await cache.count <= 100)
+        }
+    }
+
+    @Test("a read waiting for a position no append has been given is answered at once, not after the wait")
+    func impossiblePositionAnsweredAtOnce() async throws {
+        try await TestLedger.with { ledger in
+            var e = Events("p-ceiling")
+            let recorded = try await ledger.store.append([e.posted()])
+            let head = recorded.events[0].position
+            // A reachable position answers; one above every position given out fails at once with the
+            // contract's code, naming why (the wait here is long enough that a wait would show).
+            let (rows, _) = try await ReadModel.readRows(
+                ledger.store.client, projections: ["postings"], minPosition: head, wait: .seconds(60), logger: TestCluster.logger,
+                ReadModel(logger: TestCluster.logger).postingQuery("p-ceiling"))
+            #expect(rows.count == 1)
+            for read in 0..<2 {
+                do {
+                    if read == 0 {
+                        _ = try await ReadModel.readRows(
+                            ledger.store.client, projections: ["postings"], minPosition: Int64.max, wait: .seconds(60), logger: TestCluster.logger,
+                            ReadModel(logger: TestCluster.logger).postingQuery("p-ceiling"))
+                    } else {
+                        _ = try await ReadModel.read(
+                            ledger.store.client, projections: ["postings"], minPosition: head + (1 << 40), wait: .seconds(60),
+                            logger: TestCluster.logger
+                        ) { _ in 0 }
+                    }
+                    Issue.record("an impossible position was answered")
+                } catch let error as LedgerError {
+                    #expect(error.code == .projectionLagging)
+                    #expect(error.message.contains("beyond every position"), "\(error.message)")
+                }
+            }
+        }
+    }
+}
