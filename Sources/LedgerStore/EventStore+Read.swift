@@ -28,7 +28,7 @@ extension EventStore {
         }
     }
 
-    static func feed(
+    public static func feed(
         after position: Int64, limit: Int, postingID: String?, on connection: PostgresConnection, logger: Logger
     ) async throws -> [RecordedEvent] {
         let query: PostgresQuery = """

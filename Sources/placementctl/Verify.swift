@@ -8,13 +8,19 @@ struct Verify: AsyncParsableCommand {
         abstract: "Re-hash every stored event and check chains and seals; exit 1 naming the first bad position.",
         discussion: """
             Detects modified, deleted, inserted, reordered and truncated events. With --digest, proves that the \
-            ledger up to the seal with that digest (as printed by `digest` and kept by an auditor) is unchanged.
+            ledger up to the seal with that digest (as printed by `digest` and kept by an auditor) is unchanged. \
+            With --deep, also folds every stream again with the rules (an event that breaks them, even with a valid \
+            hash), compares every stored stream head and state with that fold, and the postings and placements \
+            read models with rows derived from it. Read-only, in one snapshot: the daemon may keep serving.
             """)
 
     @OptionGroup var ledger: LedgerOptions
 
     @Option(help: ArgumentHelp("A seal digest (hex) published earlier.", valueName: "hex"))
     var digest: String?
+
+    @Flag(help: "Also re-check every event against the rules, every stream head against its events, and the read models against a replay.")
+    var deep = false
 
     func run() async throws {
         var target: [UInt8]?
@@ -25,17 +31,34 @@ struct Verify: AsyncParsableCommand {
             target = bytes
         }
         let wanted = target
-        let report = try await ledger.withStore(migrate: false) { _, store in
-            try await Integrity(client: store.client, logger: store.logger).verify(digest: wanted) { n in
+        let deep = deep
+        let (report, deepReport) = try await ledger.withStore(migrate: false) { _, store in
+            let report = try await Integrity(client: store.client, logger: store.logger).verify(digest: wanted) { n in
                 Terminal.progress("verified \(n) events")
             }
+            Terminal.endProgress()
+            guard deep else { return (report, DeepVerify.Report?.none) }
+            let deepReport = try await DeepVerify(client: store.client, logger: store.logger).run { n in
+                Terminal.progress("re-decided \(n) events with the rules")
+            }
+            Terminal.endProgress()
+            return (report, deepReport)
         }
-        Terminal.endProgress()
         if let first = report.firstProblem {
             print("FAILED: first bad position \(first.position): \(first.message)")
             for problem in report.problems.dropFirst().prefix(20) { print("  also \(problem)") }
             if report.problems.count > 21 { print("  … and \(report.problems.count - 21) more") }
             throw Failure(code: 1, message: "the ledger does not verify: first bad position \(first.position)")
+        }
+        if let deepReport {
+            if let first = deepReport.problems.first {
+                print("FAILED (deep): \(first)")
+                for problem in deepReport.problems.dropFirst().prefix(20) { print("  also \(problem)") }
+                if deepReport.problems.count > 21 { print("  … and \(deepReport.problems.count - 21) more") }
+                throw Failure(code: 1, message: "the ledger does not verify deeply: \(first)")
+            }
+            print(
+                "OK (deep): \(deepReport.eventsChecked) events decided again with the rules, \(deepReport.streamsChecked) stream heads and \(deepReport.rowsChecked) read-model rows match the fold")
         }
         if let seal = report.targetSeal {
             print("OK: the ledger up to position \(seal.uptoPosition) matches seal #\(seal.sequence) (\(seal.eventCount) events in that seal); \(report.eventsChecked) events checked")

@@ -145,4 +145,59 @@ struct HardeningTests {
             }
         }
     }
+
+    @Test("verify --deep passes a demo ledger, and finds a rule-breaking event inserted with a valid hash by the daemon's role and a tampered stream state")
+    func deepVerify() async throws {
+        try await TestLedger.with { ledger in
+            let history = Array(DemoHistory(postings: 12, seed: 5))
+            for start in stride(from: 0, to: history.count, by: 500) {
+                _ = try await ledger.store.append(Array(history[start..<min(start + 500, history.count)]))
+            }
+            let deep = DeepVerify(client: ledger.store.client, logger: TestCluster.logger)
+            let clean = try await deep.run()
+            #expect(clean.problems.isEmpty, "\(clean.problems.prefix(3))")
+            #expect(clean.eventsChecked == Int64(history.count))
+            #expect(clean.rowsChecked > 0)
+
+            // The daemon's role inserts an hours_logged for a student who was never selected, with
+            // the right version, chain and hash: re-hashing cannot tell.
+            var e = Events("p-deep")
+            _ = try await ledger.store.append([e.posted()])
+            let head = try await ledger.text("SELECT version || ' ' || encode(head_hash, 'hex') FROM streams WHERE posting_id = 'p-deep'")
+            let parts = head.split(separator: " ")
+            let version = Int64(parts[0])! + 1, prev = Hex.decode(String(parts[1]))!
+            let event = e.make(.hoursLogged(studentID: "s-nobody", minutes: 60, workDate: CivilDate(year: 2026, month: 3, day: 2)!, note: nil, reason: nil))
+            let position = Int64(try await ledger.text("SELECT (max(position) + 1)::text FROM events"))!
+            let recordedAt = Timestamp(microseconds: event.occurredAt.microseconds + 1_000_000)
+            let hash = EventHash.compute(event: event, version: version, position: position, recordedAt: recordedAt, prevHash: prev)
+            try await ledger.asApp { connection in
+                try await connection.run(
+                    """
+                    INSERT INTO events (position, id, posting_id, version, type, occurred_at, recorded_at, expected_version, actor, data, prev_hash, hash)
+                    VALUES (\(position), \(event.id)::uuid, 'p-deep', \(version), 'hours_logged',
+                            to_timestamp(0) + (\(event.occurredAt.microseconds)::text || ' microseconds')::interval,
+                            to_timestamp(0) + (\(recordedAt.microseconds)::text || ' microseconds')::interval,
+                            NULL, \(event.actor), \(event.data.json.canonicalString)::jsonb, decode(\(Hex.encode(prev)), 'hex'), decode(\(Hex.encode(hash)), 'hex'))
+                    """, logger: TestCluster.logger)
+            }
+            let rehashed = try await ledger.integrity.verify()
+            #expect(rehashed.ok, "re-hashing alone does not see it: \(rehashed.problems.prefix(2))")
+            let found = try await deep.run()
+            let rule = found.problems.first { $0.message.contains("breaks the rules: not_selected") }
+            #expect(rule?.position == position, "\(found.problems.prefix(3))")
+
+            // The daemon's role gives a posting another posting's stored state.
+            var f = Events("p-tampered")
+            _ = try await ledger.store.append([f.posted(openings: 3)])
+            try await ledger.asApp { connection in
+                try await connection.run(
+                    """
+                    UPDATE streams SET snapshot = (SELECT snapshot FROM streams WHERE posting_id = 'p-deep')
+                    WHERE posting_id = 'p-tampered'
+                    """, logger: TestCluster.logger)
+            }
+            let tampered = try await deep.run()
+            #expect(tampered.problems.contains { $0.message.contains("stream p-tampered") }, "\(tampered.problems.prefix(4))")
+        }
+    }
 }

@@ -1210,9 +1210,9 @@ class Suite:
             if not m or int(m.group(1)) != self.expected_events:
                 self.violation("placementctl status", f"reports {m.group(1) if m else '?'} events, expected {self.expected_events}")
             self.final_events = int(m.group(1)) if m else None
-            verify = self.ctl("verify", check=False)
-            if verify.returncode != 0:
-                self.violation("placementctl verify", f"exit {verify.returncode}: {verify.stdout[-300:]} {verify.stderr[-300:]}")
+            verify = self.ctl("verify", "--deep", check=False)
+            if verify.returncode != 0 or "OK (deep)" not in verify.stdout:
+                self.violation("placementctl verify --deep", f"exit {verify.returncode}: {verify.stdout[-300:]} {verify.stderr[-300:]}")
             self.alive()
         finally:
             self.stop()

@@ -1,0 +1,169 @@
+public import LedgerCore
+public import LedgerStore
+public import Logging
+public import PostgresNIO
+
+/// `placementctl verify --deep`: what re-hashing cannot see. A role that may write the log (the
+/// daemon's) can insert an event that breaks the rules with a valid hash, or rewrite a stream's
+/// stored state (`streams`), which every later append is decided against. So, in one read-only
+/// snapshot, this folds every stream again with the rules (each event decided as at its
+/// `recorded_at`), compares each stored stream head (company, version, head position, state) with
+/// the fold, and compares the postings and placements read models with rows derived from it.
+public struct DeepVerify: Sendable {
+    public struct Problem: Sendable, CustomStringConvertible {
+        /// The position of the event concerned (0 for a row with no event behind it).
+        public var position: Int64
+        public var message: String
+        public var description: String { position > 0 ? "position \(position): \(message)" : message }
+    }
+
+    public struct Report: Sendable {
+        public var eventsChecked: Int64 = 0
+        public var streamsChecked = 0
+        public var rowsChecked = 0
+        public var problems: [Problem] = []
+    }
+
+    let client: PostgresClient
+    let logger: Logger
+    static let batchSize = 5000
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    public func run(progress: (@Sendable (Int64) -> Void)? = nil) async throws -> Report {
+        let logger = logger
+        return try await client.withConnection { connection in
+            try await connection.transaction(.snapshot, logger: logger) {
+                var report = Report()
+                let states = try await Self.refold(on: connection, logger: logger, report: &report, progress: progress)
+                try await Self.compareStreams(states, on: connection, logger: logger, report: &report)
+                try await Self.compareReadModels(states, on: connection, logger: logger, report: &report)
+                report.problems.sort { $0.position < $1.position }
+                return report
+            }
+        }
+    }
+
+    /// Every event in position order, decided against its stream as the append decided it.
+    static func refold(
+        on connection: PostgresConnection, logger: Logger, report: inout Report, progress: (@Sendable (Int64) -> Void)?
+    ) async throws -> [String: PostingState] {
+        var states: [String: PostingState] = [:]
+        var context = DecisionContext(now: Timestamp(microseconds: 0))
+        var after: Int64 = 0
+        while true {
+            let events = try await EventStore.feed(after: after, limit: batchSize, postingID: nil, on: connection, logger: logger)
+            for recorded in events {
+                let event = recorded.event
+                var state = states[event.postingID] ?? PostingState(postingID: event.postingID)
+                context.now = recorded.recordedAt
+                do {
+                    state = try state.deciding(event, context: &context)
+                } catch {
+                    report.problems.append(
+                        Problem(
+                            position: recorded.position,
+                            message: "event \(event.id) (\(event.type.rawValue) on posting \(event.postingID)) breaks the rules: \(error.code.rawValue): \(error.message)"))
+                    state.evolve(event)
+                }
+                if recorded.version != state.version {
+                    report.problems.append(
+                        Problem(
+                            position: recorded.position,
+                            message: "event \(event.id) is stored as version \(recorded.version) of posting \(event.postingID), the fold makes it \(state.version)"))
+                }
+                states[event.postingID] = state
+            }
+            report.eventsChecked += Int64(events.count)
+            progress?(report.eventsChecked)
+            guard events.count == batchSize, let last = events.last else { break }
+            after = last.position
+        }
+        return states
+    }
+
+    /// Each stored stream head against the fold.
+    static func compareStreams(
+        _ states: [String: PostingState], on connection: PostgresConnection, logger: Logger, report: inout Report
+    ) async throws {
+        var seen = Set<String>()
+        let rows = try await connection.run(
+            "SELECT posting_id, company_id, version, head_position, snapshot FROM streams ORDER BY posting_id", logger: logger)
+        for try await (postingID, company, version, head, snapshot) in rows.decode((String, String, Int64, Int64, String).self) {
+            seen.insert(postingID)
+            report.streamsChecked += 1
+            guard let state = states[postingID] else {
+                report.problems.append(Problem(position: head, message: "stream \(postingID) is stored but no event of it is in the log"))
+                continue
+            }
+            if company != state.companyID || version != state.version {
+                report.problems.append(
+                    Problem(
+                        position: head,
+                        message: "stream \(postingID)'s head says company \(company), version \(version); its events say company \(state.companyID), version \(state.version)"))
+                continue
+            }
+            let stored: PostingState
+            do { stored = try PostingState(snapshot: snapshot) } catch {
+                report.problems.append(Problem(position: head, message: "stream \(postingID)'s stored state does not decode: \(error)"))
+                continue
+            }
+            if stored != state {
+                report.problems.append(
+                    Problem(position: head, message: "stream \(postingID)'s stored state differs from the fold of its events (appends are decided against it)"))
+            }
+        }
+        for postingID in states.keys where !seen.contains(postingID) {
+            report.problems.append(Problem(position: 0, message: "posting \(postingID) has events but no stored stream head"))
+        }
+    }
+
+    /// The postings and placements read models against rows derived from the fold.
+    static func compareReadModels(
+        _ states: [String: PostingState], on connection: PostgresConnection, logger: Logger, report: inout Report
+    ) async throws {
+        let model = ReadModel(logger: logger)
+        var expectedPostings: [String: JSON] = [:]
+        for (id, state) in states where state.exists { expectedPostings[id] = state.postingJSON }
+        for row in try await model.allPostings(scope: ReadScope(), on: connection) {
+            report.rowsChecked += 1
+            guard case .string(let id)? = row["posting_id"] else { continue }
+            guard let expected = expectedPostings.removeValue(forKey: id) else {
+                report.problems.append(Problem(position: 0, message: "the postings read model has posting \(id), which no event created"))
+                continue
+            }
+            if expected != row {
+                report.problems.append(Problem(position: 0, message: "the postings read model's row of \(id) differs from a replay of its events"))
+            }
+        }
+        for id in expectedPostings.keys.sorted() {
+            report.problems.append(Problem(position: 0, message: "the postings read model lacks posting \(id)"))
+        }
+        var expectedPlacements = Set<PlacementRow>()
+        for state in states.values {
+            for student in state.students.keys {
+                if let row = PlacementRow(posting: state, studentID: student) { expectedPlacements.insert(row) }
+            }
+        }
+        var cursor: PlacementCursor?
+        repeat {
+            let page = try await model.placements(filter: PlacementFilter(), scope: ReadScope(), limit: 1000, after: cursor, on: connection)
+            for row in page.rows {
+                report.rowsChecked += 1
+                if expectedPlacements.remove(row) == nil {
+                    report.problems.append(
+                        Problem(
+                            position: 0,
+                            message: "the placements read model's row of student \(row.studentID) on \(row.postingID) differs from a replay of its events"))
+                }
+            }
+            cursor = page.next
+        } while cursor != nil
+        for row in expectedPlacements.sorted(by: { ($0.postingID, $0.studentID) < ($1.postingID, $1.studentID) }) {
+            report.problems.append(Problem(position: 0, message: "the placements read model lacks student \(row.studentID) on \(row.postingID)"))
+        }
+    }
+}
