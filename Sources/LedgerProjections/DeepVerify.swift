@@ -55,7 +55,7 @@ public struct DeepVerify: Sendable {
         var context = DecisionContext(now: Timestamp(microseconds: 0))
         var after: Int64 = 0
         while true {
-            let events = try await EventStore.feed(after: after, limit: batchSize, postingID: nil, on: connection, logger: logger)
+            let events = try await EventStore.snapshotEvents(after: after, limit: batchSize, on: connection, logger: logger)
             for recorded in events {
                 let event = recorded.event
                 var state = states[event.postingID] ?? PostingState(postingID: event.postingID)

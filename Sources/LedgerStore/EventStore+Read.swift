@@ -28,7 +28,7 @@ extension EventStore {
         }
     }
 
-    public static func feed(
+    static func feed(
         after position: Int64, limit: Int, postingID: String?, on connection: PostgresConnection, logger: Logger
     ) async throws -> [RecordedEvent] {
         let query: PostgresQuery = """
@@ -39,6 +39,20 @@ extension EventStore {
             ORDER BY position LIMIT \(limit)
             """
         let rows = try await connection.run(query, logger: logger)
+        var events: [RecordedEvent] = []
+        events.reserveCapacity(limit)
+        for try await row in rows { events.append(try decodeRecorded(row)) }
+        return events
+    }
+
+    /// Every event the caller's snapshot sees after `position`, in position order, gap-free
+    /// bound or not: for a reader that compares the log with other tables of the same snapshot
+    /// (`verify --deep`), which see those events too.
+    public static func snapshotEvents(
+        after position: Int64, limit: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [RecordedEvent] {
+        let rows = try await connection.run(
+            "SELECT \(unescaped: eventColumns) FROM events WHERE position > \(position) ORDER BY position LIMIT \(limit)", logger: logger)
         var events: [RecordedEvent] = []
         events.reserveCapacity(limit)
         for try await row in rows { events.append(try decodeRecorded(row)) }
