@@ -8,7 +8,7 @@ public import PostgresNIO
 /// stored state (`streams`), which every later append is decided against. So, in one read-only
 /// snapshot, this folds every stream again with the rules (each event decided as at its
 /// `recorded_at`), compares each stored stream head (company, version, head position, state) with
-/// the fold, and compares the postings and placements read models with rows derived from it.
+/// the fold, and compares the postings, placements and payments read models with rows derived from it.
 public struct DeepVerify: Sendable {
     public struct Problem: Sendable, CustomStringConvertible {
         /// The position of the event concerned (0 for a row with no event behind it).
@@ -121,7 +121,7 @@ public struct DeepVerify: Sendable {
         }
     }
 
-    /// The postings and placements read models against rows derived from the fold.
+    /// The postings, placements and payments read models against rows derived from the fold.
     static func compareReadModels(
         _ states: [String: PostingState], on connection: PostgresConnection, logger: Logger, report: inout Report
     ) async throws {
@@ -164,6 +164,23 @@ public struct DeepVerify: Sendable {
         } while cursor != nil
         for row in expectedPlacements.sorted(by: { ($0.postingID, $0.studentID) < ($1.postingID, $1.studentID) }) {
             report.problems.append(Problem(position: 0, message: "the placements read model lacks student \(row.studentID) on \(row.postingID)"))
+        }
+        var expectedPayments = Set<PaymentRow>()
+        for state in states.values {
+            for student in state.students.keys { expectedPayments.formUnion(PaymentRow.rows(posting: state, studentID: student)) }
+        }
+        let payments = try await model.payouts(range: TimeRange(), companyID: nil, universityID: nil, scope: ReadScope(), on: connection).items
+        for row in payments {
+            report.rowsChecked += 1
+            if expectedPayments.remove(row) == nil {
+                report.problems.append(
+                    Problem(
+                        position: 0,
+                        message: "the payments read model's row of payment \(row.paymentRef) on \(row.postingID) differs from a replay of its events"))
+            }
+        }
+        for row in expectedPayments.sorted(by: { ($0.postingID, $0.paymentRef) < ($1.postingID, $1.paymentRef) }) {
+            report.problems.append(Problem(position: 0, message: "the payments read model lacks payment \(row.paymentRef) on \(row.postingID)"))
         }
     }
 }

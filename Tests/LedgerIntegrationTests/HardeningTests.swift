@@ -146,7 +146,7 @@ struct HardeningTests {
         }
     }
 
-    @Test("verify --deep passes a demo ledger, and finds a rule-breaking event inserted with a valid hash by the daemon's role and a tampered stream state")
+    @Test("verify --deep passes a demo ledger, and finds a rule-breaking event inserted with a valid hash by the daemon's role, a tampered stream state and a changed payment row")
     func deepVerify() async throws {
         try await TestLedger.with { ledger in
             let history = Array(DemoHistory(postings: 12, seed: 5))
@@ -207,6 +207,13 @@ struct HardeningTests {
             }
             let tampered = try await deep.run()
             #expect(tampered.problems.contains { $0.message.contains("stream p-tampered") }, "\(tampered.problems.prefix(4))")
+
+            // A payment's amount changed in the read model (the history has payments).
+            #expect(try await ledger.count("SELECT count(*) FROM proj_placements.payments") > 0)
+            try await ledger.exec(
+                "UPDATE proj_placements.payments SET amount_minor = amount_minor + 1 WHERE payment_ref = (SELECT min(payment_ref) FROM proj_placements.payments)")
+            let payment = try await deep.run()
+            #expect(payment.problems.contains { $0.message.contains("the payments read model's row") }, "\(payment.problems.prefix(4))")
         }
     }
 }
