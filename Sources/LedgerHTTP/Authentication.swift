@@ -20,15 +20,13 @@ public actor KeyCache {
 
     let keys: KeyStore
     let ttl: Duration
-    let limit: Int
-    private var current: [String: Entry] = [:]
-    private var previous: [String: Entry] = [:]
+    private var entries: RecentlyUsed<String, Entry>
     private var failures: FailureLimiter
 
     public init(keys: KeyStore, ttl: Duration = .seconds(1), limit: Int = 10_000, failures: FailureLimiter = FailureLimiter()) {
         self.keys = keys
         self.ttl = ttl
-        self.limit = max(2, limit)
+        self.entries = RecentlyUsed(generation: max(2, limit) / 2)
         self.failures = failures
     }
 
@@ -40,19 +38,20 @@ public actor KeyCache {
             return nil
         }
         let now = ContinuousClock.now
-        let cached = entry(id)
+        let cached = entries.get(id)
         let key: APIKey?
         if let cached, now - cached.fetched < ttl {
             key = cached.key
         } else {
             guard cached?.key != nil || failures.allows(address) else {
                 throw LedgerError(
-                    .unauthorized, "too many failed authentications from this address: unknown keys are not looked up for a few seconds")
+                    .unauthorized,
+                    "too many failed authentications from this address: unknown keys are refused without a lookup; wait a few seconds, then send a valid key")
             }
             // Only a miss goes to the database, so only a miss needs the deadline.
             let keys = keys
             key = try await withDeadline(.seconds(5)) { try await keys.find(id: id) }
-            remember(id, Entry(key: key, fetched: now))
+            entries.set(Entry(key: key, fetched: now), for: id)
         }
         guard let key, key.revokedAt == nil, KeySecret.constantTimeEqual(KeySecret.hash(secret), key.secretHash) else {
             failures.failed(address)
@@ -62,22 +61,7 @@ public actor KeyCache {
     }
 
     /// Ids cached now (both generations).
-    public var count: Int { current.count + previous.count }
-
-    private func entry(_ id: String) -> Entry? {
-        if let entry = current[id] { return entry }
-        guard let entry = previous.removeValue(forKey: id) else { return nil }
-        remember(id, entry)
-        return entry
-    }
-
-    private func remember(_ id: String, _ entry: Entry) {
-        if current[id] == nil, current.count >= limit / 2 {
-            previous = current
-            current = [:]
-        }
-        current[id] = entry
-    }
+    public var count: Int { entries.count }
 }
 
 /// Failed authentications per address, as token buckets: each address may fail `burst` times at
@@ -91,19 +75,18 @@ public struct FailureLimiter: Sendable {
 
     let burst: Double
     let perSecond: Double
-    let limit: Int
-    private var current: [String: Bucket] = [:]
-    private var previous: [String: Bucket] = [:]
+    private var buckets: RecentlyUsed<String, Bucket>
 
     public init(burst: Int = 50, perSecond: Int = 5, limit: Int = 10_000) {
         self.burst = Double(burst)
         self.perSecond = Double(perSecond)
-        self.limit = max(2, limit)
+        self.buckets = RecentlyUsed(generation: max(2, limit) / 2)
     }
 
+    /// The bucket of `address`, refilled for the time since it was last seen.
     private mutating func bucket(_ address: String) -> Bucket {
         let now = ContinuousClock.now
-        var bucket = current[address] ?? previous.removeValue(forKey: address) ?? Bucket(tokens: burst, at: now)
+        var bucket = buckets.get(address) ?? Bucket(tokens: burst, at: now)
         let elapsed = now - bucket.at
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         bucket.tokens = min(burst, bucket.tokens + seconds * perSecond)
@@ -111,19 +94,11 @@ public struct FailureLimiter: Sendable {
         return bucket
     }
 
-    private mutating func store(_ bucket: Bucket, for address: String) {
-        if current[address] == nil, current.count >= limit / 2 {
-            previous = current
-            current = [:]
-        }
-        current[address] = bucket
-    }
-
     /// Whether `address` may have an unknown key looked up now.
     mutating func allows(_ address: String?) -> Bool {
         guard let address else { return true }
         let bucket = bucket(address)
-        store(bucket, for: address)
+        buckets.set(bucket, for: address)
         return bucket.tokens >= 1
     }
 
@@ -131,7 +106,7 @@ public struct FailureLimiter: Sendable {
         guard let address else { return }
         var bucket = bucket(address)
         bucket.tokens = max(0, bucket.tokens - 1)
-        store(bucket, for: address)
+        buckets.set(bucket, for: address)
     }
 }
 

@@ -143,44 +143,39 @@ public struct DeepVerify: Sendable {
             report.problems.append(Problem(position: 0, message: "the postings read model lacks posting \(id)"))
         }
         var expectedPlacements = Set<PlacementRow>()
+        var expectedPayments = Set<PaymentRow>()
         for state in states.values {
             for student in state.students.keys {
                 if let row = PlacementRow(posting: state, studentID: student) { expectedPlacements.insert(row) }
+                expectedPayments.formUnion(PaymentRow.rows(posting: state, studentID: student))
             }
         }
+        var placements: [PlacementRow] = []
         var cursor: PlacementCursor?
         repeat {
             let page = try await model.placements(filter: PlacementFilter(), scope: ReadScope(), limit: 1000, after: cursor, on: connection)
-            for row in page.rows {
-                report.rowsChecked += 1
-                if expectedPlacements.remove(row) == nil {
-                    report.problems.append(
-                        Problem(
-                            position: 0,
-                            message: "the placements read model's row of student \(row.studentID) on \(row.postingID) differs from a replay of its events"))
-                }
-            }
+            placements += page.rows
             cursor = page.next
         } while cursor != nil
-        for row in expectedPlacements.sorted(by: { ($0.postingID, $0.studentID) < ($1.postingID, $1.studentID) }) {
-            report.problems.append(Problem(position: 0, message: "the placements read model lacks student \(row.studentID) on \(row.postingID)"))
-        }
-        var expectedPayments = Set<PaymentRow>()
-        for state in states.values {
-            for student in state.students.keys { expectedPayments.formUnion(PaymentRow.rows(posting: state, studentID: student)) }
-        }
+        compare("placements", read: placements, expected: expectedPlacements, report: &report) { "student \($0.studentID) on \($0.postingID)" }
         let payments = try await model.payouts(range: TimeRange(), companyID: nil, universityID: nil, scope: ReadScope(), on: connection).items
-        for row in payments {
+        compare("payments", read: payments, expected: expectedPayments, report: &report) { "payment \($0.paymentRef) on \($0.postingID)" }
+    }
+
+    /// The rows one read model holds against the rows the fold gives: every row read must be one
+    /// of them, and every one of them must be read.
+    static func compare<Row: Hashable>(
+        _ model: String, read rows: [Row], expected: Set<Row>, report: inout Report, name: (Row) -> String
+    ) {
+        var missing = expected
+        for row in rows {
             report.rowsChecked += 1
-            if expectedPayments.remove(row) == nil {
-                report.problems.append(
-                    Problem(
-                        position: 0,
-                        message: "the payments read model's row of payment \(row.paymentRef) on \(row.postingID) differs from a replay of its events"))
+            if missing.remove(row) == nil {
+                report.problems.append(Problem(position: 0, message: "the \(model) read model's row of \(name(row)) differs from a replay of its events"))
             }
         }
-        for row in expectedPayments.sorted(by: { ($0.postingID, $0.paymentRef) < ($1.postingID, $1.paymentRef) }) {
-            report.problems.append(Problem(position: 0, message: "the payments read model lacks payment \(row.paymentRef) on \(row.postingID)"))
+        for described in missing.map(name).sorted() {
+            report.problems.append(Problem(position: 0, message: "the \(model) read model lacks \(described)"))
         }
     }
 }

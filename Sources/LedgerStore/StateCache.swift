@@ -17,40 +17,25 @@ final class StateCache: Sendable {
         var state: PostingState
     }
 
-    private struct Storage {
-        var current: [String: Entry] = [:]
-        var previous: [String: Entry] = [:]
-    }
-
     let limit: Int
-    private let storage = Mutex(Storage())
+    private let storage: Mutex<RecentlyUsed<String, Entry>>
 
     init(limit: Int = 2048) {
         self.limit = max(1, limit)
+        self.storage = Mutex(RecentlyUsed(generation: self.limit))
     }
 
     /// The state of `postingID` stored with `tag`, if any.
     func state(_ postingID: String, tag: [UInt8] = []) -> PostingState? {
-        storage.withLock { s in
-            if let entry = s.current[postingID] { return entry.tag == tag ? entry.state : nil }
-            guard let entry = s.previous.removeValue(forKey: postingID), entry.tag == tag else { return nil }
-            Self.insert(entry, for: postingID, into: &s, limit: limit)
+        storage.withLock { entries in
+            guard let entry = entries.get(postingID), entry.tag == tag else { return nil }
             return entry.state
         }
     }
 
     func store(_ state: PostingState, for postingID: String, tag: [UInt8] = []) {
-        storage.withLock { Self.insert(Entry(tag: tag, state: state), for: postingID, into: &$0, limit: limit) }
+        storage.withLock { $0.set(Entry(tag: tag, state: state), for: postingID) }
     }
 
-    var count: Int { storage.withLock { $0.current.count + $0.previous.count } }
-
-    private static func insert(_ entry: Entry, for postingID: String, into s: inout Storage, limit: Int) {
-        if s.current[postingID] == nil && s.current.count >= limit {
-            s.previous = s.current
-            s.current = [:]
-        }
-        s.current[postingID] = entry
-        s.previous[postingID] = nil
-    }
+    var count: Int { storage.withLock { $0.count } }
 }

@@ -4,9 +4,7 @@ import Testing
 
 @Suite("Database URLs")
 struct DatabaseURLTests {
-    private func parse(_ url: String) throws -> DatabaseEndpoint {
-        do { return try DatabaseEndpoint.parse(url: url) } catch { throw error }
-    }
+    private func parse(_ url: String) throws -> DatabaseEndpoint { try DatabaseEndpoint.parse(url: url) }
 
     @Test("a TCP host without sslmode is verify-full: prefer would fall back to plaintext for anyone on the path")
     func remoteHostsVerifyByDefault() throws {
