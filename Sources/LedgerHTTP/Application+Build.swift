@@ -42,25 +42,30 @@ public struct DaemonConfiguration: Sendable {
     }
 }
 
+/// Connections of the reads' own pool on the primary (the primary pool keeps PostgresNIO's 20).
+let readPoolSize = 10
+
 /// The whole daemon: the HTTP server and, in its service group in dependency order, the database
 /// pools, the seal service and the projections' preparation. Running it serves until a graceful
 /// shutdown, which stops them in reverse order. `placementd` and the tests both start it here.
 public func buildApplication(_ configuration: DaemonConfiguration, logger: Logger) -> some ApplicationProtocol {
     let client = PostgresClient(configuration: configuration.database, backgroundLogger: logger)
-    let store = EventStore(client: client, logger: logger, readModels: InlineProjections())
+    // Projection reads get a pool of their own (on the replica, if there is one), so neither a
+    // burst of reads nor readers waiting for a min_position take the connections appends need.
+    var readConfiguration = configuration.replica ?? configuration.database
+    if configuration.replica == nil { readConfiguration.options.maximumConnections = readPoolSize }
+    let readPool = PostgresClient(configuration: readConfiguration, backgroundLogger: logger)
+    let reads = PositionWatch(client: readPool, logger: logger)
+    let store = EventStore(client: client, logger: logger, readModels: InlineProjections(), committed: { reads.poke() })
     let metrics = LedgerMetrics(registry: configuration.metrics)
     metrics.setPoolSize(configuration.database.options.maximumConnections)
-    var api = LedgerAPI(store: store, keys: KeyCache(keys: KeyStore(client: client, logger: logger)), metrics: metrics)
+    var api = LedgerAPI(store: store, keys: KeyCache(keys: KeyStore(client: client, logger: logger)), metrics: metrics, reads: reads)
+    api.readsOnReplica = configuration.replica != nil
     var probeConfiguration = configuration.database
     probeConfiguration.options.maximumConnections = 2
     let probe = PostgresClient(configuration: probeConfiguration, backgroundLogger: logger)
     api.probeClient = probe
-    var services: [any Service] = [client, probe]
-    if let replicaConfiguration = configuration.replica {
-        let replica = PostgresClient(configuration: replicaConfiguration, backgroundLogger: logger)
-        api.readClient = replica
-        services.append(replica)
-    }
+    var services: [any Service] = [client, readPool, probe]
     services += [
         SealService(client: client, interval: configuration.sealInterval, logger: logger),
         ProjectionService(client: client, logger: logger),

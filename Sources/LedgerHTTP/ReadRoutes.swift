@@ -24,11 +24,12 @@ extension LedgerAPI {
 
     /// Reads in one snapshot after waiting for `min_position`.
     func read<R: Sendable>(
-        _ request: Request, projections: [String], _ body: @escaping @Sendable (ReadModel, PostgresConnection) async throws -> R
+        _ request: Request, _ context: LedgerRequestContext, projections: [String],
+        _ body: @escaping @Sendable (ReadModel, PostgresConnection) async throws -> R
     ) async throws -> (R, Int64) {
         let logger = store.logger
-        return try await reading(request) { client, minPosition in
-            try await ReadModel.read(client, projections: projections, minPosition: minPosition, logger: logger) {
+        return try await reading(request, context) { reads, key, minPosition in
+            try await ReadModel.read(reads.client, projections: projections, minPosition: minPosition, watch: reads, key: key, logger: logger) {
                 try await body(ReadModel(logger: logger), $0)
             }
         }
@@ -36,29 +37,30 @@ extension LedgerAPI {
 
     /// Reads the rows of one statement after waiting for `min_position` (see `ReadModel.readRows`).
     func readRows<Row: Sendable>(
-        _ request: Request, projections: [String], _ query: @escaping @Sendable (ReadModel) -> RowQuery<Row>
+        _ request: Request, _ context: LedgerRequestContext, projections: [String], _ query: @escaping @Sendable (ReadModel) -> RowQuery<Row>
     ) async throws -> ([Row], Int64) {
         let logger = store.logger
-        return try await reading(request) { client, minPosition in
-            try await ReadModel.readRows(client, projections: projections, minPosition: minPosition, logger: logger, query(ReadModel(logger: logger)))
+        return try await reading(request, context) { reads, key, minPosition in
+            try await ReadModel.readRows(
+                reads.client, projections: projections, minPosition: minPosition, watch: reads, key: key, logger: logger, query(ReadModel(logger: logger)))
         }
     }
 
-    /// `attempt` on the read client (the replica, if there is one) with the request's
-    /// `min_position`, under the database deadline.
+    /// `attempt` on the reads' pool (or replica) with the request's `min_position` and the
+    /// caller's key (whose concurrent waits are capped), under the database deadline.
     private func reading<R: Sendable>(
-        _ request: Request, _ attempt: @escaping @Sendable (PostgresClient, Int64?) async throws -> (R, Int64)
+        _ request: Request, _ context: LedgerRequestContext, _ attempt: @escaping @Sendable (PositionWatch, String, Int64?) async throws -> (R, Int64)
     ) async throws -> (R, Int64) {
         let minPosition = try request.uri.queryParameters.optionalInteger("min_position", range: 0...Int64.max)
+        let key = try context.caller.keyID
         let logger = store.logger
-        let client = readClient ?? store.client
-        let onReplica = readClient != nil
+        let (reads, onReplica) = (reads, readsOnReplica)
         return try await metrics.databaseCall {
             try await withDeadline(databaseDeadline + .seconds(5)) {
                 var attempts = 0
                 while true {
                     do {
-                        return try await attempt(client, minPosition)
+                        return try await attempt(reads, key, minPosition)
                     } catch where onReplica && attempts < 2 && DatabaseFailure.isRecoveryConflict(error) {
                         // A standby cancels a query that conflicts with the WAL it replays (a rebuild's
                         // schema swap on the primary, vacuum): the next snapshot sees the new state.
@@ -81,7 +83,7 @@ extension LedgerAPI {
     func posting(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
         _ = try context.caller
         let id = try context.parameters.pathIdentifier("posting_id")
-        let (rows, position) = try await readRows(request, projections: ["postings"]) { $0.postingQuery(id) }
+        let (rows, position) = try await readRows(request, context, projections: ["postings"]) { $0.postingQuery(id) }
         guard let row = rows.first else { throw LedgerError(.notFound, "no posting \(id)") }
         return Reply.json(.ok, .object(["posting": row]), position: position)
     }
@@ -111,7 +113,7 @@ extension LedgerAPI {
         }
         let scope = Self.scope(of: caller)
         let (f, c) = (filter, cursor)
-        let (found, position) = try await readRows(request, projections: ["placements"]) {
+        let (found, position) = try await readRows(request, context, projections: ["placements"]) {
             $0.placementsQuery(filter: f, scope: scope, limit: limit, after: c)
         }
         let (rows, next) = ReadModel.page(found, limit: limit)
@@ -125,7 +127,7 @@ extension LedgerAPI {
         let postingID = try context.parameters.pathIdentifier("posting_id")
         let studentID = try context.parameters.pathIdentifier("student_id")
         let scope = Self.scope(of: caller)
-        let (rows, position) = try await readRows(request, projections: ["placements"]) {
+        let (rows, position) = try await readRows(request, context, projections: ["placements"]) {
             $0.placementQuery(postingID: postingID, studentID: studentID, scope: scope)
         }
         guard let row = rows.first else { throw LedgerError(.notFound, "no placement of student \(studentID) on posting \(postingID)") }
@@ -143,7 +145,7 @@ extension LedgerAPI {
         let id = try context.parameters.pathIdentifier("university_id")
         if caller.role == .university, caller.orgID != id { throw LedgerError(.notFound, "no report for university \(id)") }
         let range = try request.uri.queryParameters.timeRange()
-        let (report, position) = try await read(request, projections: ["placements"]) { model, connection in
+        let (report, position) = try await read(request, context, projections: ["placements"]) { model, connection in
             try await model.universityReport(id, range: range, on: connection)
         }
         return Reply.json(.ok, report, position: position)
@@ -154,7 +156,7 @@ extension LedgerAPI {
         let id = try context.parameters.pathIdentifier("company_id")
         if caller.role == .company, caller.orgID != id { throw LedgerError(.notFound, "no stipend report for company \(id)") }
         let csv = try request.uri.queryParameters.wantsCSV()
-        let (report, position) = try await read(request, projections: ["placements"]) { model, connection in
+        let (report, position) = try await read(request, context, projections: ["placements"]) { model, connection in
             try await model.companyStipends(id, on: connection)
         }
         if csv {
@@ -172,7 +174,7 @@ extension LedgerAPI {
         let universityID = try query.identifier("university_id")
         let csv = try query.wantsCSV()
         let scope = Self.scope(of: caller)
-        let ((items, json), position) = try await read(request, projections: ["placements"]) { model, connection in
+        let ((items, json), position) = try await read(request, context, projections: ["placements"]) { model, connection in
             try await model.payouts(range: range, companyID: companyID, universityID: universityID, scope: scope, on: connection)
         }
         if csv {
@@ -183,7 +185,7 @@ extension LedgerAPI {
 
     func projectionStatus(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
         _ = try context.require(.platform, .admin, action: "read projection status")
-        let (statuses, position) = try await readRows(request, projections: ProjectionDefinition.all.map(\.name)) { _ in
+        let (statuses, position) = try await readRows(request, context, projections: ProjectionDefinition.all.map(\.name)) { _ in
             ProjectionRunner.statusQuery
         }
         return Reply.json(.ok, .object(["projections": .array(statuses.map(\.json))]), position: position)

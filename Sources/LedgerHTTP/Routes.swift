@@ -13,10 +13,14 @@ public struct LedgerAPI: Sendable {
     public let metrics: LedgerMetrics
     /// How long a request may wait for the database before it answers 503.
     public var databaseDeadline: Duration = .seconds(5)
-    /// Where the projection reads (reports, lists, postings, placements) go: a PostgreSQL streaming
-    /// replica when the daemon has one (`--replica-url`), else the primary. Appends, the feed and
-    /// streams always use the primary.
-    public var readClient: PostgresClient?
+    /// Where the projection reads (reports, lists, postings, placements) go, and where their
+    /// `min_position` waits park: a pool of their own on the primary (so reads, and readers
+    /// waiting for a position, never take the connections appends need), or a PostgreSQL streaming
+    /// replica (`--replica-url`). Appends, the feed and streams always use the primary.
+    public var reads: PositionWatch
+    /// `reads` is on a streaming replica: `/readyz` checks it, and reads cancelled by its recovery
+    /// are retried.
+    public var readsOnReplica = false
     /// The pool `/readyz` and `/metrics` use (they need no key): a small one of their own, so a
     /// flood of probes waits for it and never for the connections appends and reads need.
     /// nil: the store's.
@@ -24,10 +28,12 @@ public struct LedgerAPI: Sendable {
 
     /// `metrics`: where the API records (a registry of its own unless the daemon passes the one it
     /// bootstrapped swift-metrics with).
-    public init(store: EventStore, keys: KeyCache, metrics: LedgerMetrics = LedgerMetrics()) {
+    /// `reads`: nil reads on the store's own pool.
+    public init(store: EventStore, keys: KeyCache, metrics: LedgerMetrics = LedgerMetrics(), reads: PositionWatch? = nil) {
         self.store = store
         self.keys = keys
         self.metrics = metrics
+        self.reads = reads ?? PositionWatch(client: store.client, logger: store.logger)
     }
 
     public func buildRouter() -> Router<LedgerRequestContext> {
@@ -97,7 +103,8 @@ public struct LedgerAPI: Sendable {
                     .object(["status": .string("migrations pending"), "schema_version": .int(Int64(current)), "expected": .int(Int64(latest))]))
             }
             var body: [String: JSON] = ["status": .string("ready"), "schema_version": .int(Int64(current))]
-            if let replica = readClient {
+            if readsOnReplica {
+                let replica = reads.client
                 do {
                     let inRecovery = try await db { try await DatabaseHealth.isStandby(replica, logger: store.logger) }
                     body["replica"] = .string(inRecovery ? "streaming" : "not in recovery")

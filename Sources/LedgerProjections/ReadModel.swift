@@ -77,13 +77,14 @@ public struct ReadModel: Sendable {
     var placements: String { schemas["placements"]! }
 
     /// Runs `body` in one read-only snapshot and reports the projections' position it reflects.
-    /// With `minPosition`, first waits up to `wait` for the projections to reach it and throws
+    /// With `minPosition`, first waits up to `wait` for the projections to reach it (parked on
+    /// `watch`, a watch over the same database, as one of `key`'s waits) and throws
     /// `projection_lagging` if they do not.
     public static func read<R: Sendable>(
-        _ client: PostgresClient, projections: [String], minPosition: Int64?, wait: Duration = .seconds(5), logger: Logger,
-        _ body: @Sendable (PostgresConnection) async throws -> R
+        _ client: PostgresClient, projections: [String], minPosition: Int64?, watch: PositionWatch, key: String,
+        wait: Duration = .seconds(5), logger: Logger, _ body: @Sendable (PostgresConnection) async throws -> R
     ) async throws -> (R, Int64) {
-        try await retrying(until: minPosition, wait: wait) {
+        try await retrying(projections: projections, until: minPosition, watch: watch, key: key, wait: wait) {
             try await client.withConnection { connection in
                 try await snapshot(on: connection, projections: projections, minPosition: minPosition, logger: logger, body)
             }
@@ -94,13 +95,13 @@ public struct ReadModel: Sendable {
     /// projections' position as its first column, so one statement (one snapshot) answers where a
     /// snapshot transaction takes four (BEGIN, the position, the rows, COMMIT). When no row comes
     /// back nothing carried the position, and the query runs again in a snapshot with it.
-    /// `minPosition` and `wait` as in `read`.
+    /// `minPosition`, `watch`, `key` and `wait` as in `read`.
     public static func readRows<Row: Sendable>(
-        _ client: PostgresClient, projections: [String], minPosition: Int64?, wait: Duration = .seconds(5), logger: Logger,
-        _ query: RowQuery<Row>
+        _ client: PostgresClient, projections: [String], minPosition: Int64?, watch: PositionWatch, key: String,
+        wait: Duration = .seconds(5), logger: Logger, _ query: RowQuery<Row>
     ) async throws -> ([Row], Int64) {
         let reflected = ProjectionRunner.positionColumn(projections)
-        return try await retrying(until: minPosition, wait: wait) {
+        return try await retrying(projections: projections, until: minPosition, watch: watch, key: key, wait: wait) {
             try await client.withConnection { connection -> Attempt<[Row]> in
                 var rows: [Row] = []
                 var position: Int64?
@@ -128,23 +129,23 @@ public struct ReadModel: Sendable {
         case behind(Int64)
     }
 
-    /// Tries until the projections have reached `minPosition` or `wait` has passed. The connection
-    /// goes back to the pool between tries: readers waiting for a position must not fill the pool
-    /// that appends and the projections themselves need.
+    /// Tries, and while the projections are behind `minPosition` waits on `watch` (holding no
+    /// connection: readers waiting for a position must not fill the pool) and tries again, until
+    /// `wait` has passed.
     private static func retrying<R: Sendable>(
-        until minPosition: Int64?, wait: Duration, _ attempt: () async throws -> Attempt<R>
+        projections: [String], until minPosition: Int64?, watch: PositionWatch, key: String, wait: Duration,
+        _ attempt: () async throws -> Attempt<R>
     ) async throws -> (R, Int64) {
-        let clock = ContinuousClock()
-        let deadline = clock.now + wait
+        let deadline = ContinuousClock.now + wait
         while true {
             switch try await attempt() {
             case .answer(let result, let position): return (result, position)
             case .behind(let position):
-                guard clock.now < deadline else {
+                guard let minPosition, ContinuousClock.now < deadline else {
                     throw LedgerError(
                         .projectionLagging, "the projections have reached position \(position), not yet \(minPosition ?? 0); retry shortly")
                 }
-                try await Task.sleep(for: .milliseconds(10))
+                try await watch.wait(until: minPosition, projections: projections, key: key, deadline: deadline)
             }
         }
     }

@@ -18,13 +18,20 @@ public final class EventStore: Sendable {
     /// The streams' states as this process's last appends left them (see `StateCache`).
     let streamStates = StateCache(limit: 4096)
 
+    /// Called after every append transaction commits (the daemon wakes `min_position` waiters).
+    let committed: @Sendable () -> Void
+
     /// `appendGroups` is how many group transactions may run at once (see `AppendQueue`); keep it
     /// below the pool size so reads always find a connection.
-    public init(client: PostgresClient, logger: Logger, readModels: any ReadModelWriter, appendGroups: Int = 4) {
+    public init(
+        client: PostgresClient, logger: Logger, readModels: any ReadModelWriter, appendGroups: Int = 4,
+        committed: @escaping @Sendable () -> Void = {}
+    ) {
         self.client = client
         self.logger = logger
         self.readModels = readModels
         self.queue = AppendQueue(maxGroups: appendGroups)
+        self.committed = committed
     }
 
     /// API appends waiting for a group transaction.
@@ -118,11 +125,13 @@ extension EventStore {
         while true {
             attempt += 1
             do {
-                return try await client.withConnection { connection in
+                let results = try await client.withConnection { connection in
                     try await connection.transaction(logger: self.logger) {
                         try await self.appendOnce(requests, mode: mode, on: connection)
                     }
                 }
+                committed()
+                return results
             } catch let error as PSQLError where attempt < 10 && error.isRetryableRace {
                 logger.debug("append raced another transaction; retrying", metadata: ["ledger.sqlstate": "\(error.sqlState ?? "")"])
                 try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 * attempt))))

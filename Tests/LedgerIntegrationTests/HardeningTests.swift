@@ -121,20 +121,22 @@ struct HardeningTests {
             let head = recorded.events[0].position
             // A reachable position answers; one above every position given out fails at once with the
             // contract's code, naming why (the wait here is long enough that a wait would show).
+            let watch = PositionWatch(client: ledger.store.client, logger: TestCluster.logger)
             let (rows, _) = try await ReadModel.readRows(
-                ledger.store.client, projections: ["postings"], minPosition: head, wait: .seconds(60), logger: TestCluster.logger,
+                ledger.store.client, projections: ["postings"], minPosition: head, watch: watch, key: "k", wait: .seconds(60), logger: TestCluster.logger,
                 ReadModel(logger: TestCluster.logger).postingQuery("p-ceiling"))
             #expect(rows.count == 1)
             for read in 0..<2 {
                 do {
                     if read == 0 {
                         _ = try await ReadModel.readRows(
-                            ledger.store.client, projections: ["postings"], minPosition: Int64.max, wait: .seconds(60), logger: TestCluster.logger,
+                            ledger.store.client, projections: ["postings"], minPosition: Int64.max, watch: watch, key: "k", wait: .seconds(60),
+                            logger: TestCluster.logger,
                             ReadModel(logger: TestCluster.logger).postingQuery("p-ceiling"))
                     } else {
                         _ = try await ReadModel.read(
-                            ledger.store.client, projections: ["postings"], minPosition: head + (1 << 40), wait: .seconds(60),
-                            logger: TestCluster.logger
+                            ledger.store.client, projections: ["postings"], minPosition: head + (1 << 40), watch: watch, key: "k",
+                            wait: .seconds(60), logger: TestCluster.logger
                         ) { _ in 0 }
                     }
                     Issue.record("an impossible position was answered")
@@ -143,6 +145,55 @@ struct HardeningTests {
                     #expect(error.message.contains("beyond every position"), "\(error.message)")
                 }
             }
+        }
+    }
+
+    @Test("min_position waits park on the watch, wake when the position is reached, leave when cancelled, and one key may hold only so many")
+    func positionWaits() async throws {
+        try await TestLedger.with { ledger in
+            let watch = PositionWatch(client: ledger.store.client, logger: TestCluster.logger, limitPerKey: 8)
+            var e = Events("p-waits")
+            try await ledger.asOwner { holder in
+                // An older transaction with an id holds the horizon back: the append's position
+                // exists but is not reached until the holder ends.
+                try await holder.run("BEGIN", logger: TestCluster.logger)
+                try await holder.run("SELECT pg_current_xact_id()", logger: TestCluster.logger)
+                let target = try await ledger.store.append([e.posted()]).events[0].position
+                let deadline = ContinuousClock.now + .seconds(60)
+                func wait(_ key: String, until deadline: ContinuousClock.Instant = deadline) async throws {
+                    try await watch.wait(until: target, projections: ["postings"], key: key, deadline: deadline)
+                }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<8 { group.addTask { try await wait("k1") } }
+                    while watch.waiting < 8 { try await Task.sleep(for: .milliseconds(5)) }
+                    // The ninth wait of the same key is refused at once.
+                    do {
+                        try await wait("k1")
+                        Issue.record("a ninth wait of one key was accepted")
+                    } catch let error as LedgerError {
+                        #expect(error.code == .projectionLagging)
+                        #expect(error.message.contains("already has 8 reads waiting"), "\(error.message)")
+                    }
+                    // Another key waits, and is answered at its own deadline.
+                    do {
+                        try await wait("k2", until: .now + .milliseconds(50))
+                        Issue.record("a wait for a held-back position returned")
+                    } catch let error as LedgerError {
+                        #expect(error.code == .projectionLagging)
+                        #expect(error.message.contains("not yet \(target)"), "\(error.message)")
+                    }
+                    // A cancelled wait (its request went away) leaves the watch.
+                    let cancelled = Task { try await wait("k3") }
+                    while watch.waiting < 9 { try await Task.sleep(for: .milliseconds(5)) }
+                    cancelled.cancel()
+                    await #expect(throws: CancellationError.self) { try await cancelled.value }
+                    #expect(watch.waiting == 8)
+                    // The holder ends: every parked wait returns.
+                    try await holder.run("ROLLBACK", logger: TestCluster.logger)
+                    try await group.waitForAll()
+                }
+            }
+            #expect(watch.waiting == 0)
         }
     }
 

@@ -88,7 +88,8 @@ struct ReplicaTests {
             let replicaEndpoint = standby.endpoint(user: EmbeddedCluster.appUser, database: f.ledger.app.database)
             let replica = PostgresClient(configuration: replicaEndpoint.clientConfiguration, backgroundLogger: TestCluster.logger)
             var api = f.api
-            api.readClient = replica
+            api.reads = PositionWatch(client: replica, logger: TestCluster.logger)
+            api.readsOnReplica = true
             let app = Application(router: api.buildRouter(), logger: TestCluster.logger)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await replica.run() }
