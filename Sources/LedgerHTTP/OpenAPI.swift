@@ -176,7 +176,7 @@ public enum OpenAPIDocument {
                 ["200": response("Events after `after`.", events, position: true)].merging(errors([400, 401, 403, 503]), uniquingKeysWith: { a, _ in a }),
                 parameters: [
                     parameter("after", in: "query", integer("Position to continue after.", min: 0)),
-                    parameter("limit", in: "query", integer("At most 1,000.", min: 1, max: 1000)),
+                    parameter("limit", in: "query", integer("At most 1,000; a page also ends once its events hold 4 MiB (continue after its last position).", min: 1, max: 1000)),
                 ]),
         ])
         paths["/v1/postings/{posting_id}"] = .object([
@@ -216,7 +216,7 @@ public enum OpenAPIDocument {
             parameters: [
                 parameter("company_id", in: "query", id), parameter("university_id", in: "query", id), parameter("student_id", in: "query", id),
                 parameter("status", in: "query", .object(["type": .string("string"), "enum": .array(PlacementStatus.allCases.map { .string($0.rawValue) })])),
-                parameter("limit", in: "query", integer("At most 1,000.", min: 1, max: 1000)), parameter("cursor", in: "query", string("From next_cursor.")),
+                parameter("limit", in: "query", integer("At most 1,000; a page also ends once its events hold 4 MiB (continue after its last position).", min: 1, max: 1000)), parameter("cursor", in: "query", string("From next_cursor.")),
             ])
         paths["/v1/placements/{posting_id}/{student_id}"] = read(
             "One placement and its audit trail (posting-level events and that student's).",

@@ -155,12 +155,16 @@ public struct LedgerAPI: Sendable {
 
     // MARK: Reads
 
+    /// A feed page ends early once its events hold this many bytes (a page of 1,000 events of
+    /// the largest size would be 32 MiB); readers continue from its last position as always.
+    static let feedBytes = 4 << 20
+
     func feed(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
         _ = try context.require(.platform, .admin, action: "read the global feed")
         let after = try request.uri.queryParameters.integer("after", default: 0, range: 0...Int64.max)
         let limit = try request.uri.queryParameters.integer("limit", default: 100, range: 1...1000)
         let store = store
-        let events = try await db { try await store.feed(after: after, limit: Int(limit)) }
+        let events = try await db { try await store.feed(after: after, limit: Int(limit), bytes: Self.feedBytes) }
         return Reply.json(.ok, .object(["events": .array(events.map(\.json))]), position: events.last?.position ?? after)
     }
 

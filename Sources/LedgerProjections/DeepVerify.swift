@@ -79,7 +79,7 @@ public struct DeepVerify: Sendable {
             }
             report.eventsChecked += Int64(events.count)
             progress?(report.eventsChecked)
-            guard events.count == batchSize, let last = events.last else { break }
+            guard let last = events.last else { break }
             after = last.position
         }
         return states

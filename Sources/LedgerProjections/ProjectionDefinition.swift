@@ -288,7 +288,8 @@ public enum ProjectionEngine {
         _ definition: ProjectionDefinition, schema: String, withIndexes: Bool = true, on connection: PostgresConnection, logger: Logger
     ) async throws {
         try await connection.run(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: logger)
-        try await connection.run(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(schema)"), logger: logger)
+        // Through the owner's function: the daemon's role has no CREATE on the database.
+        for try await _ in try await connection.run("SELECT placement_create_schema(\(schema))", logger: logger) {}
         try await connection.run(
             PostgresQuery(unsafeSQL: "CREATE TABLE \(schema).state (posting_id text PRIMARY KEY, state text NOT NULL)"), logger: logger)
         for ddl in definition.tables where withIndexes || !Self.isSecondaryIndex(ddl) {

@@ -392,6 +392,8 @@ public struct ProjectionRunner: Sendable {
                 position = last.position
                 done += Int64(events.count)
                 progress(BuildProgress(projection: definition.name, events: done, total: max(total, done), elapsed: clock.now - started))
+                // Short of its count (the log's end, or `EventStore.batchBytes` of large events): the
+                // held catch-up after the loop folds whatever is left.
                 if events.count < ProjectionEngine.buildBatchSize { break }
             }
             try await writing?.value
@@ -415,8 +417,7 @@ public struct ProjectionRunner: Sendable {
             done += caughtUp.events
             try await connection.run(PostgresQuery(unsafeSQL: "DROP TABLE \(shadow).state"), logger: logger)
             try await connection.run(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(definition.liveSchema) CASCADE"), logger: logger)
-            try await connection.run(
-                PostgresQuery(unsafeSQL: "ALTER SCHEMA \(shadow) RENAME TO \(definition.liveSchema)"), logger: logger)
+            for try await _ in try await connection.run("SELECT placement_rename_schema(\(shadow), \(definition.liveSchema))", logger: logger) {}
             try await connection.run(
                 """
                 UPDATE projections SET version = \(definition.version), position = \(position), events = \(done), updated_at = now(),

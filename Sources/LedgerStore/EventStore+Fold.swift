@@ -46,7 +46,8 @@ extension EventStore {
     ///
     /// `plannerIsOff`: the caller's statement before this one selected `plannerOff` already.
     public static func foldBatch(
-        after position: Int64, limit: Int, bound: LogBound, plannerIsOff: Bool = false, on connection: PostgresConnection, logger: Logger
+        after position: Int64, limit: Int, bytes: Int = batchBytes, bound: LogBound, plannerIsOff: Bool = false, on connection: PostgresConnection,
+        logger: Logger
     ) async throws -> [RecordedEvent] {
         let query: PostgresQuery
         switch bound {
@@ -78,9 +79,7 @@ extension EventStore {
         // rows; with statistics from before a bulk import the planner chose a bitmap scan and a
         // sort of the whole rest of the log (docs/performance.md). Off for this statement only.
         if !plannerIsOff { try await connection.run(PostgresQuery(unsafeSQL: "SELECT \(plannerOff)"), logger: logger) }
-        var events: [RecordedEvent] = []
-        events.reserveCapacity(limit)
-        for try await row in try await connection.run(query, logger: logger) { events.append(try decodeForFold(row)) }
+        let events = try await collect(connection.run(query, logger: logger), limit: limit, bytes: bytes, decodeForFold)
         try await connection.run(
             """
             SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name IN ('enable_bitmapscan', 'enable_sort')

@@ -16,20 +16,24 @@ extension EventStore {
         return events
     }
 
-    /// The global feed: events after `position`, in position order, at most `limit`.
+    /// The global feed: events after `position`, in position order, at most `limit` and about
+    /// `bytes` (see `collect`).
     ///
     /// Gap-free: only events of transactions older than every transaction still running are
     /// returned. Positions are derived from the appending transaction's id (see `clock`), so every
     /// transaction that could still commit has positions above the bound, and a reader that
     /// continues from the last position it saw never skips an event that commits later.
-    public func feed(after position: Int64, limit: Int, postingID: String? = nil) async throws -> [RecordedEvent] {
+    public func feed(
+        after position: Int64, limit: Int, bytes: Int = EventStore.batchBytes, postingID: String? = nil
+    ) async throws -> [RecordedEvent] {
         try await client.withConnection { connection in
-            try await Self.feed(after: position, limit: limit, postingID: postingID, on: connection, logger: self.logger)
+            try await Self.feed(after: position, limit: limit, bytes: bytes, postingID: postingID, on: connection, logger: self.logger)
         }
     }
 
     static func feed(
-        after position: Int64, limit: Int, postingID: String?, on connection: PostgresConnection, logger: Logger
+        after position: Int64, limit: Int, bytes: Int = EventStore.batchBytes, postingID: String?, on connection: PostgresConnection,
+        logger: Logger
     ) async throws -> [RecordedEvent] {
         let query: PostgresQuery = """
             SELECT \(unescaped: eventColumns) FROM events
@@ -38,25 +42,40 @@ extension EventStore {
               AND (\(postingID)::text IS NULL OR posting_id = \(postingID))
             ORDER BY position LIMIT \(limit)
             """
-        let rows = try await connection.run(query, logger: logger)
+        return try await collect(connection.run(query, logger: logger), limit: limit, bytes: bytes, decodeRecorded)
+    }
+
+    /// Bytes of rows one batch of events holds at most (plus its last event): `limit` alone would
+    /// let a batch of large events (up to `Event.maxBytes` each) take hundreds of MiB. Ordinary
+    /// events are far smaller, so ordinary batches end at their count.
+    public static let batchBytes = 32 << 20
+
+    /// Decodes `rows` until `bytes` of them have been read (at least one row). A batch cut short
+    /// holds fewer than its limit: callers page on until a batch comes back empty. Stopping early
+    /// cancels the statement's stream (PostgresNIO discards the rest as it arrives).
+    static func collect(
+        _ rows: PostgresRowSequence, limit: Int, bytes: Int, _ decode: (PostgresRow) throws -> RecordedEvent
+    ) async throws -> [RecordedEvent] {
         var events: [RecordedEvent] = []
-        events.reserveCapacity(limit)
-        for try await row in rows { events.append(try decodeRecorded(row)) }
+        events.reserveCapacity(min(limit, 4096))
+        var read = 0
+        for try await row in rows {
+            events.append(try decode(row))
+            for cell in row { read += cell.bytes?.readableBytes ?? 0 }
+            if read >= bytes { break }
+        }
         return events
     }
 
     /// Every event the caller's snapshot sees after `position`, in position order, gap-free
     /// bound or not: for a reader that compares the log with other tables of the same snapshot
-    /// (`verify --deep`), which see those events too.
+    /// (`verify --deep`), which see those events too. At most `limit` events and about `bytes`.
     public static func snapshotEvents(
-        after position: Int64, limit: Int, on connection: PostgresConnection, logger: Logger
+        after position: Int64, limit: Int, bytes: Int = batchBytes, on connection: PostgresConnection, logger: Logger
     ) async throws -> [RecordedEvent] {
         let rows = try await connection.run(
             "SELECT \(unescaped: eventColumns) FROM events WHERE position > \(position) ORDER BY position LIMIT \(limit)", logger: logger)
-        var events: [RecordedEvent] = []
-        events.reserveCapacity(limit)
-        for try await row in rows { events.append(try decodeRecorded(row)) }
-        return events
+        return try await collect(rows, limit: limit, bytes: bytes, decodeRecorded)
     }
 
     /// The highest position a gap-free reader can see now: every event at or below it is committed

@@ -9,17 +9,34 @@ import Testing
 /// What a stolen daemon password or a hostile tenant could do before, proved closed.
 @Suite("Hardening")
 struct HardeningTests {
-    @Test("a schema named after the owner, created with the daemon's role, is never searched by the owner's commands")
+    @Test("the daemon's role creates no schema but the projections' own, and a look-alike schema named after the owner is never searched by the owner's commands")
     func ownerIgnoresLookAlikeSchema() async throws {
         try await TestLedger.with { ledger in
-            // The daemon's role may create schemas (for its read models): it plants a look-alike
-            // `api_keys` in a schema named after the owner, first on PostgreSQL's default search_path.
-            try await ledger.asApp { connection in
+            let owner = EmbeddedCluster.ownerUser
+            // The daemon's role may not create a schema (one named after the owner would come first
+            // on PostgreSQL's default search_path), nor get one made or renamed by the owner's
+            // functions under a name outside the projections' pattern.
+            for statement: PostgresQuery in [
+                "CREATE SCHEMA \"\(unescaped: owner)\"",
+                "SELECT placement_create_schema(\(owner))",
+                "SELECT placement_create_schema('proj_x; CREATE SCHEMA evil')",
+                "SELECT placement_rename_schema('proj_postings', \(owner))",
+                "SELECT placement_rename_schema('public', 'proj_public')",
+            ] {
+                do {
+                    try await ledger.asApp { for try await _ in try await $0.run(statement, logger: TestCluster.logger) {} }
+                    Issue.record("the daemon's role ran \(statement.sql)")
+                } catch let error as PSQLError {
+                    #expect(error.serverInfo?[.sqlState] == "42501", "\(statement.sql): \(String(reflecting: error))")
+                }
+            }
+            #expect(try await ledger.count("SELECT count(*) FROM pg_namespace WHERE nspname IN ('\(owner)', 'evil', 'proj_public')") == 0)
+            // Should such a schema exist anyway (made by anyone else), the owner's commands still
+            // never look in it.
+            try await ledger.asOwner { connection in
+                try await connection.run("CREATE SCHEMA \"\(unescaped: owner)\"", logger: TestCluster.logger)
                 try await connection.run(
-                    "CREATE SCHEMA \"\(unescaped: EmbeddedCluster.ownerUser)\"", logger: TestCluster.logger)
-                try await connection.run(
-                    "CREATE TABLE \"\(unescaped: EmbeddedCluster.ownerUser)\".api_keys (LIKE public.api_keys INCLUDING DEFAULTS)",
-                    logger: TestCluster.logger)
+                    "CREATE TABLE \"\(unescaped: owner)\".api_keys (LIKE public.api_keys INCLUDING DEFAULTS)", logger: TestCluster.logger)
             }
             let created = try await ledger.database.withClient(owner: true, logger: TestCluster.logger) { owner in
                 try await KeyStore(client: owner, logger: TestCluster.logger).create(role: .admin, orgID: nil).key.id
@@ -194,6 +211,49 @@ struct HardeningTests {
                 }
             }
             #expect(watch.waiting == 0)
+        }
+    }
+
+    @Test("batches of large events end at their byte budget, and paging on reads every event once")
+    func batchesEndAtTheirBytes() async throws {
+        try await TestLedger.with { ledger in
+            var e = Events("p-bytes")
+            // Notes of 2,000 four-byte characters: 8,000 bytes each.
+            let note = String(repeating: "\u{1F600}", count: 2000)
+            var batch = e.placement("s-1")
+            for day in 1...24 {
+                batch.append(e.make(.hoursLogged(studentID: "s-1", minutes: 30, workDate: CivilDate(year: 2026, month: 3, day: day)!, note: note, reason: nil)))
+            }
+            _ = try await ledger.store.append(batch)
+            // Read in the snapshot (not the gap-free feed, which other tests' open transactions on the
+            // shared cluster may hold back; both collect their batches the same way).
+            let all = try await ledger.store.stream("p-bytes")
+            #expect(all.count == batch.count)
+            for bytes in [20_000, 50_000] {
+                var read: [RecordedEvent] = []
+                var after: Int64 = 0
+                var pages = 0
+                while true {
+                    let page = try await ledger.asApp { connection in
+                        try await EventStore.snapshotEvents(after: after, limit: 1000, bytes: bytes, on: connection, logger: TestCluster.logger)
+                    }
+                    guard let last = page.last else { break }
+                    pages += 1
+                    // One event more than fits ends a page: at most bytes / 8,000 + 1 large ones.
+                    #expect(page.filter { $0.event.type == .hoursLogged }.count <= bytes / 8000 + 1, "a page of \(page.count) events")
+                    read += page
+                    after = last.position
+                }
+                #expect(read.filter { $0.event.postingID == "p-bytes" }.map(\.event.id) == all.map(\.event.id))
+                #expect(pages >= 24 / (bytes / 8000 + 1))
+                let fold = try await ledger.asApp { connection in
+                    try await connection.transaction(logger: TestCluster.logger) {
+                        try await EventStore.foldBatch(
+                            after: all[3].position, limit: 1000, bytes: bytes, bound: .committed, on: connection, logger: TestCluster.logger)
+                    }
+                }
+                #expect(fold.count <= bytes / 8000 + 1 && !fold.isEmpty)
+            }
         }
     }
 
