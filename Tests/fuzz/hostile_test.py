@@ -325,9 +325,9 @@ class Suite:
             if r.status != 200:
                 raise RuntimeError(f"feed read failed: {r.label()} {r.body[:200]!r}")
             events = r.json()["events"]
-            total += len(events)
-            if len(events) < 1000:
+            if not events:  # a page may end short of its limit (at 4 MiB): only an empty one ends the log
                 return total
+            total += len(events)
             after = events[-1]["position"]
 
     # --- checks -------------------------------------------------------------------------------
@@ -1076,6 +1076,38 @@ class Suite:
                                         "note": "\U0001F600" * 2000})
         self.record("note of 2,000 emoji, 8,000 bytes (accepted)", self.post(json.dumps(e, ensure_ascii=False)), 201,
                     posted=True, recorded=1)
+        # 1. Internal batches are sized by bytes too: 660 events of 8,000-byte notes (5.3 MB) come
+        #    back from the feed in pages of about 4 MiB however large the limit, and paging reads all.
+        before = self.last_position(self.get("/v1/events?after=0&limit=1000", key="admin"))
+        while True:
+            page = self.get(f"/v1/events?after={before}&limit=1000", key="admin")
+            if not (page.json() or {}).get("events"):
+                break
+            before = self.last_position(page)
+        for _ in range(6):
+            batch = [self.event("hours_logged", {"student_id": SEED_STUDENT, "minutes": 1, "work_date": "2026-03-03",
+                                                 "note": "\U0001F600" * 2000}) for _ in range(110)]
+            self.record("110 events of 8,000-byte notes", self.post(json.dumps(batch, ensure_ascii=False)), 201, posted=True, recorded=110)
+        after, seen, largest = before, 0, 0
+        while True:
+            page = self.get(f"/v1/events?after={after}&limit=1000", key="admin")
+            events = (page.json() or {}).get("events") or []
+            if not events:
+                break
+            largest = max(largest, len(page.body))
+            seen += len(events)
+            after = self.last_position(page)
+        self.notes.append(f"660 events of 8 KB notes: the feed's largest page was {largest / MIB:.2f} MiB")
+        if seen != 660 or largest > 4.5 * MIB:  # 4 MiB of rows and one event, a little more as JSON
+            self.violation("feed pages of large events", f"read {seen} of 660 events, largest page {largest} bytes (bar: 4.5 MiB)")
+        # 2. The daemon's role may not create schemas (a look-alike of the owner's would come first
+        #    on a default search_path); only the projections' own, through the owner's function.
+        psql = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql")) or [shutil.which("psql")]
+        for sql in ('CREATE SCHEMA "postgres"', "SELECT placement_create_schema('postgres')"):
+            out = subprocess.run([psql[-1], "-X", "-At", "-h", os.path.join(self.data_dir, "run"), "-U", "placement_app", "-d", "placement",
+                                  "-c", sql], capture_output=True, text=True, timeout=60)
+            if out.returncode == 0 or "permission denied" not in out.stderr and "not a projection schema" not in out.stderr:
+                self.violation(f"the daemon's role ran {sql}", f"exit {out.returncode}: {out.stdout[-200:]} {out.stderr[-300:]}")
         # 6. A company's event on another company's posting is refused before any lock: answered
         #    while another transaction holds that posting's turn.
         other = self.create_key("company", "c-fuzz-other")

@@ -26,9 +26,9 @@ def count_events(base, key):
         req = urllib.request.Request(f"{base}/v1/events?after={after}&limit=1000", headers={"Authorization": f"Bearer {key}"})
         with urllib.request.urlopen(req, timeout=30) as r:
             events = json.load(r)["events"]
-        total += len(events)
-        if len(events) < 1000:
+        if not events:  # a page may end short of its limit (at 4 MiB): only an empty one ends the log
             return total
+        total += len(events)
         after = events[-1]["position"]
 
 
