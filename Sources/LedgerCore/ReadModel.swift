@@ -151,6 +151,14 @@ public struct ApplicationRow: Sendable, Hashable {
     public var companyID: String
     public var appliedAt: Timestamp
 
+    public init(postingID: String, studentID: String, universityID: String, companyID: String, appliedAt: Timestamp) {
+        self.postingID = postingID
+        self.studentID = studentID
+        self.universityID = universityID
+        self.companyID = companyID
+        self.appliedAt = appliedAt
+    }
+
     public init(posting: PostingState, studentID: String) {
         let student = posting.students[studentID]!
         postingID = posting.postingID

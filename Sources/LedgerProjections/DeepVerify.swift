@@ -8,7 +8,8 @@ public import PostgresNIO
 /// stored state (`streams`), which every later append is decided against. So, in one read-only
 /// snapshot, this folds every stream again with the rules (each event decided as at its
 /// `recorded_at`), compares each stored stream head (company, version, head position, state) with
-/// the fold, and compares the postings, placements and payments read models with rows derived from it.
+/// the fold, and compares every read model (postings, placements, payments, applications and the
+/// report summary) with rows derived from it.
 public struct DeepVerify: Sendable {
     public struct Problem: Sendable, CustomStringConvertible {
         /// The position of the event concerned (0 for a row with no event behind it).
@@ -121,7 +122,7 @@ public struct DeepVerify: Sendable {
         }
     }
 
-    /// The postings, placements and payments read models against rows derived from the fold.
+    /// Every read model against rows derived from the fold.
     static func compareReadModels(
         _ states: [String: PostingState], on connection: PostgresConnection, logger: Logger, report: inout Report
     ) async throws {
@@ -144,10 +145,12 @@ public struct DeepVerify: Sendable {
         }
         var expectedPlacements = Set<PlacementRow>()
         var expectedPayments = Set<PaymentRow>()
+        var expectedApplications = Set<ApplicationRow>()
         for state in states.values {
             for student in state.students.keys {
                 if let row = PlacementRow(posting: state, studentID: student) { expectedPlacements.insert(row) }
                 expectedPayments.formUnion(PaymentRow.rows(posting: state, studentID: student))
+                expectedApplications.insert(ApplicationRow(posting: state, studentID: student))
             }
         }
         var placements: [PlacementRow] = []
@@ -160,6 +163,23 @@ public struct DeepVerify: Sendable {
         compare("placements", read: placements, expected: expectedPlacements, report: &report) { "student \($0.studentID) on \($0.postingID)" }
         let payments = try await model.payouts(range: TimeRange(), companyID: nil, universityID: nil, scope: ReadScope(), on: connection).items
         compare("payments", read: payments, expected: expectedPayments, report: &report) { "payment \($0.paymentRef) on \($0.postingID)" }
+        let applications = try await model.allApplications(on: connection)
+        compare("applications", read: applications, expected: expectedApplications, report: &report) {
+            "student \($0.studentID)'s application to \($0.postingID)"
+        }
+        // The report summary: rows whose figures are all zero say nothing (a row never empties
+        // in practice, but one would equal an absent key).
+        let summary = try await model.allSummaryRows(on: connection).filter { !$0.1.isZero }.map { SummaryRow(key: $0.0, figures: $0.1) }
+        let expectedSummary = Set(ReportSummary.of(states.values).filter { !$0.value.isZero }.map { SummaryRow(key: $0.key, figures: $0.value) })
+        compare("report summary", read: summary, expected: expectedSummary, report: &report) {
+            "university \($0.key.universityID), company \($0.key.companyID), \($0.key.currency), \($0.key.month)"
+        }
+    }
+
+    /// One row of the report summary.
+    struct SummaryRow: Hashable {
+        var key: ReportKey
+        var figures: ReportFigures
     }
 
     /// The rows one read model holds against the rows the fold gives: every row read must be one

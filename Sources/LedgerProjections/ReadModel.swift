@@ -396,6 +396,26 @@ public struct ReadModel: Sendable {
         return false
     }
 
+    /// Every row of the applications table (`verify --deep`).
+    func allApplications(on connection: PostgresConnection) async throws -> [ApplicationRow] {
+        var rows: [ApplicationRow] = []
+        for try await (posting, student, university, company, appliedAt) in try await connection.run(
+            PostgresQuery(unsafeSQL: "SELECT posting_id, student_id, university_id, company_id, applied_at FROM \(placements).applications"),
+            logger: logger
+        ).decode((String, String, String, String, Int64).self) {
+            rows.append(
+                ApplicationRow(
+                    postingID: posting, studentID: student, universityID: university, companyID: company,
+                    appliedAt: Timestamp(microseconds: appliedAt)))
+        }
+        return rows
+    }
+
+    /// Every row of the report summary (`verify --deep`).
+    func allSummaryRows(on connection: PostgresConnection) async throws -> [(ReportKey, ReportFigures)] {
+        try await summaryParts("true", on: connection)
+    }
+
     /// Summary rows matching `condition` (a condition on the summary's columns).
     private func summaryParts(_ condition: PostgresQuery, on connection: PostgresConnection) async throws -> [(ReportKey, ReportFigures)] {
         let columns = ReportFigures.columns.joined(separator: ", ")

@@ -257,7 +257,7 @@ struct HardeningTests {
         }
     }
 
-    @Test("verify --deep passes a demo ledger, and finds a rule-breaking event inserted with a valid hash by the daemon's role, a tampered stream state and a changed payment row")
+    @Test("verify --deep passes a demo ledger, and finds a rule-breaking event inserted with a valid hash by the daemon's role, a tampered stream state and changed payment, application and summary rows")
     func deepVerify() async throws {
         try await TestLedger.with { ledger in
             let history = Array(DemoHistory(postings: 12, seed: 5))
@@ -325,6 +325,22 @@ struct HardeningTests {
                 "UPDATE proj_placements.payments SET amount_minor = amount_minor + 1 WHERE payment_ref = (SELECT min(payment_ref) FROM proj_placements.payments)")
             let payment = try await deep.run()
             #expect(payment.problems.contains { $0.message.contains("the payments read model's row") }, "\(payment.problems.prefix(4))")
+
+            // An application's time moved, and a summary row's count raised (the university report
+            // reads them).
+            try await ledger.exec(
+                """
+                UPDATE proj_placements.applications SET applied_at = applied_at + 1
+                WHERE (posting_id, student_id) = (SELECT posting_id, student_id FROM proj_placements.applications ORDER BY 1, 2 LIMIT 1)
+                """)
+            try await ledger.exec(
+                """
+                UPDATE proj_placements.report_months SET applicants = applicants + 1
+                WHERE (university_id, month, company_id, currency) = (SELECT university_id, month, company_id, currency FROM proj_placements.report_months ORDER BY 1, 2, 3, 4 LIMIT 1)
+                """)
+            let rows = try await deep.run()
+            #expect(rows.problems.contains { $0.message.contains("the applications read model's row") }, "\(rows.problems.prefix(6))")
+            #expect(rows.problems.contains { $0.message.contains("the report summary read model's row") }, "\(rows.problems.prefix(6))")
         }
     }
 }
