@@ -184,7 +184,7 @@ public enum OpenAPIDocument {
                 "A posting (any key).",
                 ["200": response("The posting.", object(["posting": ref("Posting")], required: ["posting"]), position: true)]
                     .merging(errors([400, 401, 404, 503]), uniquingKeysWith: { a, _ in a }),
-                parameters: [postingID, parameter("min_position", in: "query", integer("Wait up to 5 s for the projection to reach this position.", min: 0))])
+                parameters: [postingID, parameter("min_position", in: "query", integer("Wait up to 5 s for the projection to reach this position (else 503 projection_lagging; at most 64 waits per key at once).", min: 0))])
         ])
         paths["/v1/postings/{posting_id}/events"] = .object([
             "get": operation(
@@ -193,7 +193,7 @@ public enum OpenAPIDocument {
                     .merging(errors([400, 401, 404, 503]), uniquingKeysWith: { a, _ in a }), parameters: [postingID])
         ])
         let minPosition = parameter(
-            "min_position", in: "query", integer("Wait up to 5 s for the projections to reach this position (else 503 projection_lagging).", min: 0))
+            "min_position", in: "query", integer("Wait up to 5 s for the projections to reach this position (else 503 projection_lagging; at most 64 waits per key at once).", min: 0))
         let readErrors = errors([400, 401, 403, 404, 503])
         func read(_ summary: String, _ body: JSON, parameters: [JSON], csv: Bool = false) -> JSON {
             var ok = response(summary, body, position: true)

@@ -257,6 +257,22 @@ struct HardeningTests {
         }
     }
 
+    @Test(
+        "verify --deep passes demo ledgers: the daemon's --demo default (200 postings, seed 42) and others of other seeds",
+        arguments: [(200, UInt64(42)), (60, 1), (60, 7), (60, 2026)])
+    func deepVerifyPassesDemoLedgers(postings: Int, seed: UInt64) async throws {
+        try await TestLedger.with { ledger in
+            let history = Array(DemoHistory(postings: postings, seed: seed))
+            for start in stride(from: 0, to: history.count, by: 1000) {
+                _ = try await ledger.store.append(Array(history[start..<min(start + 1000, history.count)]))
+            }
+            let report = try await DeepVerify(client: ledger.store.client, logger: TestCluster.logger).run()
+            #expect(report.problems.isEmpty, "\(report.problems.prefix(3))")
+            #expect(report.eventsChecked == Int64(history.count))
+            #expect(report.streamsChecked == postings)
+        }
+    }
+
     @Test("verify --deep passes a demo ledger, and finds a rule-breaking event inserted with a valid hash by the daemon's role, a tampered stream state and changed payment, application and summary rows")
     func deepVerify() async throws {
         try await TestLedger.with { ledger in
