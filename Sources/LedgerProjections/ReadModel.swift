@@ -576,13 +576,19 @@ public enum CSV {
     /// gets a leading apostrophe, so a spreadsheet shows it as text instead of running it as a
     /// formula. Numbers stay as they are (a negative amount is a number, not text).
     public static func field(_ value: JSON) -> String {
+        let text = safe(value)
+        if text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
+            return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+        return text
+    }
+
+    /// A value as text, unquoted, made safe as `field` describes (for CSV cells and terminal tables).
+    public static func safe(_ value: JSON) -> String {
         var text = plain(value)
         if case .string = value {
             text = printable(text)
             if let first = text.unicodeScalars.first, "=+-@".unicodeScalars.contains(first) { text = "'" + text }
-        }
-        if text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
-            return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
         }
         return text
     }

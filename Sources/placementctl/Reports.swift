@@ -185,8 +185,9 @@ struct Report: AsyncParsableCommand {
     }
 
     static func table(columns: [String], rows: [JSON]) -> String {
-        // Control characters in tenants' text never reach the terminal (escape sequences).
-        let cells = rows.map { row in columns.map { CSV.printable(CSV.plain(row[$0] ?? .null)) } }
+        // Tenants' text as in CSV cells: no control characters reach the terminal (escape
+        // sequences), and a formula pasted into a spreadsheet stays text.
+        let cells = rows.map { row in columns.map { CSV.safe(row[$0] ?? .null) } }
         var widths = columns.map(\.count)
         for line in cells { for (i, cell) in line.enumerated() { widths[i] = max(widths[i], cell.count) } }
         func render(_ line: [String]) -> String {

@@ -24,4 +24,11 @@ struct CSVTests {
         // A control character before a formula does not hide it.
         #expect(CSV.field(.string("\u{7}=1")) == " =1")
     }
+
+    @Test("terminal tables show tenant text as CSV cells do: a formula stays text, numbers stay numbers")
+    func tableCellsAreSafe() {
+        #expect(CSV.safe(.string("=HYPERLINK(\"x\")\u{1B}[2J")) == "'=HYPERLINK(\"x\") [2J")
+        #expect(CSV.safe(.string("-5")) == "'-5")
+        #expect(CSV.safe(.int(-5)) == "-5")
+    }
 }

@@ -1153,6 +1153,53 @@ class Suite:
                              capture_output=True, text=True, timeout=60)
         if out.returncode == 0 or "embedded cluster only" not in out.stderr:
             self.violation("--demo with --database-url", f"exit {out.returncode}: {out.stderr[-300:]}")
+        # 9. Database TLS cannot be stripped: a server on a non-loopback address that answers the
+        #    TLS request with "no" never gets a cleartext startup message (with user and database).
+        addresses = [a for a in subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split() if ":" not in a]
+        if not addresses:
+            self.violation("TLS stripping", "this host has no non-loopback IPv4 address to test with")
+        else:
+            listener = socket.socket()
+            listener.bind((addresses[0], 0))
+            listener.listen(4)
+            listener.settimeout(60)
+            seen = []
+
+            def stripper():
+                try:
+                    while True:
+                        conn, _ = listener.accept()
+                        conn.settimeout(10)
+                        request = conn.recv(8)
+                        seen.append(("ssl request" if request[4:8] == b"\x04\xd2\x16\x2f" else "other", request))
+                        conn.sendall(b"N")
+                        after = conn.recv(4096)
+                        if after:
+                            seen.append(("cleartext after N", after))
+                        conn.close()
+                except OSError:
+                    pass
+
+            t = threading.Thread(target=stripper, daemon=True)
+            t.start()
+            host, port = listener.getsockname()
+            out = subprocess.run([self.placementctl, "status", "--database-url", f"postgres://placement@{host}:{port}/ledger"],
+                                 capture_output=True, text=True, timeout=120)
+            listener.close()
+            t.join(timeout=15)
+            cleartext = [data for kind, data in seen if kind != "ssl request"]
+            if out.returncode == 0 or cleartext or not seen:
+                self.violation("database TLS stripped on the path", f"exit {out.returncode}; the fake server saw {seen!r}: {out.stderr[-300:]}")
+            self.notes.append(f"a TLS-stripping server at {host}: {len(seen)} TLS request(s), no cleartext startup; placementctl exit {out.returncode}")
+        # 10. Tenant text in the CLI's tables: a leading = is neutralised and control characters
+        #     never reach the terminal.
+        e = self.posted("p-fuzz-formula")
+        e["data"]["title"] = "=HYPERLINK(\"http://x.example\")\u001b[2J"
+        self.record("a title that is a formula with an escape sequence", self.post(json.dumps(e)), 201, posted=True, recorded=1)
+        table = self.ctl("report", "postings").stdout
+        line = next((l for l in table.splitlines() if "p-fuzz-formula" in l), "")
+        if "\x1b" in table or "'=HYPERLINK" not in line:
+            self.violation("placementctl report postings", f"the formula title is shown as {line!r}")
         # 8. The embedded cluster's files: private directories, socket and lock files.
         for path, allowed in ((os.path.join(self.data_dir, "run"), 0o700), (os.path.join(self.data_dir, "run", ".s.PGSQL.5432"), 0o700),
                               (os.path.join(self.data_dir, ".users"), 0o600), (self.data_dir, 0o711)):
