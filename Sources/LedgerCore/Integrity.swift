@@ -91,10 +91,27 @@ public struct Seal: Sendable, Hashable {
 
     public var sequence: Int64
     public var uptoPosition: Int64
+    /// The events this seal added (after the seal before it).
     public var eventCount: Int64
+    /// Format 1: the linear digest of this seal's events. Format 2: the Merkle tree's root.
     public var eventsDigest: [UInt8]
     public var prevDigest: [UInt8]
     public var digest: [UInt8]
+    /// Format 2 (signed Merkle seals): the signed object; nil for format 1.
+    public var signed: SignedSeal?
+
+    public var formatNumber: Int { signed == nil ? 1 : 2 }
+
+    /// A format 2 seal: `signed` and the number of events it added.
+    public init(signed: SignedSeal, eventCount: Int64) {
+        sequence = signed.sequence
+        uptoPosition = signed.uptoPosition
+        self.eventCount = eventCount
+        eventsDigest = signed.root
+        prevDigest = signed.previous ?? []
+        digest = signed.digest
+        self.signed = signed
+    }
 
     public init(sequence: Int64, uptoPosition: Int64, eventCount: Int64, eventsDigest: [UInt8], prevDigest: [UInt8]) {
         self.sequence = sequence

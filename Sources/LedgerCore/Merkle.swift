@@ -186,3 +186,30 @@ public struct MerkleNodes: Sendable {
         }
     }
 }
+
+/// The right edge of a growing tree (the roots of its complete subtrees, largest first): leaves
+/// are added one by one and the root of the tree so far is known at every step, in O(log n)
+/// memory. `verify` walks the log with it.
+public struct MerkleFrontier: Sendable {
+    private var stack: [(size: Int64, hash: Merkle.Hash)] = []
+    public private(set) var count: Int64 = 0
+
+    public init() {}
+
+    public mutating func append(leafHash: Merkle.Hash) {
+        var node = (size: Int64(1), hash: leafHash)
+        while let last = stack.last, last.size == node.size {
+            stack.removeLast()
+            node = (last.size * 2, Merkle.nodeHash(last.hash, node.hash))
+        }
+        stack.append(node)
+        count += 1
+    }
+
+    /// The root of the tree of every leaf added so far.
+    public var root: Merkle.Hash {
+        guard var root = stack.last?.hash else { return Merkle.emptyRoot }
+        for node in stack.dropLast().reversed() { root = Merkle.nodeHash(node.hash, root) }
+        return root
+    }
+}

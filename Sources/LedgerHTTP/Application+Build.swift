@@ -17,6 +17,8 @@ public struct DaemonConfiguration: Sendable {
     public var host: String
     public var port: Int
     public var sealInterval: Duration
+    /// Where the seal signing key is (nil: the daemon cannot sign seals and logs why each round).
+    public var sealKeys: SealKeyring?
     /// Printed on standard output once the server is listening (demo mode's keys and curl lines).
     public var banner: String?
     /// Where `/metrics` comes from: `placementd` passes the registry it bootstrapped swift-metrics
@@ -67,7 +69,7 @@ public func buildApplication(_ configuration: DaemonConfiguration, logger: Logge
     api.probeClient = probe
     var services: [any Service] = [client, readPool, probe]
     services += [
-        SealService(client: client, interval: configuration.sealInterval, logger: logger),
+        SealService(client: client, interval: configuration.sealInterval, keyring: configuration.sealKeys, logger: logger),
         ProjectionService(client: client, logger: logger),
     ]
     let (host, port, banner) = (configuration.host, configuration.port, configuration.banner)

@@ -1,3 +1,4 @@
+import Foundation
 public import LedgerCore
 public import Logging
 public import PostgresNIO
@@ -42,60 +43,133 @@ public struct Integrity: Sendable {
         let rows = try await connection.run(
             """
             SELECT sequence, upto_position, event_count, encode(events_digest, 'hex'), encode(prev_digest, 'hex'),
-                   encode(digest, 'hex')
+                   encode(digest, 'hex'), format, tree_size, key_id, encode(signature, 'base64'),
+                   (extract(epoch FROM created_at) * 1000000)::int8
             FROM seals ORDER BY sequence
             """, logger: logger)
         var seals: [Seal] = []
-        for try await (sequence, upto, count, eventsHex, prevHex, digestHex) in rows.decode(
-            (Int64, Int64, Int64, String, String, String).self)
+        for try await (sequence, upto, count, eventsHex, prevHex, digestHex, format, treeSize, keyID, signature, createdAt) in rows.decode(
+            (Int64, Int64, Int64, String, String, String, Int16, Int64?, String?, String?, Int64).self)
         {
-            var seal = Seal(
-                sequence: sequence, uptoPosition: upto, eventCount: count, eventsDigest: Hex.decode(eventsHex) ?? [],
-                prevDigest: Hex.decode(prevHex) ?? [])
+            var seal: Seal
+            if format == 2, let treeSize, let keyID, let signature {
+                let prev = Hex.decode(prevHex) ?? []
+                seal = Seal(
+                    signed: SignedSeal(
+                        sequence: sequence, treeSize: treeSize, uptoPosition: upto, root: Hex.decode(eventsHex) ?? [],
+                        previous: prev.isEmpty ? nil : prev, sealedAt: Timestamp(microseconds: createdAt), keyID: keyID,
+                        signature: Array(Data(base64Encoded: signature.filter { !$0.isWhitespace }) ?? Data())),
+                    eventCount: count)
+            } else {
+                seal = Seal(
+                    sequence: sequence, uptoPosition: upto, eventCount: count, eventsDigest: Hex.decode(eventsHex) ?? [],
+                    prevDigest: Hex.decode(prevHex) ?? [])
+            }
             seal.digest = Hex.decode(digestHex) ?? []  // as stored: verify recomputes and compares
             seals.append(seal)
         }
         return seals
     }
 
+    /// The public seal keys, oldest first.
+    public func sealKeys(on connection: PostgresConnection) async throws -> [SealKeyInfo] {
+        var keys: [SealKeyInfo] = []
+        let rows = try await connection.run(
+            """
+            SELECT key_id, encode(public_key, 'hex'), (extract(epoch FROM created_at) * 1000000)::int8,
+                   (extract(epoch FROM retired_at) * 1000000)::int8
+            FROM seal_keys ORDER BY created_at, key_id
+            """, logger: logger)
+        for try await (id, publicHex, created, retired) in rows.decode((String, String, Int64, Int64?).self) {
+            keys.append(
+                SealKeyInfo(
+                    id: id, publicKey: Hex.decode(publicHex) ?? [], createdAt: Timestamp(microseconds: created),
+                    retiredAt: retired.map(Timestamp.init(microseconds:))))
+        }
+        return keys
+    }
+
     public func latestSeal() async throws -> Seal? {
         try await client.withConnection { try await self.seals(on: $0).last }
     }
 
-    /// Seals every event up to the gap-free horizon that no seal covers yet. Returns the new seal,
-    /// or nil when there was nothing new to seal.
-    public func seal() async throws -> Seal? {
+    /// Seals every event up to the gap-free horizon that no seal covers yet: a signed seal of the
+    /// Merkle tree of every event so far (format 2), writing the roots of the tiles completed on
+    /// the way. Returns the new seal, or nil when there was nothing new to seal.
+    public func seal(signer: SealSigningKey) async throws -> Seal? {
         try await client.withConnection { connection in
             try await connection.transaction(logger: logger) { () -> Seal? in
                 try await connection.run("SELECT pg_advisory_xact_lock(\(Self.sealLockKey))", logger: logger)
                 let previous = try await seals(on: connection).last
                 let bound = try await settledBound(on: connection)
-                var accumulator = SealAccumulator(after: previous?.uptoPosition ?? 0)
-                var after = previous?.uptoPosition ?? 0
+                let sealedUpTo = previous?.uptoPosition ?? 0
+                // The tiles so far, then every event after the last of them (the partial tile, and
+                // the new events), tiling as it goes.
+                var tileRoots: [Merkle.Hash] = []
+                var tilesEnd: Int64 = 0
+                for try await (root, last) in try await connection.run(
+                    "SELECT encode(root, 'hex'), last_position FROM merkle_tiles ORDER BY tile", logger: logger
+                ).decode((String, Int64).self) {
+                    tileRoots.append(Hex.decode(root) ?? [])
+                    tilesEnd = last
+                }
+                var partial: [(position: Int64, leaf: Merkle.Hash)] = []
+                var newTiles: [(tile: Int64, first: Int64, last: Int64, root: Merkle.Hash)] = []
+                var added: Int64 = 0
+                var after = tilesEnd
+                var lastPosition = sealedUpTo
                 while true {
-                    let rows = try await connection.run(
-                        """
-                        SELECT position, encode(hash, 'hex') FROM events
-                        WHERE position > \(after) AND position < \(bound) ORDER BY position LIMIT \(Self.batchSize)
-                        """, logger: logger)
                     var n = 0
-                    for try await (position, hashHex) in rows.decode((Int64, String).self) {
-                        accumulator.add(position: position, hash: Hex.decode(hashHex) ?? [])
-                        after = position
+                    for try await (position, hash) in try await connection.run(
+                        """
+                        SELECT position, hash FROM events
+                        WHERE position > \(after) AND position < \(bound) ORDER BY position LIMIT \(Self.batchSize)
+                        """, logger: logger
+                    ).decode((Int64, ByteBuffer).self) {
                         n += 1
+                        after = position
+                        if position > sealedUpTo { added += 1 }
+                        lastPosition = max(lastPosition, position)
+                        partial.append((position, Merkle.leafHash(hash.readableBytesView)))
+                        if partial.count == Merkle.tileSize {
+                            let root = Merkle.root(leafHashes: partial.map(\.leaf)[...])
+                            newTiles.append((Int64(tileRoots.count), partial[0].position, position, root))
+                            tileRoots.append(root)
+                            partial.removeAll(keepingCapacity: true)
+                        }
                     }
                     if n < Self.batchSize { break }
                 }
-                guard accumulator.count > 0 else { return nil }
-                let seal = Seal(
-                    sequence: (previous?.sequence ?? 0) + 1, uptoPosition: accumulator.lastPosition,
-                    eventCount: accumulator.count, eventsDigest: accumulator.finalize(), prevDigest: previous?.digest ?? [])
+                guard added > 0 else { return nil }
+                let treeSize = tileRoots.count * Merkle.tileSize + partial.count
+                let base = tileRoots.count * Merkle.tileSize
+                let nodes = MerkleNodes(
+                    tileRoots: tileRoots, leaves: Dictionary(uniqueKeysWithValues: partial.enumerated().map { (base + $0.offset, $0.element.leaf) }))
+                let root = try nodes.root(of: 0..<treeSize)
+                let now = Timestamp(microseconds: Int64((Date().timeIntervalSince1970 * 1_000_000).rounded(.down)))
+                let signed = try SignedSeal(
+                    sequence: (previous?.sequence ?? 0) + 1, treeSize: Int64(treeSize), uptoPosition: lastPosition, root: root,
+                    previous: previous?.digest, sealedAt: now, keyID: signer.id
+                ).signed(with: signer)
+                let seal = Seal(signed: signed, eventCount: added)
+                if !newTiles.isEmpty {
+                    try await connection.run(
+                        """
+                        INSERT INTO merkle_tiles (tile, first_position, last_position, root)
+                        SELECT t, f, l, decode(r, 'hex')
+                        FROM unnest(\(newTiles.map(\.tile))::int8[], \(newTiles.map(\.first))::int8[], \(newTiles.map(\.last))::int8[],
+                                    \(newTiles.map { Hex.encode($0.root) })::text[]) AS x(t, f, l, r)
+                        """, logger: logger)
+                }
                 try await connection.run(
                     """
-                    INSERT INTO seals (sequence, upto_position, event_count, events_digest, prev_digest, digest)
+                    INSERT INTO seals (sequence, upto_position, event_count, events_digest, prev_digest, digest, created_at, format, tree_size,
+                                       key_id, signature)
                     VALUES (\(seal.sequence), \(seal.uptoPosition), \(seal.eventCount),
                             decode(\(Hex.encode(seal.eventsDigest)), 'hex'), decode(\(Hex.encode(seal.prevDigest)), 'hex'),
-                            decode(\(Hex.encode(seal.digest)), 'hex'))
+                            decode(\(Hex.encode(seal.digest)), 'hex'),
+                            to_timestamp(0) + (\(now.microseconds)::text || ' microseconds')::interval, 2, \(Int64(treeSize)),
+                            \(signer.id), decode(\(Hex.encode(signed.signature)), 'hex'))
                     """, logger: logger)
                 return seal
             }
@@ -152,15 +226,28 @@ public struct Integrity: Sendable {
     ) async throws -> VerifyReport {
         var report = VerifyReport()
         let seals = try await seals(on: connection)
-        // The seal chain itself.
+        // The seal chain itself, and the signatures of format 2 seals.
+        let keys = Dictionary(try await sealKeys(on: connection).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var previousDigest: [UInt8] = []
         for seal in seals {
-            let recomputed = Seal.digest(
-                sequence: seal.sequence, uptoPosition: seal.uptoPosition, eventCount: seal.eventCount,
-                eventsDigest: seal.eventsDigest, prevDigest: seal.prevDigest)
+            let recomputed =
+                seal.signed?.digest
+                ?? Seal.digest(
+                    sequence: seal.sequence, uptoPosition: seal.uptoPosition, eventCount: seal.eventCount,
+                    eventsDigest: seal.eventsDigest, prevDigest: seal.prevDigest)
             if recomputed != seal.digest || seal.prevDigest != previousDigest {
                 report.problems.append(
                     .init(position: seal.uptoPosition, message: "seal #\(seal.sequence) was altered (its digest or link to the previous seal does not match)"))
+            } else if let signed = seal.signed {
+                if let key = keys[signed.keyID] {
+                    if !signed.hasValidSignature(publicKey: key.publicKey) {
+                        report.problems.append(
+                            .init(position: seal.uptoPosition, message: "seal #\(seal.sequence)'s signature was not made by key \(signed.keyID)"))
+                    }
+                } else {
+                    report.problems.append(
+                        .init(position: seal.uptoPosition, message: "seal #\(seal.sequence) names signing key \(signed.keyID), which seal_keys does not list"))
+                }
             }
             previousDigest = seal.digest
         }
@@ -179,7 +266,44 @@ public struct Integrity: Sendable {
         var sealIndex = 0
         var accumulator = SealAccumulator(after: 0)
         var after: Int64 = 0
+        // The Merkle tree of every event walked so far, and the stored tiles it must agree with.
+        var tree = MerkleFrontier()
+        var tile: [(position: Int64, leaf: Merkle.Hash)] = []
+        var tiles: [Int64: (first: Int64, last: Int64, root: String)] = [:]
+        for try await (index, first, last, root) in try await connection.run(
+            "SELECT tile, first_position, last_position, encode(root, 'hex') FROM merkle_tiles", logger: logger
+        ).decode((Int64, Int64, Int64, String).self) {
+            tiles[index] = (first, last, root)
+        }
+        func addLeaf(_ position: Int64, _ hash: [UInt8]) {
+            let leaf = Merkle.leafHash(hash)
+            tree.append(leafHash: leaf)
+            tile.append((position, leaf))
+            guard tile.count == Merkle.tileSize else { return }
+            let index = tree.count / Int64(Merkle.tileSize) - 1
+            if let stored = tiles[index],
+                stored.first != tile[0].position || stored.last != position
+                    || stored.root != Hex.encode(Merkle.root(leafHashes: tile.map(\.leaf)[...]))
+            {
+                report.problems.append(
+                    .init(position: position, message: "Merkle tile \(index) (the 256 events up to this position) does not match its stored root"))
+            }
+            tile.removeAll(keepingCapacity: true)
+        }
         func closeSeal(_ seal: Seal, _ accumulator: SealAccumulator, into report: inout VerifyReport) {
+            if let signed = seal.signed {
+                if accumulator.count != seal.eventCount || tree.count != signed.treeSize || tree.root != signed.root {
+                    let what =
+                        tree.count < signed.treeSize
+                        ? "\(signed.treeSize - tree.count) sealed event(s) are missing"
+                        : tree.count > signed.treeSize
+                            ? "\(tree.count - signed.treeSize) event(s) were inserted" : "sealed events were changed or reordered"
+                    report.problems.append(
+                        .init(position: seal.uptoPosition, message: "seal #\(seal.sequence) (the Merkle tree of the events up to position \(seal.uptoPosition)) does not match: \(what) at or below this position"))
+                }
+                report.sealsChecked += 1
+                return
+            }
             if accumulator.count != seal.eventCount || accumulator.finalize() != seal.eventsDigest {
                 let what =
                     accumulator.count < seal.eventCount
@@ -215,9 +339,11 @@ public struct Integrity: Sendable {
                 } catch {
                     report.problems.append(.init(position: position, message: "the stored event is unreadable: \(error)"))
                     accumulator.add(position: position, hash: [])
+                    addLeaf(position, [])
                     continue
                 }
                 accumulator.add(position: position, hash: event.hash)
+                addLeaf(position, event.hash)
                 let posting = event.event.postingID
                 let head = heads[posting] ?? Head()
                 if event.version != head.version + 1 {

@@ -1,4 +1,5 @@
 public import Logging
+import LedgerCore
 public import PostgresNIO
 public import ServiceLifecycle
 
@@ -6,13 +7,17 @@ public import ServiceLifecycle
 public struct SealService: Service, CustomStringConvertible {
     let integrity: Integrity
     let interval: Duration
+    let keyring: SealKeyring?
     let logger: Logger
 
     public var description: String { "SealService" }
 
-    public init(client: PostgresClient, interval: Duration, logger: Logger) {
+    /// `keyring`: where the signing key's private half is (nil: none; the service then says each
+    /// round why it cannot seal).
+    public init(client: PostgresClient, interval: Duration, keyring: SealKeyring?, logger: Logger) {
         self.integrity = Integrity(client: client, logger: logger)
         self.interval = interval
+        self.keyring = keyring
         self.logger = logger
     }
 
@@ -29,14 +34,17 @@ public struct SealService: Service, CustomStringConvertible {
                 return
             }
             do {
-                if let seal = try await integrity.seal() {
+                let signer = try await integrity.signer(from: keyring)
+                if let seal = try await integrity.seal(signer: signer) {
                     logger.info(
                         "sealed",
                         metadata: [
                             "ledger.seal": "\(seal.sequence)", "ledger.upto_position": "\(seal.uptoPosition)",
-                            "ledger.events": "\(seal.eventCount)",
+                            "ledger.events": "\(seal.eventCount)", "ledger.seal_digest": "\(Hex.encode(seal.digest))",
                         ])
                 }
+            } catch let error as SealKeyError {
+                logger.error("cannot seal", metadata: ["ledger.error": "\(error.message)"])
             } catch {
                 // The database may be down for a moment; the next round tries again.
                 logger.warning("sealing failed; will retry", metadata: ["ledger.error": "\(describe(error))"])

@@ -71,14 +71,18 @@ struct Verify: AsyncParsableCommand {
 struct SealCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "seal",
-        abstract: "Seal every event not yet sealed (up to the gap-free horizon) and print the seal's digest.")
+        abstract: "Seal every event not yet sealed (up to the gap-free horizon) with a signed Merkle seal and print its digest.")
 
     @OptionGroup var ledger: LedgerOptions
+    @OptionGroup var keys: SealKeyOptions
 
     func run() async throws {
+        let keyring = try keys.keyring(ledger)
         let (seal, latest) = try await ledger.withStore { _, store in
             let integrity = Integrity(client: store.client, logger: store.logger)
-            let seal = try await integrity.seal()
+            let signer: SealSigningKey
+            do { signer = try await integrity.signer(from: keyring) } catch let error as SealKeyError { throw Failure(code: 2, message: error.message) }
+            let seal = try await integrity.seal(signer: signer)
             return (seal, seal == nil ? try await integrity.latestSeal() : nil)
         }
         if let seal {

@@ -53,6 +53,13 @@ struct Placementd: AsyncParsableCommand {
     @Option(help: "Seconds between seals.")
     var sealInterval = 60
 
+    @Option(
+        name: .customLong("seal-keys"),
+        help: ArgumentHelp(
+            "Directory of the seal signing keys' private halves (default: $PLACEMENT_SEAL_KEYS, else seal-keys in the embedded cluster's data directory, where a key is made on first start).",
+            valueName: "dir"))
+    var sealKeys: String?
+
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical (default: $PLACEMENT_LOG_LEVEL or info).", valueName: "level"))
     var logLevel: String?
 
@@ -136,9 +143,22 @@ struct Placementd: AsyncParsableCommand {
             }
         }
 
+        // The embedded default signs its seals with a key of its own, made on first start.
+        let keyring = location.sealKeyring(explicit: sealKeys, environment: environment)
+        if case .embedded = location, let keyring {
+            try await database.withClient(logger: logger) { owner in
+                let integrity = Integrity(client: owner, logger: logger)
+                if (try? await integrity.signer(from: keyring)) == nil {
+                    let key = try await keyring.create(owner: owner, logger: logger)
+                    logger.info("made a seal signing key", metadata: ["ledger.seal_key": "\(key.id)", "ledger.seal_keys": "\(keyring.directory)"])
+                }
+            }
+        }
+
         var configuration = DaemonConfiguration(
             database: database.appConfiguration.clientConfiguration, host: host, port: port, sealInterval: .seconds(sealInterval),
             banner: banner)
+        configuration.sealKeys = keyring
         configuration.idleTimeout = .seconds(try idleTimeoutSeconds())
         configuration.maxConnections = FileDescriptors.fit(connections: try connectionLimit(), logger: logger)
         if let url = replicaURL ?? environment["PLACEMENT_REPLICA_URL"] {

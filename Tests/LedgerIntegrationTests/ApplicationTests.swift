@@ -15,8 +15,17 @@ struct ApplicationTests {
             let key = try await ledger.database.withClient(owner: true, logger: TestCluster.logger) { owner in
                 try await KeyStore(client: owner, logger: TestCluster.logger).create(role: .platform, orgID: nil).secret
             }
-            let configuration = DaemonConfiguration(
+            // A seal key of the daemon's own, in a private directory.
+            let keyDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("seal-keys-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: keyDirectory) }
+            let keyring = SealKeyring(directory: keyDirectory)
+            let sealKey = try await ledger.database.withClient(owner: true, logger: TestCluster.logger) { owner in
+                try await keyring.create(owner: owner, logger: TestCluster.logger)
+            }
+            var configuration = DaemonConfiguration(
                 database: ledger.app.clientConfiguration, host: "127.0.0.1", port: 0, sealInterval: .seconds(1))
+            configuration.sealKeys = keyring
+            let poolSize = configuration.database.options.maximumConnections
             let connections = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND usename = 'placement_app'"
             let before = try await ledger.count(connections)  // the test's own pool
             let app = buildApplication(configuration, logger: TestCluster.logger)
@@ -32,9 +41,12 @@ struct ApplicationTests {
                 #expect(placement.json["placement"]?["status"] == .string("in_progress"))
                 // The seal service seals on its interval.
                 try await ProjectionTests.waitUntil { try await ledger.count("SELECT count(*) FROM seals") >= 1 }
+                let seal = try #require(try await ledger.integrity.latestSeal()?.signed, "the seal is a signed Merkle seal")
+                #expect(seal.keyID == sealKey.id && seal.hasValidSignature(publicKey: sealKey.publicKey))
+                #expect(try await ledger.integrity.verify().ok)
                 let metrics = try await client.call(.get, "/metrics")
                 guard case .string(let text) = metrics.json else { Issue.record("metrics are not text"); return }
-                #expect(text.contains("placement_db_pool_max_connections \(configuration.database.options.maximumConnections).0"))
+                #expect(text.contains("placement_db_pool_max_connections \(poolSize).0"))
                 #expect(try await ledger.count(connections) > before)
             }
             // Shut down: the daemon's pool closed every connection it had to this database.

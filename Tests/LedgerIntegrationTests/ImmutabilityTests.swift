@@ -16,7 +16,7 @@ struct ImmutabilityTests {
         try await TestLedger.with { ledger in
             var e = Events("p-1")
             _ = try await ledger.store.append(e.placement("s-1") + [e.paid("s-1", 10, ref: "r-1")])
-            _ = try await ledger.integrity.seal()
+            _ = try await ledger.seal()
             let error = await #expect(throws: PSQLError.self) {
                 try await ledger.asApp { try await $0.query(PostgresQuery(unsafeSQL: sql), logger: TestCluster.logger) }
             }
@@ -32,7 +32,7 @@ struct ImmutabilityTests {
         try await TestLedger.with { ledger in
             var e = Events("p-1")
             _ = try await ledger.store.append(e.placement("s-1"))
-            _ = try await ledger.integrity.seal()
+            _ = try await ledger.seal()
             let error = await #expect(throws: PSQLError.self) { try await ledger.exec(sql) }
             #expect(error.flatMap(sqlState) == "23001")
             #expect(error?.serverInfo?[.message]?.contains("append-only") == true)

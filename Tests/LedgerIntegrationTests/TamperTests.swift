@@ -107,7 +107,7 @@ struct TamperTests {
     func truncatedAfterSeal() async throws {
         try await TestLedger.with { ledger in
             let events = try await Self.history(ledger)
-            let seal = try #require(try await ledger.integrity.seal())
+            let seal = try #require(try await ledger.seal())
             #expect(seal.eventCount == Int64(events.count))
             let last = events.map(\.position).max()!
             // Remove the last events and the stream heads that would name them.
@@ -122,13 +122,13 @@ struct TamperTests {
     func digestProof() async throws {
         try await TestLedger.with { ledger in
             let events = try await Self.history(ledger)
-            let first = try #require(try await ledger.integrity.seal())
+            let first = try #require(try await ledger.seal())
             var d = Events("p-d")
             _ = try await ledger.store.append([d.posted()])
-            let second = try #require(try await ledger.integrity.seal())
+            let second = try #require(try await ledger.seal())
             #expect(second.prevDigest == first.digest)
             #expect(second.eventCount == 1)
-            #expect(try await ledger.integrity.seal() == nil, "nothing new to seal")
+            #expect(try await ledger.seal() == nil, "nothing new to seal")
             #expect(try await ledger.integrity.verify(digest: first.digest).ok)
             #expect(try await ledger.integrity.verify(digest: Array(repeating: 7, count: 32)).ok == false)
             try await Self.tamper(ledger, "UPDATE events SET actor = 'mallory' WHERE position = \(events[0].position)")
@@ -141,7 +141,7 @@ struct TamperTests {
     func alteredSeal() async throws {
         try await TestLedger.with { ledger in
             _ = try await Self.history(ledger)
-            let seal = try #require(try await ledger.integrity.seal())
+            let seal = try #require(try await ledger.seal())
             try await Self.tamper(ledger, "UPDATE seals SET event_count = event_count - 1")
             let report = try await ledger.integrity.verify()
             #expect(report.problems.contains { $0.position == seal.uptoPosition && $0.message.contains("seal #1") })

@@ -151,6 +151,17 @@ struct TestLedger: Sendable {
     }
 
     var integrity: Integrity { Integrity(client: store.client, logger: TestCluster.logger) }
+
+    /// The key the tests sign seals with (published in each ledger on its first seal).
+    static let sealKey = SealSigningKey()
+
+    /// `Integrity.seal` signed with `sealKey`.
+    func seal() async throws -> Seal? {
+        let key = Self.sealKey
+        try await exec(
+            "INSERT INTO seal_keys (key_id, public_key) VALUES ('\(key.id)', decode('\(Hex.encode(key.publicKey))', 'hex')) ON CONFLICT DO NOTHING")
+        return try await integrity.seal(signer: key)
+    }
 }
 
 /// Builds valid events tersely.
