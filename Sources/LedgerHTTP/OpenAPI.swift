@@ -257,6 +257,51 @@ public enum OpenAPIDocument {
                 secured: false)
         ])
         paths["/openapi.json"] = .object(["get": operation("This document.", ["200": response("OpenAPI 3.1.")], secured: false)])
+        let hex: JSON = .object(["type": .string("string"), "pattern": .string("^[0-9a-f]{64}$")])
+        let seal = object(
+            [
+                "seal": integer("The seal's number.", min: 1), "tree_size": integer("Events in the Merkle tree (every event up to up_to_position).", min: 1),
+                "up_to_position": integer("The last event's position.", min: 1), "root": hex,
+                "previous": .object(["type": .array([.string("string"), .string("null")]), "description": .string("The digest of the seal before (hex SHA-256 of its canonical JSON without signature).")]),
+                "sealed_at": .object(["type": .string("string"), "format": .string("date-time")]), "key_id": .object(["type": .string("string")]),
+                "signature": .object(["type": .string("string"), "description": .string("Ed25519 over the RFC 8785 canonical JSON of this object without signature, base64.")]),
+            ], required: ["seal", "tree_size", "up_to_position", "root", "previous", "sealed_at", "key_id", "signature"])
+        paths["/v1/seals/latest"] = .object([
+            "get": operation(
+                "The latest signed seal (no key needed): it commits to the RFC 9162 Merkle tree of every event up to its position.",
+                ["200": response("The seal.", object(["seal": seal], required: ["seal"]))].merging(errors([404, 503]), uniquingKeysWith: { a, _ in a }),
+                secured: false)
+        ])
+        paths["/v1/seals/{seal}"] = .object([
+            "get": operation(
+                "Signed seal number `seal` (no key needed). Seals made before signed Merkle seals answer 404.",
+                ["200": response("The seal.", object(["seal": seal], required: ["seal"]))].merging(errors([400, 404, 503]), uniquingKeysWith: { a, _ in a }),
+                parameters: [parameter("seal", in: "path", integer("The seal's number.", min: 1))], secured: false)
+        ])
+        let key = object(
+            [
+                "key_id": .object(["type": .string("string")]), "algorithm": .object(["type": .string("string"), "enum": .array([.string("ed25519")])]),
+                "public_key": .object(["type": .string("string"), "description": .string("The raw 32-byte public key, base64.")]),
+                "created_at": .object(["type": .string("string"), "format": .string("date-time")]),
+                "retired_at": .object(["type": .array([.string("string"), .string("null")])]),
+            ], required: ["key_id", "algorithm", "public_key", "created_at", "retired_at"])
+        paths["/v1/seals/keys"] = .object([
+            "get": operation(
+                "The public keys that sign seals, with when each was made and retired (no key needed).",
+                ["200": response("The keys.", object(["keys": .object(["type": .string("array"), "items": key])], required: ["keys"]))]
+                    .merging(errors([503]), uniquingKeysWith: { a, _ in a }),
+                secured: false)
+        ])
+        paths["/v1/seals/consistency"] = .object([
+            "get": operation(
+                "The RFC 9162 §2.1.4 consistency proof that seal `to`'s tree extends seal `from`'s (no key needed).",
+                ["200": response("Both seals and the proof.", object(["from": seal, "to": seal, "proof": .object(["type": .string("array"), "items": hex])], required: ["from", "to", "proof"]))]
+                    .merging(errors([400, 404, 503]), uniquingKeysWith: { a, _ in a }),
+                parameters: [
+                    parameter("from", in: "query", integer("The earlier seal's number.", min: 1), required: true),
+                    parameter("to", in: "query", integer("The later seal's number.", min: 1), required: true),
+                ], secured: false)
+        ])
         return .object([
             "openapi": .string("3.1.0"),
             "info": .object([

@@ -57,6 +57,7 @@ public struct LedgerAPI: Sendable {
                 ],
                 body: .init(byteBuffer: ByteBuffer(string: Dashboard.html)))
         }
+        addSealRoutes(to: router)
         let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(cache: keys))
         v1.post("events") { request, context in try await self.append(request, context) }
         v1.get("events") { request, context in try await self.feed(request, context) }
