@@ -63,8 +63,8 @@ struct PlacementBench: AsyncParsableCommand {
             valueName: "n,..."))
     var queryClients = "1,4"
 
-    @Option(help: ArgumentHelp("Workloads to run (comma-separated): appends, batches, lag, import, rebuild, queries.", valueName: "list"))
-    var workloads = "appends,batches,lag,import,rebuild,queries"
+    @Option(help: ArgumentHelp("Workloads to run (comma-separated): appends, batches, lag, import, rebuild, seal, queries.", valueName: "list"))
+    var workloads = "appends,batches,lag,import,rebuild,seal,queries"
 
     @Option(help: ArgumentHelp("Also write the results as JSON to this file.", valueName: "file"))
     var json: String?
@@ -73,7 +73,7 @@ struct PlacementBench: AsyncParsableCommand {
     var binDir: String?
 
     func validate() throws {
-        let known: Set<String> = ["appends", "batches", "lag", "import", "rebuild", "queries"]
+        let known: Set<String> = ["appends", "batches", "lag", "import", "rebuild", "seal", "queries"]
         for name in selected where !known.contains(name) {
             throw ValidationError("unknown workload \(name): choose from \(known.sorted().joined(separator: ", "))")
         }
@@ -250,7 +250,8 @@ final class Bench: Sendable {
     func startDaemon() async throws -> (BackgroundProcess, HTTPLoad) {
         let port = try freeLoopbackPort()
         let process = try BackgroundProcess(
-            [binaries + "/placementd"] + daemonArguments + ["--listen", "127.0.0.1:\(port)", "--log-level", "warning"],
+            // No periodic seals: the seal workload measures the first seal of the whole log.
+            [binaries + "/placementd"] + daemonArguments + ["--listen", "127.0.0.1:\(port)", "--log-level", "warning", "--seal-interval", "86400"],
             logPath: workDirectory + "/placementd.log")
         let load = HTTPLoad(host: "127.0.0.1", port: port, authorization: keys[.platform]!)
         let deadline = ContinuousClock.now + .seconds(120)

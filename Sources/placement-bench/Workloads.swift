@@ -103,6 +103,20 @@ extension Bench {
             }
         }
 
+        if selected.contains("seal") {
+            let total = try await scalar("SELECT count(*) FROM events")
+            let keys = workDirectory + "/seal-keys"
+            _ = try runChecked([binaries + "/placementctl", "seal-keys", "create", "--seal-keys", keys] + daemonArguments)
+            print("\n== first seal of \(total) events: placementctl seal (the Merkle tree, its tiles, the signature)")
+            let started = ContinuousClock.now
+            _ = try runChecked([binaries + "/placementctl", "seal", "--seal-keys", keys] + daemonArguments)
+            let elapsed = ContinuousClock.now - started
+            report.add(
+                ResultRow(
+                    workload: "first seal of \(total) events", unit: "events/s", ours: Double(total) / max(elapsed.seconds, 0.001), raw: nil,
+                    bar: .atLeast(200_000), details: [("time", "\(format(elapsed.seconds)) s (the command's whole run)")]))
+        }
+
         if selected.contains("queries") {
             let total = try await scalar("SELECT count(*) FROM events")
             // A rebuild swapped in fresh tables, which autovacuum visits next: settle them too.
