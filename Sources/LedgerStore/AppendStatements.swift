@@ -45,14 +45,16 @@ struct SerialiseStreams: PostgresPreparedStatement {
 /// The clock, the locked streams, the payment references in use and the recorded ids (see
 /// `EventStore.lockStreams`).
 struct LockStreams: PostgresPreparedStatement {
-    static let name = "placement_lock_streams_v1"
+    static let name = "placement_lock_streams_v2"
+    // The base is NULL when it is not above every recorded position (a clock behind its log, as
+    // after a logical restore): the append is refused rather than given positions below others.
     static let sql = """
         WITH locked AS (
             SELECT posting_id, version, head_position, head_hash, snapshot_format, snapshot
             FROM streams WHERE posting_id = ANY($1::text[]) ORDER BY posting_id FOR UPDATE)
-        SELECT 0, NULL::text, ((pg_current_xact_id()::text::int8 + position_offset) << 16),
+        SELECT 0, NULL::text, CASE WHEN c.base > COALESCE((SELECT max(position) FROM events), 0) THEN c.base END,
                (extract(epoch FROM now()) * 1000000)::int8, NULL::text, NULL::int4, NULL::text
-        FROM ledger_clock
+        FROM (SELECT (pg_current_xact_id()::text::int8 + position_offset) << 16 AS base FROM ledger_clock) c
         UNION ALL
         SELECT 1, posting_id, version, head_position, encode(head_hash, 'hex'), snapshot_format, snapshot FROM locked
         UNION ALL

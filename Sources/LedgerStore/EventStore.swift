@@ -247,7 +247,8 @@ extension EventStore {
             switch kind {
             case 0:
                 sawClock = true
-                locked.base = number1 ?? 0
+                guard let base = number1 else { throw LedgerClock.behind }
+                locked.base = base
                 locked.now = number2 ?? 0
             case 1:
                 guard let postingID = text, let version = number1 else { continue }

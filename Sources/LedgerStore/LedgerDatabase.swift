@@ -90,6 +90,13 @@ public final class LedgerDatabase: Sendable {
                 }
             }
             if migrate {
+                // A clock behind the log (a restore into another cluster) is moved forward here;
+                // a role that may not move it leaves appends refusing (503) with the command to run.
+                do {
+                    try await LedgerClock.guardAgainstRestore(on: connection, logger: logger)
+                } catch let error as ConfigurationError {
+                    logger.error("\(error.message)")
+                }
                 if embedded {
                     // Only when needed: concurrent ALTER ROLEs of one role fail ("tuple concurrently updated").
                     var canLogin = true

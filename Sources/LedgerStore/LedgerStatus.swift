@@ -12,6 +12,8 @@ public struct LedgerStatus: Sendable {
     public var seals: Int64
     public var lastSealPosition: Int64?
     public var unsealedEvents: Int64
+    /// The clock against the log (see `LedgerClock`).
+    public var clock: LedgerClock.Reading
 
     public static func read(_ client: PostgresClient, logger: Logger) async throws -> LedgerStatus {
         try await client.withConnection { connection in
@@ -25,13 +27,18 @@ public struct LedgerStatus: Sendable {
                        (SELECT count(*) FROM seals), (SELECT max(upto_position) FROM seals),
                        (SELECT count(*) FROM events WHERE position > COALESCE((SELECT max(upto_position) FROM seals), 0))
                 """, logger: logger)
+            var status: LedgerStatus?
             for try await (events, streams, last, horizon, seals, sealPosition, unsealed) in rows.decode(
                 (Int64, Int64, Int64, Int64, Int64, Int64?, Int64).self)
             {
-                return LedgerStatus(
+                status = LedgerStatus(
                     schemaVersion: current, binarySchemaVersion: latest, events: events, streams: streams,
                     lastPosition: last, horizon: horizon, seals: seals, lastSealPosition: sealPosition,
-                    unsealedEvents: unsealed)
+                    unsealedEvents: unsealed, clock: LedgerClock.Reading(next: 0, highest: 0, offset: 0))
+            }
+            if var status {
+                status.clock = try await LedgerClock.read(on: connection, logger: logger)
+                return status
             }
             throw ConfigurationError("status query returned nothing")
         }

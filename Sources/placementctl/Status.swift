@@ -22,5 +22,11 @@ struct Status: AsyncParsableCommand {
         print("last position:   \(status.lastPosition) (gap-free horizon \(status.horizon))")
         print("seals:           \(status.seals)" + (status.lastSealPosition.map { ", latest up to position \($0)" } ?? ""))
         print("unsealed events: \(status.unsealedEvents)")
+        let clock = status.clock
+        if clock.isBehind {
+            print("clock:           BEHIND the log: the next position \(clock.next) is not above the highest recorded, \(clock.highest); run placementctl migrate")
+        } else {
+            print("clock:           next position \(clock.next), head room \(clock.headroom) transaction ids above the highest recorded position (offset \(clock.offset))")
+        }
     }
 }
