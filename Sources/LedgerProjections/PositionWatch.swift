@@ -107,7 +107,7 @@ public final class PositionWatch: Sendable {
         if anyone { Task { await self.poll() } }
     }
 
-    /// Waits currently parked (for tests and metrics).
+    /// Waits registered now (parked, or about to park).
     public var waiting: Int { state.withLock { state in state.entries.count } }
 
     /// Polls every `interval` while anyone waits. Unstructured: it lives exactly as long as there are
