@@ -2,7 +2,8 @@
 /// styles). The user pastes an API key; it is kept in sessionStorage and sent as a bearer header,
 /// never in a URL. What it shows depends on the key's role (`GET /v1/me`): a university's KPI
 /// tiles, placements per month and placements table; a company's stipends per currency, open
-/// balances and a CSV download; a platform or admin key's projection status.
+/// balances and a CSV download; a platform or admin key's latest seal (number, events, age, signing
+/// key) and projection status.
 enum Dashboard {
     static let html = #"""
 <!doctype html>
@@ -27,6 +28,7 @@ enum Dashboard {
   .tile { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:12px 14px; }
   .tile .label { color:var(--muted); font-size:13px; }
   .tile .value { font-size:24px; font-weight:650; margin-top:2px; font-variant-numeric:tabular-nums; }
+  .tile .value.code { font-size:15px; font-family:ui-monospace, monospace; overflow-wrap:anywhere; }
   section { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:14px; margin:16px 0; overflow-x:auto; }
   section h2 { font-size:16px; margin:0 0 10px; }
   table { border-collapse:collapse; width:100%; font-variant-numeric:tabular-nums; }
@@ -76,7 +78,7 @@ async function api(path, accept) {
   return accept === "text/csv" ? response.blob() : response.json();
 }
 function showError(e) { const box = $("error"); box.textContent = e ? String(e.message || e) : ""; box.hidden = !e; }
-function tile(label, value, id) { return `<div class="tile"><div class="label">${esc(label)}</div><div class="value" data-testid="${id}">${esc(value)}</div></div>`; }
+function tile(label, value, id, code) { return `<div class="tile"><div class="label">${esc(label)}</div><div class="value${code ? " code" : ""}" data-testid="${id}">${esc(value)}</div></div>`; }
 function table(columns, rows, id) {
   const head = columns.map(([label, , num]) => `<th${num ? ' class="num"' : ""}>${esc(label)}</th>`).join("");
   const body = rows.map((r) => "<tr>" + columns.map(([, get, num]) => `<td${num ? ' class="num"' : ""}>${esc(get(r))}</td>`).join("") + "</tr>").join("");
@@ -125,9 +127,21 @@ async function company(me) {
     } catch (e) { showError(e); }
   });
 }
+function age(time) {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(time)) / 1000));
+  return s < 120 ? s + " s" : s < 7200 ? Math.round(s / 60) + " min" : s < 172800 ? Math.round(s / 3600) + " h" : Math.round(s / 86400) + " days";
+}
 async function operator(me) {
   const status = await api(`/v1/projections`);
+  let seal = null, sealNote = "";
+  try { seal = (await api(`/v1/seals/latest`)).seal; } catch (e) { sealNote = e.message; }
+  const sealPanel = seal
+    ? `<div class="tiles">` + tile("Latest seal", "#" + seal.seal, "seal-number") + tile("Events sealed", seal.tree_size, "seal-tree-size") +
+        tile("Age", age(seal.sealed_at), "seal-age") + tile("Signing key", seal.key_id, "seal-key", true) + `</div>` +
+        `<p class="hint">Signed Merkle seal over every event up to position ${esc(seal.up_to_position)} (root <code>${esc(seal.root.slice(0, 16))}…</code>). Auditors check it with the public key at <code>/v1/seals/keys</code>.</p>`
+    : `<p class="hint" data-testid="seal-none">${esc(sealNote)}</p>`;
   $("content").innerHTML =
+    `<section><h2>Seals</h2>${sealPanel}</section>` +
     `<section><h2>Projections</h2>${table([["Projection", (r) => r.name], ["State", (r) => r.state], ["Version", (r) => r.version, 1], ["Position", (r) => r.position, 1], ["Events", (r) => r.events ?? "", 1], ["Lag (events)", (r) => r.lag, 1], ["Lag (ms)", (r) => r.lag_ms, 1]], status.projections, "projections")}</section>`;
 }
 async function render() {

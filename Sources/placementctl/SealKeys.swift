@@ -63,11 +63,11 @@ struct SealKeys: AsyncParsableCommand {
             let published = try await ledger.withStore { _, store in
                 try await store.client.withConnection { try await Integrity(client: store.client, logger: store.logger).sealKeys(on: $0) }
             }
-            print("key id               created                  retired                  private half here")
+            print("key id               created                      retired                      private half here")
             for key in published {
                 let columns = [
-                    key.id.padding(toLength: 20, withPad: " ", startingAt: 0), key.createdAt.rfc3339.padding(toLength: 24, withPad: " ", startingAt: 0),
-                    (key.retiredAt?.rfc3339 ?? "-").padding(toLength: 24, withPad: " ", startingAt: 0), keyring?.has(key.id) == true ? "yes" : "no",
+                    key.id.padding(toLength: 20, withPad: " ", startingAt: 0), key.createdAt.rfc3339.padding(toLength: 28, withPad: " ", startingAt: 0),
+                    (key.retiredAt?.rfc3339 ?? "-").padding(toLength: 28, withPad: " ", startingAt: 0), keyring?.has(key.id) == true ? "yes" : "no",
                 ]
                 print(columns.joined(separator: " "))
             }

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 from playwright.sync_api import sync_playwright
@@ -48,7 +49,8 @@ def money(minor, currency):
 
 def start_daemon(binary, port, data):
     process = subprocess.Popen(
-        [binary, "--demo", "--demo-postings", "60", "--data-dir", data, "--listen", f"127.0.0.1:{port}", "--log-level", "warning"],
+        [binary, "--demo", "--demo-postings", "60", "--data-dir", data, "--listen", f"127.0.0.1:{port}", "--log-level", "warning",
+         "--seal-interval", "2"],
         stdout=subprocess.PIPE, stderr=None, text=True)
     keys = {}
     deadline = time.time() + 300
@@ -74,6 +76,18 @@ def wait_for_projections(base, admin):
             return
         time.sleep(0.2)
     raise SystemExit("projections did not catch up within 60 s")
+
+
+def wait_for_seal(base, admin):
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            return get(base, "/v1/seals/latest", admin)
+        except urllib.error.HTTPError as error:
+            if error.code != 404:
+                raise
+        time.sleep(0.5)
+    raise SystemExit("no seal within 60 s (the daemon seals every 2 s here)")
 
 
 def login(page, base, key):
@@ -146,6 +160,13 @@ def test_company(page, base, org, key, shots):
 
 def test_operator(page, base, key, role, shots):
     login(page, base, key)
+    # The latest seal (the daemon seals every 2 s here): its number, events and key as served.
+    seal = get(base, "/v1/seals/latest", key)["seal"]
+    number = page.get_by_test_id("seal-number").inner_text()
+    check(number.startswith("#") and int(number[1:]) >= 1 and int(number[1:]) <= seal["seal"] + 5, f"{role}: seal number {number} against {seal['seal']}")
+    check(int(page.get_by_test_id("seal-tree-size").inner_text()) >= 1, f"{role}: sealed events shown")
+    check(page.get_by_test_id("seal-key").inner_text() == seal["key_id"], f"{role}: signing key")
+    check(page.get_by_test_id("seal-age").inner_text().endswith((" s", " min")), f"{role}: seal age")
     status = get(base, "/v1/projections", key)["projections"]
     rows = cells(page, "projections")
     check([r[0] for r in rows] == [p["name"] for p in status], f"{role}: projection names")
@@ -169,6 +190,7 @@ def main():
     process, keys = start_daemon(args.placementd, args.port, data)
     try:
         wait_for_projections(base, keys["admin"][1])
+        wait_for_seal(base, keys["admin"][1])
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
