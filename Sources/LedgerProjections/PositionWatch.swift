@@ -103,7 +103,7 @@ public final class PositionWatch: Sendable {
 
     /// Polls now if anyone waits (this process's appends call it when a group commits).
     public func poke() {
-        let anyone = state.withLock { state in state.entries.contains { if case .waiting = $0.value { true } else { false } } }
+        let anyone = state.withLock { state in !state.entries.isEmpty }
         if anyone { Task { await self.poll() } }
     }
 

@@ -39,14 +39,38 @@ public struct Integrity: Sendable {
 
     // MARK: Seals
 
-    public func seals(on connection: PostgresConnection) async throws -> [Seal] {
-        let rows = try await connection.run(
-            """
+    /// Which seals `seals(on:_:)` reads.
+    public enum SealSelection: Sendable {
+        case all
+        /// The one with this number.
+        case number(Int64)
+        /// The latest seal.
+        case latest
+        /// The latest signed (format 2) seal.
+        case latestSigned
+    }
+
+    /// Every seal in number order.
+    public func seals(on connection: PostgresConnection) async throws -> [Seal] { try await seals(on: connection, .all) }
+
+    /// The seals `selection` names, in number order: an index lookup for one seal, so the public
+    /// seal routes never read the whole (ever-growing) table.
+    public func seals(on connection: PostgresConnection, _ selection: SealSelection) async throws -> [Seal] {
+        var query: PostgresQuery = """
             SELECT sequence, upto_position, event_count, encode(events_digest, 'hex'), encode(prev_digest, 'hex'),
                    encode(digest, 'hex'), format, tree_size, key_id, encode(signature, 'base64'),
                    (extract(epoch FROM created_at) * 1000000)::int8
-            FROM seals ORDER BY sequence
-            """, logger: logger)
+            FROM seals
+            """
+        switch selection {
+        case .all: query.sql += " ORDER BY sequence"
+        case .number(let n):
+            query.sql += " WHERE sequence = $1"
+            query.binds.append(n)
+        case .latest: query.sql += " ORDER BY sequence DESC LIMIT 1"
+        case .latestSigned: query.sql += " WHERE format = 2 ORDER BY sequence DESC LIMIT 1"
+        }
+        let rows = try await connection.run(query, logger: logger)
         var seals: [Seal] = []
         for try await (sequence, upto, count, eventsHex, prevHex, digestHex, format, treeSize, keyID, signature, createdAt) in rows.decode(
             (Int64, Int64, Int64, String, String, String, Int16, Int64?, String?, String?, Int64).self)
@@ -90,7 +114,7 @@ public struct Integrity: Sendable {
     }
 
     public func latestSeal() async throws -> Seal? {
-        try await client.withConnection { try await self.seals(on: $0).last }
+        try await client.withConnection { try await self.seals(on: $0, .latest).first }
     }
 
     /// Seals every event up to the gap-free horizon that no seal covers yet: a signed seal of the
@@ -100,7 +124,7 @@ public struct Integrity: Sendable {
         try await client.withConnection { connection in
             try await connection.transaction(logger: logger) { () -> Seal? in
                 try await connection.run("SELECT pg_advisory_xact_lock(\(Self.sealLockKey))", logger: logger)
-                let previous = try await seals(on: connection).last
+                let previous = try await seals(on: connection, .latest).first
                 let bound = try await settledBound(on: connection)
                 let sealedUpTo = previous?.uptoPosition ?? 0
                 // The tiles so far, then every event after the last of them (the partial tile, and
@@ -291,27 +315,21 @@ public struct Integrity: Sendable {
             tile.removeAll(keepingCapacity: true)
         }
         func closeSeal(_ seal: Seal, _ accumulator: SealAccumulator, into report: inout VerifyReport) {
-            if let signed = seal.signed {
-                if accumulator.count != seal.eventCount || tree.count != signed.treeSize || tree.root != signed.root {
-                    let what =
-                        tree.count < signed.treeSize
-                        ? "\(signed.treeSize - tree.count) sealed event(s) are missing"
-                        : tree.count > signed.treeSize
-                            ? "\(tree.count - signed.treeSize) event(s) were inserted" : "sealed events were changed or reordered"
-                    report.problems.append(
-                        .init(position: seal.uptoPosition, message: "seal #\(seal.sequence) (the Merkle tree of the events up to position \(seal.uptoPosition)) does not match: \(what) at or below this position"))
+            // Format 2 commits to the tree of every event so far, format 1 to this seal's own events.
+            let (found, expected, matches, covers): (Int64, Int64, Bool, String) =
+                if let signed = seal.signed {
+                    (tree.count, signed.treeSize, accumulator.count == seal.eventCount && tree.count == signed.treeSize && tree.root == signed.root,
+                     "the Merkle tree of the events")
+                } else {
+                    (accumulator.count, seal.eventCount, accumulator.count == seal.eventCount && accumulator.finalize() == seal.eventsDigest, "events")
                 }
-                report.sealsChecked += 1
-                return
-            }
-            if accumulator.count != seal.eventCount || accumulator.finalize() != seal.eventsDigest {
+            if !matches {
                 let what =
-                    accumulator.count < seal.eventCount
-                    ? "\(seal.eventCount - accumulator.count) sealed event(s) are missing"
-                    : accumulator.count > seal.eventCount
-                        ? "\(accumulator.count - seal.eventCount) event(s) were inserted" : "sealed events were changed or reordered"
+                    found < expected
+                    ? "\(expected - found) sealed event(s) are missing"
+                    : found > expected ? "\(found - expected) event(s) were inserted" : "sealed events were changed or reordered"
                 report.problems.append(
-                    .init(position: seal.uptoPosition, message: "seal #\(seal.sequence) (events up to position \(seal.uptoPosition)) does not match: \(what) at or below this position"))
+                    .init(position: seal.uptoPosition, message: "seal #\(seal.sequence) (\(covers) up to position \(seal.uptoPosition)) does not match: \(what) at or below this position"))
             }
             report.sealsChecked += 1
         }

@@ -55,7 +55,7 @@ public struct SealKeyring: Sendable {
 
     /// Marks a key retired: it signs no more seals; its public half stays listed so that the seals
     /// it signed still verify. False when no unretired key has that id.
-    public func retire(_ id: String, owner client: PostgresClient, logger: Logger) async throws -> Bool {
+    public static func retire(_ id: String, owner client: PostgresClient, logger: Logger) async throws -> Bool {
         try await client.withConnection { connection in
             var changed = false
             for try await _ in try await connection.run(

@@ -7,15 +7,15 @@ extension Integrity {
     /// Seal `sequence`, or the latest signed seal when nil. Throws `not_found` for an unknown seal
     /// or one made before signed seals (format 1).
     public func signedSeal(_ sequence: Int64?, on connection: PostgresConnection) async throws -> SignedSeal {
-        let seals = try await seals(on: connection)
         guard let sequence else {
-            guard let latest = seals.last(where: { $0.signed != nil })?.signed else {
+            guard let latest = try await seals(on: connection, .latestSigned).first?.signed else {
                 throw LedgerError(.notFound, "no signed seal yet: the daemon seals on its interval, or run `placementctl seal`")
             }
             return latest
         }
-        guard let seal = seals.first(where: { $0.sequence == sequence }) else {
-            throw LedgerError(.notFound, "no seal \(sequence)" + (seals.last.map { " (the latest is \($0.sequence))" } ?? " (none yet)"))
+        guard let seal = try await seals(on: connection, .number(sequence)).first else {
+            let latest = try await seals(on: connection, .latest).first
+            throw LedgerError(.notFound, "no seal \(sequence)" + (latest.map { " (the latest is \($0.sequence))" } ?? " (none yet)"))
         }
         guard let signed = seal.signed else {
             throw LedgerError(

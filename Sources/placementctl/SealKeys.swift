@@ -86,7 +86,7 @@ struct SealKeys: AsyncParsableCommand {
         func run() async throws {
             let id = id
             let retired = try await ledger.withStore { _, store in
-                try await SealKeyring(directory: "").retire(id, owner: store.client, logger: store.logger)
+                try await SealKeyring.retire(id, owner: store.client, logger: store.logger)
             }
             guard retired else { throw Failure(code: 1, message: "no unretired seal key \(id); `placementctl seal-keys list` shows them") }
             Terminal.note("seal key \(id) retired; make a new one with `placementctl seal-keys create` if none is left")

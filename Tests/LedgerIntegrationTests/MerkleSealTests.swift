@@ -141,4 +141,46 @@ struct MerkleSealTests {
             #expect(report.problems.contains { $0.message.contains("Merkle tile 0") }, "\(report.problems)")
         }
     }
+
+    @Test("signing needs a published, unretired key whose file only its owner can read; each refusal names what to do")
+    func signingKeys() async throws {
+        try await TestLedger.with { ledger in
+            let integrity = ledger.integrity
+            func refusal(_ keyring: SealKeyring?) async -> String? {
+                do {
+                    _ = try await integrity.signer(from: keyring)
+                    return nil
+                } catch {
+                    return (error as? SealKeyError)?.message ?? "\(error)"
+                }
+            }
+            #expect(await refusal(nil)?.contains("--seal-keys DIR") == true)
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("seal-keys-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let keyring = SealKeyring(directory: directory)
+            #expect(await refusal(keyring)?.contains("placementctl seal-keys create --seal-keys \(directory)") == true)
+            let key = try await ledger.database.withClient(owner: true, logger: TestCluster.logger) { owner in
+                try await keyring.create(owner: owner, logger: TestCluster.logger)
+            }
+            #expect(try await integrity.signer(from: keyring).id == key.id)
+            // A key file others may read is refused, saying how to fix it.
+            let file = directory + "/" + key.id + ".ed25519"
+            chmod(file, 0o644)
+            #expect(await refusal(keyring)?.contains("chmod 600 \(file)") == true)
+            chmod(file, 0o600)
+            #expect(await refusal(keyring) == nil)
+            // A retired key signs no more, and stays listed.
+            let retire = { (id: String) in
+                try await ledger.database.withClient(owner: true, logger: TestCluster.logger) { owner in
+                    try await SealKeyring.retire(id, owner: owner, logger: TestCluster.logger)
+                }
+            }
+            #expect(try await retire(key.id))
+            #expect(try await retire(key.id) == false, "retired already")
+            #expect(try await retire("sk-0000000000000000") == false, "no such key")
+            #expect(await refusal(keyring)?.contains("no unretired seal key") == true)
+            let listed = try await ledger.asOwner { try await integrity.sealKeys(on: $0) }
+            #expect(listed.map(\.id) == [key.id] && listed[0].retiredAt != nil)
+        }
+    }
 }
