@@ -172,14 +172,19 @@ public struct RecordedEvent: Sendable, Hashable {
     public var recordedAt: Timestamp
     public var prevHash: [UInt8]
     public var hash: [UInt8]
+    /// Which rule `hash` follows: 1 (`EventHash`) or 2 (`PrivateEventHash`).
+    public var hashFormat: Int64
 
-    public init(event: Event, position: Int64, version: Int64, recordedAt: Timestamp, prevHash: [UInt8], hash: [UInt8]) {
+    public init(
+        event: Event, position: Int64, version: Int64, recordedAt: Timestamp, prevHash: [UInt8], hash: [UInt8], hashFormat: Int64 = 1
+    ) {
         self.event = event
         self.position = position
         self.version = version
         self.recordedAt = recordedAt
         self.prevHash = prevHash
         self.hash = hash
+        self.hashFormat = hashFormat
     }
 
     /// The envelope plus the assigned `position`, `version`, `recorded_at` and `hash`.

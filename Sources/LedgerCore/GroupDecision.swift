@@ -42,11 +42,14 @@ public struct GroupDecision: Sendable {
     public var dataTexts: [String] = []
     public var paymentRows: [(company: String, ref: String, posting: String, position: Int64)] = []
     public var touched: Set<String> = []
+    /// New events are hashed by format 2 (`PrivateEventHash`) with this key.
+    public let proofKey: ProofKey
 
-    public init(heads: [String: StreamHead], base: Int64, context: DecisionContext) {
+    public init(heads: [String: StreamHead], base: Int64, context: DecisionContext, proofKey: ProofKey) {
         self.heads = heads
         self.base = base
         self.context = context
+        self.proofKey = proofKey
     }
 
     /// Event types a company key may append (to its own postings).
@@ -136,11 +139,12 @@ public struct GroupDecision: Sendable {
             let position = base + Int64(records.count)
             let prevHash = heads[postingID]?.hash ?? []
             let data = decided.event.data.json.canonicalBytes
-            let hash = EventHash.compute(
+            let hash = PrivateEventHash.compute(
                 event: decided.event, version: decided.version, position: position, recordedAt: context.now, prevHash: prevHash,
-                data: data)
+                data: data, key: proofKey)
             let record = RecordedEvent(
-                event: decided.event, position: position, version: decided.version, recordedAt: context.now, prevHash: prevHash, hash: hash)
+                event: decided.event, position: position, version: decided.version, recordedAt: context.now, prevHash: prevHash, hash: hash,
+                hashFormat: PrivateEventHash.format)
             records.append(record)
             dataTexts.append(String(decoding: data, as: UTF8.self))
             outcome.append(record)

@@ -78,9 +78,21 @@ public enum EventHash {
         return out
     }
 
-    public static func verify(_ e: RecordedEvent) -> Bool {
-        compute(event: e.event, version: e.version, position: e.position, recordedAt: e.recordedAt, prevHash: e.prevHash)
-            == e.hash
+    /// Whether `e.hash` is right for its recorded `hashFormat`; format 2 needs the ledger's proof
+    /// key (without it, a format 2 event does not verify).
+    public static func verify(_ e: RecordedEvent, key: ProofKey? = nil) -> Bool {
+        switch e.hashFormat {
+        case 1:
+            return compute(event: e.event, version: e.version, position: e.position, recordedAt: e.recordedAt, prevHash: e.prevHash)
+                == e.hash
+        case 2:
+            guard let key else { return false }
+            return PrivateEventHash.compute(
+                event: e.event, version: e.version, position: e.position, recordedAt: e.recordedAt, prevHash: e.prevHash,
+                data: e.event.data.json.canonicalBytes, key: key) == e.hash
+        default:
+            return false
+        }
     }
 }
 

@@ -85,7 +85,7 @@ struct LockStreams: PostgresPreparedStatement {
 /// rows: one statement (see `EventStore.write`). Returns a row, so that a unique violation surfaces
 /// here and not as a COMMIT that quietly rolled back.
 struct WriteEvents<Rows: ReadModelRows>: PostgresPreparedStatement {
-    static var name: String { "placement_write_events_v2_" + Rows.name }
+    static var name: String { "placement_write_events_v3_" + Rows.name }
     static var sql: String { Rows.ctes.isEmpty ? eventsSQL + "\nSELECT 1" : eventsSQL + ",\n" + Rows.ctes + "\nSELECT 1" }
     static var eventsSQL: String { writeEventsSQL }
     typealias Row = Int
@@ -128,9 +128,9 @@ let writeEventsParameterCount = 21
 private let writeEventsSQL = """
         WITH e AS (
             INSERT INTO events (position, id, posting_id, version, type, occurred_at, recorded_at,
-                                expected_version, actor, data, prev_hash, hash)
+                                expected_version, actor, data, prev_hash, hash, hash_format)
             SELECT u.p, u.i::uuid, u.s, u.v, u.t, timestamptz 'epoch' + u.o * interval '1 microsecond', now(),
-                   NULLIF(u.e, -1), NULLIF(u.a, ''), u.d::jsonb, decode(u.ph, 'hex'), decode(u.h, 'hex')
+                   NULLIF(u.e, -1), NULLIF(u.a, ''), u.d::jsonb, decode(u.ph, 'hex'), decode(u.h, 'hex'), \(PrivateEventHash.format)
             FROM unnest($1::int8[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::int8[], $7::int8[], $8::text[],
                         $9::text[], $10::text[], $11::text[]) AS u(p, i, s, v, t, o, e, a, d, ph, h)),
         s AS (

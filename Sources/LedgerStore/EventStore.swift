@@ -18,6 +18,9 @@ public final class EventStore: Sendable {
     /// The streams' states as this process's last appends left them (see `StateCache`).
     let streamStates = StateCache(limit: 4096)
 
+    /// The key new events' hashes are salted with (format 2).
+    let proofKeys = ProofKeyCache()
+
     /// Called after every append transaction commits (the daemon wakes `min_position` waiters).
     let committed: @Sendable () -> Void
 
@@ -160,7 +163,8 @@ extension EventStore {
         let ids = all.map(\.id)
         let locked = try await lockStreams(postingIDs, paymentRefs: refs, eventIDs: ids, on: connection)
         var group = GroupDecision(
-            heads: locked.heads, base: locked.base, context: DecisionContext(now: Timestamp(microseconds: locked.now), usedPaymentRefs: locked.usedRefs))
+            heads: locked.heads, base: locked.base, context: DecisionContext(now: Timestamp(microseconds: locked.now), usedPaymentRefs: locked.usedRefs),
+            proofKey: try await proofKeys.key(on: connection, logger: logger))
         // 2. Idempotency: the lock statement said which ids are recorded already; only a retry
         //    (some are) reads those events in full.
         if !locked.recordedIDs.isEmpty { group.recorded = try await recordedEvents(ids: ids, on: connection) }

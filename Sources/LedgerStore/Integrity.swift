@@ -284,6 +284,7 @@ public struct Integrity: Sendable {
             report.targetSeal = target
         }
         let limit = report.targetSeal?.uptoPosition ?? Int64.max
+        let proofKey = try await ProofKey.load(on: connection, logger: logger)
         let coveredSeals = seals.filter { $0.uptoPosition <= limit }
 
         var heads: [String: Head] = [:]
@@ -374,7 +375,7 @@ public struct Integrity: Sendable {
                     report.problems.append(
                         .init(position: position, message: "posting \(posting) version \(event.version) is not chained to the event before it"))
                 }
-                if !EventHash.verify(event) {
+                if !EventHash.verify(event, key: proofKey) {
                     report.problems.append(
                         .init(position: position, message: "the event's content does not match its hash: it was modified after it was recorded"))
                 }

@@ -6,7 +6,7 @@ public import PostgresNIO
 /// re-encoded on the way, and neither side spends time on text conversions.
 let eventColumns = """
     position, id::text, posting_id, version, type, occurred_at, recorded_at,
-    expected_version, actor, data::text, prev_hash, hash
+    expected_version, actor, data::text, prev_hash, hash, hash_format
     """
 
 /// What a fold reads of an event row, in the order `decodeForFold` expects: `evolve` looks at the
@@ -41,9 +41,12 @@ func decodeRecorded(_ row: PostgresRow) throws -> RecordedEvent {
     let data = try textBytes(try cells.cell(), position: position)
     let prev = try rawBytes(try cells.cell(), position: position)
     let hash = try rawBytes(try cells.cell(), position: position)
-    return try makeRecorded(
+    let hashFormat: Int16 = try cells.next()
+    var recorded = try makeRecorded(
         position: position, id: id, postingID: postingID, version: version, typeName: typeName, occurredUs: occurredUs,
         recordedUs: recordedUs, expectedVersion: expectedVersion, actor: actor, dataBytes: data, prev: prev, hash: hash)
+    recorded.hashFormat = Int64(hashFormat)
+    return recorded
 }
 
 /// Decodes a row of `foldColumns`. The result is for folding only: its id and actor are empty,

@@ -10,7 +10,7 @@ struct GroupDecisionTests {
     }
 
     static func fresh(base: Int64 = 1 << 20) -> GroupDecision {
-        GroupDecision(heads: [:], base: base, context: DecisionContext(now: Fixture.now))
+        GroupDecision(heads: [:], base: base, context: DecisionContext(now: Fixture.now), proofKey: Fixture.proofKey)
     }
 
     @Test("requests of one group are decided in turn: positions follow the base, versions and hash chains continue across requests")

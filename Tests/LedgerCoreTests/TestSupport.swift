@@ -12,6 +12,9 @@ enum Fixture {
     /// Cap = 2_000 × 10 = 20_000.
     static let hourlyUSD = Stipend.hourly(rateMinor: 2_000, maxHours: 10, currency: "USD")
 
+    /// A ledger's proof secret (hash format 2).
+    static let proofKey = ProofKey(secret: Array(repeating: 7, count: 32))
+
     /// A deterministic, valid, lower-case UUID for the n-th event of a scenario.
     static func uuid(_ n: Int) -> String {
         let digits = String(n)

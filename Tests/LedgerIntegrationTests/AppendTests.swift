@@ -20,7 +20,9 @@ struct AppendTests {
             #expect(outcome.events[0].prevHash.isEmpty)
             #expect(outcome.events[1].prevHash == outcome.events[0].hash)
             #expect(outcome.events[2].prevHash == outcome.events[1].hash)
-            #expect(outcome.events.allSatisfy(EventHash.verify))
+            let key = try await ledger.proofKey()
+            #expect(outcome.events.allSatisfy { $0.hashFormat == 2 && EventHash.verify($0, key: key) })
+            #expect(!outcome.events.contains { EventHash.verify($0) }, "a format 2 hash verifies only with the ledger's key")
             let stream = try await ledger.store.stream("p-1")
             #expect(stream == outcome.events)
         }

@@ -113,6 +113,11 @@ struct TestLedger: Sendable {
 
     var runner: ProjectionRunner { ProjectionRunner(client: store.client, logger: TestCluster.logger) }
 
+    /// The ledger's proof secret, as the daemon reads it.
+    func proofKey() async throws -> ProofKey {
+        try await asApp { try await ProofKey.load(on: $0, logger: TestCluster.logger) }
+    }
+
     /// Runs raw SQL as the database owner (a superuser in the embedded cluster).
     func asOwner<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
         try await LedgerDatabase.withConnection(owner, logger: TestCluster.logger, body)

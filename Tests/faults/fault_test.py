@@ -97,6 +97,7 @@ class Ledger:
         self.peak_rss = 0
         self.rss_samples = []
         self.starts = 0
+        self.stop_seconds = []
         self._sampler_stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample_rss, daemon=True)
         self._sampler.start()
@@ -191,17 +192,65 @@ class Ledger:
         os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
-    def stop(self, timeout=20):
-        """SIGTERM; True when the daemon stopped by itself within `timeout` (else it is killed)."""
+    def stop(self, timeout=60):
+        """SIGTERM; True when the daemon stopped by itself within `timeout` (else it is killed).
+        The daemon stops the embedded cluster as its last user, and PostgreSQL's shutdown
+        checkpoint writes every dirty buffer first: on a slow disk that alone can take many
+        seconds (the daemon gives `pg_ctl stop` 60)."""
         if self.alive():
+            started = time.monotonic()
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                fail(f"placementd did not stop within {timeout} s of SIGTERM (killed with SIGKILL)")
+                fail(f"placementd did not stop within {timeout} s of SIGTERM (killed with SIGKILL)\n"
+                     + self.stuck_report())
                 self.kill9()
                 return False
+            self.stop_seconds.append(time.monotonic() - started)
         return True
+
+    def last_checkpoint(self):
+        """PostgreSQL's own account of its last checkpoint (log_checkpoints is on by default)."""
+        try:
+            with open(os.path.join(self.run_dir, "postgresql.log"), errors="replace") as f:
+                lines = [l.strip() for l in f if "checkpoint complete" in l]
+        except OSError:
+            lines = []
+        return ("last checkpoint: " + lines[-1].split("checkpoint complete: ", 1)[-1]) if lines else "no checkpoint logged"
+
+    def stuck_report(self):
+        """What a daemon that does not stop is doing: its threads, its children, PostgreSQL's
+        processes and the ends of both logs."""
+        pid = self.process.pid
+        lines = []
+        try:
+            for tid in sorted(os.listdir(f"/proc/{pid}/task")):
+                try:
+                    with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                        comm = f.read().strip()
+                    with open(f"/proc/{pid}/task/{tid}/wchan") as f:
+                        wchan = f.read().strip()
+                    with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                        state = f.read().rsplit(")", 1)[1].split()[0]
+                    lines.append(f"    thread {tid} {comm}: state {state}, wchan {wchan}")
+                except OSError:
+                    pass
+        except OSError as error:
+            lines.append(f"    (threads unreadable: {error})")
+        ps = subprocess.run(["ps", "-eo", "pid,ppid,etimes,stat,args", "--forest"], capture_output=True, text=True)
+        related = [l for l in ps.stdout.splitlines() if "postgres" in l or "pg_ctl" in l or str(pid) in l]
+        lines.append("    processes:")
+        lines += ["      " + l for l in related[:40]]
+        for title, path in (("daemon log", self.log_path), ("postgresql.log", os.path.join(self.run_dir, "postgresql.log"))):
+            try:
+                with open(path, errors="replace") as f:
+                    tail = f.read()[-3000:].splitlines()[-25:]
+            except OSError:
+                tail = ["(unreadable)"]
+            lines.append(f"    end of the {title}:")
+            lines += ["      " + l for l in tail]
+        return "\n".join(lines)
 
     def rss_kib(self):
         if not self.alive():
@@ -1334,6 +1383,9 @@ def main():
             summary(stats_list, ledger, elapsed)
         keep = args.keep or bool(FAILURES)
         ledger.close(keep)
+        if ledger.stop_seconds:
+            print(f"placementd stopped after SIGTERM within {max(ledger.stop_seconds):.2f} s "
+                  f"(longest of {len(ledger.stop_seconds)}); {ledger.last_checkpoint()}")
         if keep:
             print(f"data dir kept (daemon log: {ledger.log_path}): {data}")
     if FAILURES:
