@@ -11,6 +11,8 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case payloadTooLarge = "payload_too_large"
     case unavailable
     case projectionLagging = "projection_lagging"
+    /// A placement proof asked for before the latest signed seal covers the placement (409).
+    case notSealed = "not_sealed"
     // Domain rules (422)
     case postingExists = "posting_exists"
     case postingNotFound = "posting_not_found"
@@ -37,7 +39,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     public var isDomainRule: Bool {
         switch self {
         case .invalidJSON, .invalidField, .unauthorized, .forbidden, .notFound, .versionConflict, .idConflict,
-            .payloadTooLarge, .unavailable, .projectionLagging:
+            .payloadTooLarge, .unavailable, .projectionLagging, .notSealed:
             false
         default: true
         }

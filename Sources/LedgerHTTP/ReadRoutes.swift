@@ -16,6 +16,7 @@ extension LedgerAPI {
         v1.get("postings/:posting_id") { request, context in try await self.posting(request, context) }
         v1.get("placements") { request, context in try await self.placements(request, context) }
         v1.get("placements/:posting_id/:student_id") { request, context in try await self.placement(request, context) }
+        v1.get("placements/:posting_id/:student_id/proof") { request, context in try await self.placementProof(request, context) }
         v1.get("reports/universities/:university_id") { request, context in try await self.universityReport(request, context) }
         v1.get("reports/companies/:company_id/stipends") { request, context in try await self.companyStipends(request, context) }
         v1.get("reports/payouts") { request, context in try await self.payouts(request, context) }
@@ -138,6 +139,28 @@ extension LedgerAPI {
             return student == nil || student == studentID
         }
         return Reply.json(.ok, .object(["placement": row.json, "events": .array(events.map(\.json))]), position: position)
+    }
+
+    /// The placement's proof against the latest signed seal (docs/proofs.md). Scoped like the
+    /// placement: the live row decides who may ask; the proof is built in one snapshot of the reads' pool.
+    func placementProof(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
+        let caller = try context.caller
+        let postingID = try context.parameters.pathIdentifier("posting_id")
+        let studentID = try context.parameters.pathIdentifier("student_id")
+        let scope = Self.scope(of: caller)
+        let (rows, position) = try await readRows(request, context, projections: ["placements"]) {
+            $0.placementQuery(postingID: postingID, studentID: studentID, scope: scope)
+        }
+        guard !rows.isEmpty else { throw LedgerError(.notFound, "no placement of student \(studentID) on posting \(postingID)") }
+        let client = reads.client, logger = store.logger
+        let proof = try await db {
+            try await client.withConnection { connection in
+                try await connection.transaction(.snapshot, logger: logger) {
+                    try await Integrity(client: client, logger: logger).placementProof(postingID: postingID, studentID: studentID, on: connection)
+                }
+            }
+        }
+        return Reply.json(.ok, proof.json, position: position)
     }
 
     func universityReport(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {

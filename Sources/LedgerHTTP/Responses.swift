@@ -44,7 +44,7 @@ enum Reply {
         case .unauthorized: .unauthorized
         case .forbidden: .forbidden
         case .notFound: .notFound
-        case .versionConflict, .idConflict: .conflict
+        case .versionConflict, .idConflict, .notSealed: .conflict
         case .payloadTooLarge: .contentTooLarge
         case .unavailable, .projectionLagging: .serviceUnavailable
         default: .unprocessableContent

@@ -96,8 +96,8 @@ public struct Integrity: Sendable {
     }
 
     /// The public seal keys, oldest first.
-    public func sealKeys(on connection: PostgresConnection) async throws -> [SealKeyInfo] {
-        var keys: [SealKeyInfo] = []
+    public func sealKeys(on connection: PostgresConnection) async throws -> [PublishedSealKey] {
+        var keys: [PublishedSealKey] = []
         let rows = try await connection.run(
             """
             SELECT key_id, encode(public_key, 'hex'), (extract(epoch FROM created_at) * 1000000)::int8,
@@ -106,7 +106,7 @@ public struct Integrity: Sendable {
             """, logger: logger)
         for try await (id, publicHex, created, retired) in rows.decode((String, String, Int64, Int64?).self) {
             keys.append(
-                SealKeyInfo(
+                PublishedSealKey(
                     id: id, publicKey: Hex.decode(publicHex) ?? [], createdAt: Timestamp(microseconds: created),
                     retiredAt: retired.map(Timestamp.init(microseconds:))))
         }

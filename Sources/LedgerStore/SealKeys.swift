@@ -3,22 +3,6 @@ public import LedgerCore
 public import Logging
 public import PostgresNIO
 
-/// A seal signing key as published: its public half and when it was made and retired.
-public struct SealKeyInfo: Sendable, Hashable {
-    public var id: String
-    public var publicKey: [UInt8]
-    public var createdAt: Timestamp
-    public var retiredAt: Timestamp?
-
-    /// As `GET /v1/seals/keys` lists it.
-    public var json: JSON {
-        .object([
-            "key_id": .string(id), "algorithm": .string("ed25519"), "public_key": .string(Data(publicKey).base64EncodedString()),
-            "created_at": .string(createdAt.rfc3339), "retired_at": retiredAt.map { .string($0.rfc3339) } ?? .null,
-        ])
-    }
-}
-
 /// Why a seal key cannot be used or made.
 public struct SealKeyError: Error, Sendable, CustomStringConvertible {
     public var message: String
@@ -38,10 +22,10 @@ public struct SealKeyring: Sendable {
     func path(_ id: String) -> String { directory + "/" + id + ".ed25519" }
 
     /// Makes a key: writes its file (refusing to overwrite one) and publishes its public half.
-    public func create(owner client: PostgresClient, logger: Logger) async throws -> SealKeyInfo {
+    public func create(owner client: PostgresClient, logger: Logger) async throws -> PublishedSealKey {
         let key = SealSigningKey()
         try write(key)
-        var info = SealKeyInfo(id: key.id, publicKey: key.publicKey, createdAt: Timestamp(microseconds: 0), retiredAt: nil)
+        var info = PublishedSealKey(id: key.id, publicKey: key.publicKey, createdAt: Timestamp(microseconds: 0), retiredAt: nil)
         try await client.withConnection { connection in
             let rows = try await connection.run(
                 """
@@ -72,7 +56,7 @@ public struct SealKeyring: Sendable {
 
     /// The key that signs new seals: the newest unretired published key whose file is here; nil
     /// when there is none.
-    public func signer(from keys: [SealKeyInfo]) throws -> SealSigningKey? {
+    public func signer(from keys: [PublishedSealKey]) throws -> SealSigningKey? {
         for info in keys.reversed() where info.retiredAt == nil && has(info.id) {
             let key = try read(info.id)
             guard key.publicKey == info.publicKey else {

@@ -65,3 +65,82 @@ extension Integrity {
         return nodes
     }
 }
+
+extension Integrity {
+    /// The proof of `studentID`'s placement on `postingID` against the latest signed seal (see
+    /// `PlacementProof`). Throws `not_sealed` (409) when no signed seal covers the placement yet, or
+    /// when the posting holds another student's event recorded before hash format 2 (it cannot be
+    /// withheld). The caller checks that the placement is in the reader's scope.
+    public func placementProof(postingID: String, studentID: String, on connection: PostgresConnection) async throws -> PlacementProof {
+        guard let seal = try await seals(on: connection, .latestSigned).first?.signed else {
+            throw LedgerError(.notSealed, "nothing is sealed yet: wait for the daemon's next seal, or run `placementctl seal`")
+        }
+        let key = try await ProofKey.load(on: connection, logger: logger)
+        var stream: [RecordedEvent] = []
+        for try await row in try await connection.run(
+            """
+            SELECT \(unescaped: eventColumns) FROM events
+            WHERE posting_id = \(postingID) AND position <= \(seal.uptoPosition) ORDER BY version
+            """, logger: logger)
+        {
+            stream.append(try decodeRecorded(row))
+        }
+        var state = PostingState(postingID: postingID)
+        for event in stream { state.evolve(event.event) }
+        guard let row = PlacementRow(posting: state, studentID: studentID), let last = stream.last else {
+            throw LedgerError(
+                .notSealed,
+                "the placement of student \(studentID) on posting \(postingID) is not sealed yet (seal #\(seal.sequence) covers events up to position \(seal.uptoPosition)): wait for the daemon's next seal, or run `placementctl seal`")
+        }
+        var entries: [PlacementProof.Entry] = []
+        entries.reserveCapacity(stream.count)
+        for e in stream {
+            let student = e.event.data.studentID
+            if student == nil || student == studentID {
+                entries.append(.disclosed(e, salt: e.hashFormat == PrivateEventHash.format ? key.eventSalt(id: e.event.id) : nil))
+                continue
+            }
+            guard e.hashFormat == PrivateEventHash.format, let other = student else {
+                throw LedgerError(
+                    .notSealed,
+                    "posting \(postingID) holds another student's event recorded before private proofs (hash format 1, version \(e.version)): its content cannot be withheld, so this posting has no private proof")
+            }
+            let content = PrivateEventHash.contentBytes(event: e.event, data: e.event.data.json.canonicalBytes)
+            entries.append(
+                .withheld(
+                    version: e.version, position: e.position, recordedAt: e.recordedAt,
+                    commitment: PrivateEventHash.commitment(content: content, salt: key.eventSalt(id: e.event.id)),
+                    subject: PrivateEventHash.subject(studentID: other, salt: key.subjectSalt(postingID: postingID, studentID: other))))
+        }
+        let leaf = try await leafIndex(of: last.position, on: connection)
+        let size = Int(seal.treeSize)
+        let nodes = try await merkleNodes(treeSize: size, touching: [leaf], on: connection)
+        return PlacementProof(
+            postingID: postingID, studentID: studentID, seal: seal, placement: row.json,
+            subjectSalt: key.subjectSalt(postingID: postingID, studentID: studentID), entries: entries, leafIndex: Int64(leaf),
+            eventHash: last.hash, path: try Merkle.inclusionProof(index: leaf, size: size, nodes: nodes))
+    }
+
+    /// The leaf of the event at `position` in the sealed tree: its tile's first leaf (from the
+    /// stored tiles) plus the events before it in that tile, so at most 255 rows are counted.
+    func leafIndex(of position: Int64, on connection: PostgresConnection) async throws -> Int {
+        var base: Int64 = 0
+        var from: Int64 = 0
+        for try await (tile, first, last) in try await connection.run(
+            """
+            SELECT tile, first_position, last_position FROM merkle_tiles
+            WHERE first_position <= \(position) ORDER BY first_position DESC LIMIT 1
+            """, logger: logger
+        ).decode((Int64, Int64, Int64).self) {
+            // In that tile, or after it (in the tree's incomplete last tile).
+            (base, from) = position <= last ? (tile * Int64(Merkle.tileSize), first) : ((tile + 1) * Int64(Merkle.tileSize), last + 1)
+        }
+        var before: Int64 = 0
+        for try await n in try await connection.run(
+            "SELECT count(*) FROM events WHERE position >= \(from) AND position < \(position)", logger: logger
+        ).decode(Int64.self) {
+            before = n
+        }
+        return Int(base + before)
+    }
+}

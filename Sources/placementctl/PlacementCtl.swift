@@ -19,7 +19,7 @@ struct PlacementCtl: AsyncParsableCommand {
             """,
         subcommands: [
             Migrate.self, Import.self, Export.self, StreamCommand.self, Verify.self, SealCommand.self,
-            Digest.self, SealKeys.self, Status.self, Demo.self, Keys.self, Replay.self, Report.self,
+            Digest.self, SealKeys.self, ProofCommand.self, Status.self, Demo.self, Keys.self, Replay.self, Report.self,
         ]
     )
 
