@@ -1,7 +1,7 @@
 /// The web dashboard served at `GET /`: one self-contained page (no external fonts, scripts or
 /// styles). The user pastes an API key; it is kept in sessionStorage and sent as a bearer header,
 /// never in a URL. What it shows depends on the key's role (`GET /v1/me`): a university's KPI
-/// tiles, placements per month and placements table; a company's stipends per currency, open
+/// tiles, placements per month and placements table (each with a "download proof" action); a company's stipends per currency, open
 /// balances and a CSV download; a platform or admin key's latest seal (number, events, age, signing
 /// key) and projection status.
 enum Dashboard {
@@ -81,7 +81,8 @@ function showError(e) { const box = $("error"); box.textContent = e ? String(e.m
 function tile(label, value, id, code) { return `<div class="tile"><div class="label">${esc(label)}</div><div class="value${code ? " code" : ""}" data-testid="${id}">${esc(value)}</div></div>`; }
 function table(columns, rows, id) {
   const head = columns.map(([label, , num]) => `<th${num ? ' class="num"' : ""}>${esc(label)}</th>`).join("");
-  const body = rows.map((r) => "<tr>" + columns.map(([, get, num]) => `<td${num ? ' class="num"' : ""}>${esc(get(r))}</td>`).join("") + "</tr>").join("");
+  // A fourth element marks a column whose cells are markup the dashboard built (escaped inside).
+  const body = rows.map((r) => "<tr>" + columns.map(([, get, num, markup]) => `<td${num ? ' class="num"' : ""}>${markup ? get(r) : esc(get(r))}</td>`).join("") + "</tr>").join("");
   return `<table data-testid="${id}"><thead><tr>${head}</tr></thead><tbody>${body || `<tr><td colspan="${columns.length}" class="hint">Nothing yet.</td></tr>`}</tbody></table>`;
 }
 function monthChart(months) {
@@ -110,7 +111,19 @@ async function university(me) {
     `</div>` +
     `<section><h2>Placements per month</h2>${monthChart(report.by_month)}</section>` +
     `<section><h2>Money by currency</h2>${table([["Currency", (r) => r.currency], ["Placed", (r) => r.placed, 1], ["Earned", (r) => money(r.earned_minor, r.currency), 1], ["Paid", (r) => money(r.paid_minor, r.currency), 1], ["Balance", (r) => money(r.balance_minor, r.currency), 1]], report.by_currency, "university-currencies")}</section>` +
-    `<section><h2>Placements</h2>${table([["Posting", (r) => r.posting_id], ["Student", (r) => r.student_id], ["Company", (r) => r.company_id], ["Status", (r) => r.status], ["Hours", (r) => (r.minutes_logged / 60).toFixed(1), 1], ["Earned", (r) => money(r.earned_minor, r.currency), 1], ["Paid", (r) => money(r.paid_minor, r.currency), 1]], list.placements, "placements")}</section>`;
+    `<section><h2>Placements</h2>${table([["Posting", (r) => r.posting_id], ["Student", (r) => r.student_id], ["Company", (r) => r.company_id], ["Status", (r) => r.status], ["Hours", (r) => (r.minutes_logged / 60).toFixed(1), 1], ["Earned", (r) => money(r.earned_minor, r.currency), 1], ["Paid", (r) => money(r.paid_minor, r.currency), 1], ["Proof", (r) => `<button type="button" class="proof" data-testid="proof" data-posting="${esc(r.posting_id)}" data-student="${esc(r.student_id)}">Download proof</button>`, 0, 1]], list.placements, "placements")}` +
+    `<p class="hint">A proof shows a placement's events complete and unchanged against the latest signed seal, without other students' data; check it offline with <code>placementctl proof verify FILE --keys KEYS.json</code> and the keys at <code>/v1/seals/keys</code>.</p></section>`;
+  $("content").querySelectorAll("button.proof").forEach((button) => button.addEventListener("click", async () => {
+    const posting = button.dataset.posting, student = button.dataset.student;
+    try {
+      showError(null);
+      const proof = await api(`/v1/placements/${encodeURIComponent(posting)}/${encodeURIComponent(student)}/proof`);
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(new Blob([JSON.stringify(proof)], { type: "application/json" }));
+      link.download = `proof-${posting}-${student}.json`; link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+    } catch (e) { showError(e); }
+  }));
 }
 async function company(me) {
   const report = await api(`/v1/reports/companies/${encodeURIComponent(me.org_id)}/stipends`);

@@ -55,7 +55,7 @@ public enum OpenAPIDocument {
         let meaning: [Int: String] = [
             400: "invalid_json or invalid_field (with `field`)", 401: "unauthorized: missing, unknown or revoked key",
             403: "forbidden: the key's role may not do this", 404: "not_found (also for resources out of the key's scope)",
-            409: "version_conflict or id_conflict", 413: "payload_too_large: more than 1,000 events or 1 MiB",
+            409: "version_conflict or id_conflict (appends); not_sealed (a placement proof before a seal covers the placement)", 413: "payload_too_large: more than 1,000 events or 1 MiB",
             422: "a domain rule was broken (the code names it)", 503: "unavailable: the database is down (see Retry-After)",
         ]
         var out: [String: JSON] = [:]
@@ -277,6 +277,34 @@ public enum OpenAPIDocument {
                 "Signed seal number `seal` (no key needed). Seals made before signed Merkle seals answer 404.",
                 ["200": response("The seal.", object(["seal": seal], required: ["seal"]))].merging(errors([400, 404, 503]), uniquingKeysWith: { a, _ in a }),
                 parameters: [parameter("seal", in: "path", integer("The seal's number.", min: 1))], secured: false)
+        ])
+        let hexArray: JSON = .object(["type": .string("array"), "items": hex])
+        let proofEvent = object(
+            [
+                "version": integer("The event's version in the posting's stream (1, 2, … without a gap).", min: 1),
+                "position": integer("Its position.", min: 1), "recorded_at": .object(["type": .string("string"), "format": .string("date-time")]),
+                "hash_format": integer("1 or 2: the rule its hash follows.", min: 1, max: 2),
+                "event": .object(["type": .string("object"), "description": .string("A disclosed event: its envelope (the posting's own events and the student's).")]),
+                "salt": .object(["type": .string("string"), "description": .string("A disclosed format 2 event: its commitment's salt (hex).")]),
+                "commitment": .object(["type": .string("string"), "description": .string("A withheld event (another student's): SHA-256 of salt and content (hex).")]),
+                "subject": .object(["type": .string("string"), "description": .string("A withheld event: its student's salted tag (hex).")]),
+            ], required: ["version", "position", "recorded_at", "hash_format"])
+        var proofResponses = ["200": response(
+            "The proof: see docs/proofs.md for the format and the checks (`placementctl proof verify` runs them offline).",
+            object(
+                [
+                    "proof_format": integer("1.", min: 1, max: 1), "posting_id": .object(["type": .string("string")]),
+                    "student_id": .object(["type": .string("string")]), "seal": seal,
+                    "placement": .object(["type": .string("object"), "description": .string("The placement row as of the seal.")]),
+                    "subject_salt": hex, "events": .object(["type": .string("array"), "items": proofEvent]),
+                    "inclusion": object(["leaf_index": integer("The stream's last sealed event's leaf in the seal's tree.", min: 0), "event_hash": hex, "path": hexArray], required: ["leaf_index", "event_hash", "path"]),
+                ], required: ["proof_format", "posting_id", "student_id", "seal", "placement", "subject_salt", "events", "inclusion"]),
+            position: true)]
+        proofResponses.merge(errors([400, 401, 404, 409, 503]), uniquingKeysWith: { a, _ in a })
+        paths["/v1/placements/{posting_id}/{student_id}/proof"] = .object([
+            "get": operation(
+                "A proof of one placement against the latest signed seal, scoped like the placement: its stream complete and unchanged, this student's and the posting's events in full, other students' only as salted commitments.",
+                proofResponses, parameters: [postingID, parameter("student_id", in: "path", id), minPosition])
         ])
         let key = object(
             [

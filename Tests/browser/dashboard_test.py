@@ -32,6 +32,9 @@ def check(condition, what):
         print(f"FAIL: {what}", file=sys.stderr)
 
 
+PLACEMENTCTL = "placementctl"  # beside the placementd under test (set in main)
+
+
 def get(base, path, key):
     request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {key}"})
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -125,6 +128,19 @@ def test_university(page, base, org, key, shots):
     check(len(rows) == len(listing), f"placements table has {len(rows)} rows, API {len(listing)}")
     check([r[0] + "/" + r[1] for r in rows] == [p["posting_id"] + "/" + p["student_id"] for p in listing], "placements table rows in API order")
     check(all(p["university_id"] == org for p in listing), "the university sees only its students' placements")
+    # "Download proof" on the first placement: the file is the served proof, and it verifies offline.
+    with page.expect_download() as download:
+        page.click("[data-testid=placements] tbody tr:first-child [data-testid=proof]")
+    check(download.value.suggested_filename == f"proof-{listing[0]['posting_id']}-{listing[0]['student_id']}.json", "proof file name")
+    with open(download.value.path()) as f:
+        proof = json.load(f)
+    check((proof.get("proof_format"), proof.get("posting_id"), proof.get("student_id")) == (1, listing[0]["posting_id"], listing[0]["student_id"]),
+          "the downloaded proof is the first row's")
+    keys_path = os.path.join(tempfile.mkdtemp(prefix="placement-keys-"), "keys.json")
+    with open(keys_path, "w") as f:
+        json.dump(get(base, "/v1/seals/keys", key), f)
+    verified = subprocess.run([PLACEMENTCTL, "proof", "verify", download.value.path(), "--keys", keys_path], capture_output=True, text=True)
+    check(verified.returncode == 0, f"placementctl proof verify on the downloaded proof: {verified.returncode} {verified.stderr.strip()}")
     if shots:
         page.screenshot(path=os.path.join(shots, "university-desktop.png"), full_page=True)
         page.set_viewport_size({"width": 390, "height": 844})
@@ -182,6 +198,8 @@ def main():
     parser.add_argument("--port", type=int, default=18181)
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     args = parser.parse_args()
+    global PLACEMENTCTL
+    PLACEMENTCTL = os.path.join(os.path.dirname(os.path.abspath(args.placementd)), "placementctl")
     if args.screenshots:
         os.makedirs(args.screenshots, exist_ok=True)
     data = tempfile.mkdtemp(prefix="placement-dashboard-")
