@@ -26,7 +26,8 @@ struct PlacementBench: AsyncParsableCommand {
             open transaction holds the gap-free position back), import (placementctl import of --events events, \
             read models included), catchup (only when the import found no attached read models: the daemon builds \
             them at start), rebuild (each projection rebuilt from position 0, and how long the swap held appends), \
-            queries (dashboard and list routes at that size). For an A/B of appends under wrk against another \
+            seal (the first seal of the whole log: placementctl seal), proof (GET .../proof for sealed placements \
+            spread over the log, one client), queries (dashboard and list routes at that size). For an A/B of appends under wrk against another \
             build, see bench/ab/run.sh.
             """)
 
@@ -63,8 +64,8 @@ struct PlacementBench: AsyncParsableCommand {
             valueName: "n,..."))
     var queryClients = "1,4"
 
-    @Option(help: ArgumentHelp("Workloads to run (comma-separated): appends, batches, lag, import, rebuild, seal, queries.", valueName: "list"))
-    var workloads = "appends,batches,lag,import,rebuild,seal,queries"
+    @Option(help: ArgumentHelp("Workloads to run (comma-separated): appends, batches, lag, import, rebuild, seal, proof, queries.", valueName: "list"))
+    var workloads = "appends,batches,lag,import,rebuild,seal,proof,queries"
 
     @Option(help: ArgumentHelp("Also write the results as JSON to this file.", valueName: "file"))
     var json: String?
@@ -73,7 +74,7 @@ struct PlacementBench: AsyncParsableCommand {
     var binDir: String?
 
     func validate() throws {
-        let known: Set<String> = ["appends", "batches", "lag", "import", "rebuild", "seal", "queries"]
+        let known: Set<String> = ["appends", "batches", "lag", "import", "rebuild", "seal", "proof", "queries"]
         for name in selected where !known.contains(name) {
             throw ValidationError("unknown workload \(name): choose from \(known.sorted().joined(separator: ", "))")
         }

@@ -105,16 +105,22 @@ extension Bench {
 
         if selected.contains("seal") {
             let total = try await scalar("SELECT count(*) FROM events")
-            let keys = workDirectory + "/seal-keys"
-            _ = try runChecked([binaries + "/placementctl", "seal-keys", "create", "--seal-keys", keys] + daemonArguments)
             print("\n== first seal of \(total) events: placementctl seal (the Merkle tree, its tiles, the signature)")
-            let started = ContinuousClock.now
-            _ = try runChecked([binaries + "/placementctl", "seal", "--seal-keys", keys] + daemonArguments)
-            let elapsed = ContinuousClock.now - started
+            let elapsed = try sealNow()
             report.add(
                 ResultRow(
                     workload: "first seal of \(total) events", unit: "events/s", ours: Double(total) / max(elapsed.seconds, 0.001), raw: nil,
                     bar: .atLeast(200_000), details: [("time", "\(format(elapsed.seconds)) s (the command's whole run)")]))
+        }
+
+        if selected.contains("proof") {
+            if try await scalar("SELECT count(*) FROM seals WHERE format = 2") == 0 {
+                print("\n== a signed seal for the proofs: placementctl seal")
+                _ = try sealNow()
+            }
+            let total = try await scalar("SELECT count(*) FROM events")
+            print("\n== placement proofs at \(total) events, 1 client, \(seconds) s")
+            report.add(try await proofs(load: load, options: options, total: total))
         }
 
         if selected.contains("queries") {
@@ -270,6 +276,51 @@ extension Bench {
         let elapsed = clock.now - started
         print("   VACUUM ANALYZE took \(format(elapsed.seconds)) s")
         return elapsed
+    }
+
+    /// Seals every event with a key of the bench's own; returns how long `placementctl seal` took.
+    func sealNow() throws -> Duration {
+        let keys = workDirectory + "/seal-keys"
+        if !FileManager.default.fileExists(atPath: keys) {
+            _ = try runChecked([binaries + "/placementctl", "seal-keys", "create", "--seal-keys", keys] + daemonArguments)
+        }
+        let started = ContinuousClock.now
+        _ = try runChecked([binaries + "/placementctl", "seal", "--seal-keys", keys] + daemonArguments)
+        return ContinuousClock.now - started
+    }
+
+    // MARK: Proofs
+
+    /// `GET /v1/placements/{p}/{s}/proof` for sealed placements spread over the log, one client.
+    func proofs(load: HTTPLoad, options: PlacementBench, total: Int64) async throws -> ResultRow {
+        var placements: [(String, String)] = []
+        for try await (posting, student) in try await client.query(
+            """
+            SELECT posting_id, data->>'student_id' FROM events
+            WHERE type = 'selected' AND position <= (SELECT max(upto_position) FROM seals WHERE format = 2)
+            ORDER BY hashtext(id::text) LIMIT 500
+            """, logger: logger
+        ).decode((String, String).self) { placements.append((posting, student)) }
+        guard !placements.isEmpty else { throw LoadError("no sealed placement to prove") }
+        let admin = keys[.admin]!
+        let counter = Shared(0)
+        let result = try await load.closedLoop(
+            clients: 1, duration: options.phase,
+            next: { [placements] _ in
+                let n = counter.withLock { c -> Int in
+                    c += 1
+                    return c
+                }
+                let (posting, student) = placements[n % placements.count]
+                var request = LoadRequest(path: "/v1/placements/\(posting)/\(student)/proof")
+                request.authorization = admin
+                return request
+            },
+            onSuccess: { _, _, _ in })
+        try check(result, "proofs")
+        return ResultRow(
+            workload: "placement proof at \(total) events", unit: "ms p99", ours: result.percentileMilliseconds(99), raw: nil, bar: .atMost(50),
+            details: [("p50", "\(format(result.percentileMilliseconds(50))) ms"), ("placements", String(placements.count))])
     }
 
     // MARK: Queries
