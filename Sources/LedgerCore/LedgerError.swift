@@ -13,6 +13,9 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case projectionLagging = "projection_lagging"
     /// A placement proof asked for before the latest signed seal covers the placement (409).
     case notSealed = "not_sealed"
+    /// A placement proof that cannot be private: the posting holds another student's event from
+    /// before hash format 2 (409, for good).
+    case notProvable = "not_provable"
     // Domain rules (422)
     case postingExists = "posting_exists"
     case postingNotFound = "posting_not_found"
@@ -39,7 +42,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     public var isDomainRule: Bool {
         switch self {
         case .invalidJSON, .invalidField, .unauthorized, .forbidden, .notFound, .versionConflict, .idConflict,
-            .payloadTooLarge, .unavailable, .projectionLagging, .notSealed:
+            .payloadTooLarge, .unavailable, .projectionLagging, .notSealed, .notProvable:
             false
         default: true
         }

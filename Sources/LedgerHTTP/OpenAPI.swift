@@ -55,7 +55,7 @@ public enum OpenAPIDocument {
         let meaning: [Int: String] = [
             400: "invalid_json or invalid_field (with `field`)", 401: "unauthorized: missing, unknown or revoked key",
             403: "forbidden: the key's role may not do this", 404: "not_found (also for resources out of the key's scope)",
-            409: "version_conflict or id_conflict (appends); not_sealed (a placement proof before a seal covers the placement)", 413: "payload_too_large: more than 1,000 events or 1 MiB",
+            409: "version_conflict or id_conflict (appends); not_sealed (a placement proof before a seal covers the placement) or not_provable (another student's event predates private proofs)", 413: "payload_too_large: more than 1,000 events or 1 MiB",
             422: "a domain rule was broken (the code names it)", 503: "unavailable: the database is down (see Retry-After)",
         ]
         var out: [String: JSON] = [:]

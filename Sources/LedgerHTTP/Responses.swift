@@ -44,7 +44,7 @@ enum Reply {
         case .unauthorized: .unauthorized
         case .forbidden: .forbidden
         case .notFound: .notFound
-        case .versionConflict, .idConflict, .notSealed: .conflict
+        case .versionConflict, .idConflict, .notSealed, .notProvable: .conflict
         case .payloadTooLarge: .contentTooLarge
         case .unavailable, .projectionLagging: .serviceUnavailable
         default: .unprocessableContent

@@ -68,9 +68,9 @@ extension Integrity {
 
 extension Integrity {
     /// The proof of `studentID`'s placement on `postingID` against the latest signed seal (see
-    /// `PlacementProof`). Throws `not_sealed` (409) when no signed seal covers the placement yet, or
-    /// when the posting holds another student's event recorded before hash format 2 (it cannot be
-    /// withheld). The caller checks that the placement is in the reader's scope.
+    /// `PlacementProof`). Throws `not_sealed` (409) when no signed seal covers the placement yet, and
+    /// `not_provable` (409) when the posting holds another student's event recorded before hash
+    /// format 2 (it cannot be withheld). The caller checks that the placement is in the reader's scope.
     public func placementProof(postingID: String, studentID: String, on connection: PostgresConnection) async throws -> PlacementProof {
         guard let seal = try await seals(on: connection, .latestSigned).first?.signed else {
             throw LedgerError(.notSealed, "nothing is sealed yet: wait for the daemon's next seal, or run `placementctl seal`")
@@ -102,7 +102,7 @@ extension Integrity {
             }
             guard e.hashFormat == PrivateEventHash.format, let other = student else {
                 throw LedgerError(
-                    .notSealed,
+                    .notProvable,
                     "posting \(postingID) holds another student's event recorded before private proofs (hash format 1, version \(e.version)): its content cannot be withheld, so this posting has no private proof")
             }
             let content = PrivateEventHash.contentBytes(event: e.event, data: e.event.data.json.canonicalBytes)

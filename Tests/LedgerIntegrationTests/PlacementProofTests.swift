@@ -152,9 +152,10 @@ struct PlacementProofTests {
         }
     }
 
-    @Test("a posting with another student's event from before hash format 2 has no private proof (409)")
+    @Test("a posting with another student's event from before hash format 2 has no private proof (409 not_provable)")
     func formatOneHistory() async throws {
-        try await TestLedger.with { ledger in
+        try await APIFixture.with { f, client in
+            let ledger = f.ledger
             var e = Events("p-old")
             _ = try await ledger.store.append(e.placement("s-1"))
             // An event recorded by an older version: hash format 1, about another student.
@@ -176,12 +177,9 @@ struct PlacementProofTests {
             }
             #expect(try await ledger.text("SELECT hash_format::text FROM events WHERE position = \(position)") == "1")
             _ = try await ledger.seal()
-            let integrity = ledger.integrity
-            await #expect {
-                try await ledger.asApp { try await integrity.placementProof(postingID: "p-old", studentID: "s-1", on: $0) }
-            } throws: { error in
-                (error as? LedgerError)?.code == .notSealed && "\(error)".contains("hash format 1")
-            }
+            let reply = try await client.call(.get, "/v1/placements/p-old/s-1/proof", key: f.platform)
+            #expect(reply.status == .conflict && reply.json.errorCode == "not_provable", "\(reply.json)")
+            #expect(reply.json["error"]?["message"].map { "\($0)".contains("hash format 1") } == true)
         }
     }
 }
