@@ -44,18 +44,7 @@ public enum EventHash {
         out.reserveCapacity(data.count + 384)
         // The keys in RFC 8785 order (all ASCII, so byte order): actor, data, expected_version,
         // hash_format, id, occurred_at, position, posting_id, prev_hash, recorded_at, type, version.
-        if let actor = event.actor {
-            out.append(contentsOf: #"{"actor":"#.utf8)
-            JSON.writeString(actor, into: &out)
-            out.append(contentsOf: #","data":"#.utf8)
-        } else {
-            out.append(contentsOf: #"{"data":"#.utf8)
-        }
-        out.append(contentsOf: data)
-        if let expected = event.expectedVersion {
-            out.append(contentsOf: #","expected_version":"#.utf8)
-            JSON.writeInteger(expected, into: &out)
-        }
+        writeEnvelopeHead(event: event, data: data, into: &out)
         out.append(contentsOf: #","hash_format":"#.utf8)
         JSON.writeInteger(format, into: &out)
         out.append(contentsOf: #","id":"#.utf8)
@@ -76,6 +65,23 @@ public enum EventHash {
         JSON.writeInteger(version, into: &out)
         out.append(UInt8(ascii: "}"))
         return out
+    }
+
+    /// `{"actor":…,"data":…,"expected_version":…` (actor and expected_version when present): the
+    /// members that sort before every other key of both hashed forms.
+    static func writeEnvelopeHead(event: Event, data: [UInt8], into out: inout [UInt8]) {
+        if let actor = event.actor {
+            out.append(contentsOf: #"{"actor":"#.utf8)
+            JSON.writeString(actor, into: &out)
+            out.append(contentsOf: #","data":"#.utf8)
+        } else {
+            out.append(contentsOf: #"{"data":"#.utf8)
+        }
+        out.append(contentsOf: data)
+        if let expected = event.expectedVersion {
+            out.append(contentsOf: #","expected_version":"#.utf8)
+            JSON.writeInteger(expected, into: &out)
+        }
     }
 
     /// Whether `e.hash` is right for its recorded `hashFormat`; format 2 needs the ledger's proof

@@ -77,18 +77,7 @@ public enum PrivateEventHash {
         var out: [UInt8] = []
         out.reserveCapacity(data.count + 192)
         // Keys in RFC 8785 order: actor, data, expected_version, id, occurred_at, posting_id, type.
-        if let actor = event.actor {
-            out.append(contentsOf: #"{"actor":"#.utf8)
-            JSON.writeString(actor, into: &out)
-            out.append(contentsOf: #","data":"#.utf8)
-        } else {
-            out.append(contentsOf: #"{"data":"#.utf8)
-        }
-        out.append(contentsOf: data)
-        if let expected = event.expectedVersion {
-            out.append(contentsOf: #","expected_version":"#.utf8)
-            JSON.writeInteger(expected, into: &out)
-        }
+        EventHash.writeEnvelopeHead(event: event, data: data, into: &out)
         out.append(contentsOf: #","id":"#.utf8)
         JSON.writeString(event.id, into: &out)
         out.append(contentsOf: #","occurred_at":"#.utf8)

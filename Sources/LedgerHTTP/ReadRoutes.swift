@@ -123,7 +123,9 @@ extension LedgerAPI {
             position: position)
     }
 
-    func placement(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
+    /// The placement the path names, if the caller's scope holds it (else 404), and the position
+    /// the read reflects.
+    func scopedPlacement(_ request: Request, _ context: LedgerRequestContext) async throws -> (row: PlacementRow, position: Int64) {
         let caller = try context.caller
         let postingID = try context.parameters.pathIdentifier("posting_id")
         let studentID = try context.parameters.pathIdentifier("student_id")
@@ -132,6 +134,12 @@ extension LedgerAPI {
             $0.placementQuery(postingID: postingID, studentID: studentID, scope: scope)
         }
         guard let row = rows.first else { throw LedgerError(.notFound, "no placement of student \(studentID) on posting \(postingID)") }
+        return (row, position)
+    }
+
+    func placement(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
+        let (row, position) = try await scopedPlacement(request, context)
+        let (postingID, studentID) = (row.postingID, row.studentID)
         // The audit trail comes from the log itself: the posting-level events and that student's.
         let store = store
         let events = try await db { try await store.stream(postingID) }.filter {
@@ -144,14 +152,8 @@ extension LedgerAPI {
     /// The placement's proof against the latest signed seal (docs/proofs.md). Scoped like the
     /// placement: the live row decides who may ask; the proof is built in one snapshot of the reads' pool.
     func placementProof(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
-        let caller = try context.caller
-        let postingID = try context.parameters.pathIdentifier("posting_id")
-        let studentID = try context.parameters.pathIdentifier("student_id")
-        let scope = Self.scope(of: caller)
-        let (rows, position) = try await readRows(request, context, projections: ["placements"]) {
-            $0.placementQuery(postingID: postingID, studentID: studentID, scope: scope)
-        }
-        guard !rows.isEmpty else { throw LedgerError(.notFound, "no placement of student \(studentID) on posting \(postingID)") }
+        let (row, position) = try await scopedPlacement(request, context)
+        let (postingID, studentID) = (row.postingID, row.studentID)
         let client = reads.client, logger = store.logger
         let proof = try await db {
             try await client.withConnection { connection in
