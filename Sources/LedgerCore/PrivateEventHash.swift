@@ -4,10 +4,11 @@ import Crypto
 /// format 2 derive from it, so a proof can disclose one student's salts and nothing that opens
 /// another student's commitments.
 public struct ProofKey: Sendable {
-    let key: SymmetricKey
+    /// HMAC keyed with the secret, its key block absorbed once: every derivation copies it.
+    let keyed: HMAC<SHA256>
 
     public init(secret: [UInt8]) {
-        key = SymmetricKey(data: secret)
+        keyed = HMAC<SHA256>(key: SymmetricKey(data: secret))
     }
 
     /// The salt of an event's content commitment: HMAC-SHA-256(secret, "event-salt" 0x00 id).
@@ -22,7 +23,7 @@ public struct ProofKey: Sendable {
     }
 
     private func mac(_ label: String, _ parts: [String]) -> [UInt8] {
-        var hmac = HMAC<SHA256>(key: key)
+        var hmac = keyed
         hmac.update(data: Array(label.utf8))
         for part in parts {
             hmac.update(data: [0])
@@ -107,9 +108,44 @@ public enum PrivateEventHash {
         commitment: [UInt8], subject: [UInt8]?, version: Int64, position: Int64, postingID: String, recordedAt: Timestamp,
         prevHash: [UInt8]
     ) -> [UInt8] {
-        let form = chainForm(
-            commitment: commitment, subject: subject, version: version, position: position, postingID: postingID,
-            recordedAt: recordedAt, prevHash: prevHash)
-        return Array(SHA256.hash(data: form.canonicalBytes))
+        Array(
+            SHA256.hash(
+                data: chainBytes(
+                    commitment: commitment, subject: subject, version: version, position: position, postingID: postingID,
+                    recordedAt: recordedAt, prevHash: prevHash)))
+    }
+
+    /// `chainForm(...).canonicalBytes`, written member by member in key order (every append
+    /// hashes every event; building and sorting an object per event is most of that cost). The
+    /// tests check the two agree.
+    static func chainBytes(
+        commitment: [UInt8], subject: [UInt8]?, version: Int64, position: Int64, postingID: String, recordedAt: Timestamp,
+        prevHash: [UInt8]
+    ) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(400 + postingID.utf8.count)
+        out.append(contentsOf: #"{"commitment":""#.utf8)
+        out.append(contentsOf: Hex.encode(commitment).utf8)
+        out.append(contentsOf: #"","hash_format":"#.utf8)
+        JSON.writeInteger(format, into: &out)
+        out.append(contentsOf: #","position":"#.utf8)
+        JSON.writeInteger(position, into: &out)
+        out.append(contentsOf: #","posting_id":"#.utf8)
+        JSON.writeString(postingID, into: &out)
+        out.append(contentsOf: #","prev_hash":""#.utf8)
+        out.append(contentsOf: Hex.encode(prevHash).utf8)
+        out.append(contentsOf: #"","recorded_at":"#.utf8)
+        JSON.writeString(recordedAt.rfc3339, into: &out)
+        if let subject {
+            out.append(contentsOf: #","subject":""#.utf8)
+            out.append(contentsOf: Hex.encode(subject).utf8)
+            out.append(UInt8(ascii: "\""))
+        } else {
+            out.append(contentsOf: #","subject":null"#.utf8)
+        }
+        out.append(contentsOf: #","version":"#.utf8)
+        JSON.writeInteger(version, into: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 }

@@ -8,6 +8,7 @@ import Logging
 import Metrics
 import Prometheus
 import PostgresNIO
+import ServiceLifecycle
 
 @main
 struct Placementd: AsyncParsableCommand {
@@ -19,7 +20,7 @@ struct Placementd: AsyncParsableCommand {
             use and stopped when the daemon stops), applies migrations, prepares the read models (creates them, or \
             builds them from the log while serving when their version changed; appends write them in their own \
             transactions), serves the HTTP API on --listen and seals new events periodically. SIGTERM or SIGINT \
-            drains in-flight requests and stops cleanly.
+            drains in-flight requests and stops cleanly (whatever is still running after 20 s is cancelled).
             """)
 
     @Option(name: .customLong("database-url"), help: ArgumentHelp("PostgreSQL URL (default: $PLACEMENT_DATABASE_URL, else the embedded cluster).", valueName: "url"))
@@ -169,8 +170,14 @@ struct Placementd: AsyncParsableCommand {
         // swift-metrics for the libraries (Hummingbird's request metrics), into the registry /metrics shows.
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: configuration.metrics))
         let app = buildApplication(configuration, logger: logger)
+        var group = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // SIGTERM drains: the server stops accepting, in-flight requests finish (a group transaction
+        // is given up after 15 s), then the pools close. Past these bounds whatever is stuck is
+        // cancelled, then abandoned, so a stop never waits for ever and the cluster is stopped cleanly.
+        group.maximumGracefulShutdownDuration = .seconds(20)
+        group.maximumCancellationDuration = .seconds(5)
         do {
-            try await app.runService()
+            try await ServiceGroup(configuration: group).run()
         } catch {
             logger.critical("placementd failed: \(describe(error))")
             throw ExitCode(1)

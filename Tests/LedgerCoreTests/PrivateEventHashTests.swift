@@ -39,6 +39,21 @@ struct PrivateEventHashTests {
         #expect(Set(events.map(\.type)).count >= 8)
     }
 
+    @Test("the chained form written member by member equals the canonical object, with and without a subject")
+    func chainBytes() {
+        for (i, subject) in [nil, [UInt8](repeating: 0x5A, count: 32)].enumerated() {
+            let prev: [UInt8] = i == 0 ? [] : IntegrityTests.prev
+            let args = (commitment: [UInt8](repeating: UInt8(i + 1), count: 32), version: Int64(i + 1), position: Int64(9_000_000_000 + i))
+            let form = PrivateEventHash.chainForm(
+                commitment: args.commitment, subject: subject, version: args.version, position: args.position, postingID: "p-\"é\(i)",
+                recordedAt: IntegrityTests.recordedAt, prevHash: prev)
+            let written = PrivateEventHash.chainBytes(
+                commitment: args.commitment, subject: subject, version: args.version, position: args.position, postingID: "p-\"é\(i)",
+                recordedAt: IntegrityTests.recordedAt, prevHash: prev)
+            #expect(String(decoding: written, as: UTF8.self) == form.canonicalString)
+        }
+    }
+
     @Test("every edit, another key, or reading it as format 1 fails verification")
     func verifyDetectsEdits() {
         let good = RecordedEvent(
