@@ -22,6 +22,9 @@ public struct DeepVerify: Sendable {
         public var eventsChecked: Int64 = 0
         public var streamsChecked = 0
         public var rowsChecked = 0
+        /// False when the read models were never built (no daemon has served the ledger and no
+        /// `replay` ran): there is nothing to compare, which is not a problem.
+        public var readModelsBuilt = true
         public var problems: [Problem] = []
     }
 
@@ -41,7 +44,11 @@ public struct DeepVerify: Sendable {
                 var report = Report()
                 let states = try await Self.refold(on: connection, logger: logger, report: &report, progress: progress)
                 try await Self.compareStreams(states, on: connection, logger: logger, report: &report)
-                try await Self.compareReadModels(states, on: connection, logger: logger, report: &report)
+                if try await Self.readModelsExist(on: connection, logger: logger) {
+                    try await Self.compareReadModels(states, on: connection, logger: logger, report: &report)
+                } else {
+                    report.readModelsBuilt = false
+                }
                 report.problems.sort { $0.position < $1.position }
                 return report
             }
@@ -123,6 +130,15 @@ public struct DeepVerify: Sendable {
     }
 
     /// Every read model against rows derived from the fold.
+    static func readModelsExist(on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        for try await exists in try await connection.query(
+            "SELECT to_regclass('proj_postings.postings') IS NOT NULL AND to_regclass('proj_placements.placements') IS NOT NULL", logger: logger
+        ).decode(Bool.self) {
+            return exists
+        }
+        return false
+    }
+
     static func compareReadModels(
         _ states: [String: PostingState], on connection: PostgresConnection, logger: Logger, report: inout Report
     ) async throws {

@@ -90,6 +90,7 @@ public final class LedgerDatabase: Sendable {
                 }
             }
             if migrate {
+                try await Self.checkAppRole(on: connection, logger: logger)
                 // A clock behind the log (a restore into another cluster) is moved forward here;
                 // a role that may not move it leaves appends refusing (503) with the command to run.
                 do {
@@ -110,6 +111,33 @@ public final class LedgerDatabase: Sendable {
             } else if current < latest {
                 throw ConfigurationError(
                     "the database schema is at version \(current), this binary needs \(latest): run `placementctl migrate` first")
+            }
+        }
+    }
+
+    /// The daemon's role must exist and hold its grants. A `pg_restore` into a cluster without the
+    /// role skips the dump's GRANTs (with errors that are easy to miss): the daemon would then be
+    /// refused every read and write. Said here, with the fix, rather than at the first request.
+    static func checkAppRole(on connection: PostgresConnection, logger: Logger) async throws {
+        let role = EmbeddedCluster.appUser
+        for try await state in try await connection.run(
+            """
+            SELECT CASE WHEN NOT EXISTS (SELECT FROM pg_roles WHERE rolname = \(role)) THEN 'missing'
+                        WHEN NOT (has_table_privilege(\(role), 'events', 'INSERT') AND has_table_privilege(\(role), 'streams', 'UPDATE')
+                                  AND has_table_privilege(\(role), 'proof_secret', 'SELECT')) THEN 'ungranted'
+                        ELSE 'ok' END
+            """, logger: logger
+        ).decode(String.self) {
+            switch state {
+            case "missing":
+                throw ConfigurationError(
+                    "the daemon's role \(role) does not exist in this cluster (a pg_restore into a fresh cluster cannot apply the dump's GRANTs without it): "
+                        + "create it as a superuser with `CREATE ROLE \(role) NOLOGIN`, then restore again (docs/operations.md)")
+            case "ungranted":
+                throw ConfigurationError(
+                    "the daemon's role \(role) lacks its privileges on the ledger's tables (restored before the role existed?): "
+                        + "restore again now that the role exists (docs/operations.md)")
+            default: break
             }
         }
     }

@@ -57,8 +57,14 @@ struct Verify: AsyncParsableCommand {
                 if deepReport.problems.count > 21 { print("  … and \(deepReport.problems.count - 21) more") }
                 throw Failure(code: 1, message: "the ledger does not verify deeply: \(first)")
             }
-            print(
-                "OK (deep): \(deepReport.eventsChecked) events decided again with the rules, \(deepReport.streamsChecked) stream heads and \(deepReport.rowsChecked) read-model rows match the fold")
+            if deepReport.readModelsBuilt {
+                print(
+                    "OK (deep): \(deepReport.eventsChecked) events decided again with the rules, \(deepReport.streamsChecked) stream heads and \(deepReport.rowsChecked) read-model rows match the fold")
+            } else {
+                print(
+                    "OK (deep): \(deepReport.eventsChecked) events decided again with the rules, \(deepReport.streamsChecked) stream heads match the fold; "
+                        + "the read models are not built yet (start the daemon or run `placementctl replay --all`), so none were compared")
+            }
         }
         if let seal = report.targetSeal {
             print("OK: the ledger up to position \(seal.uptoPosition) matches seal #\(seal.sequence) (\(seal.eventCount) events in that seal); \(report.eventsChecked) events checked")

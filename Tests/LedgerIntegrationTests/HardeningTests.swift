@@ -359,4 +359,19 @@ struct HardeningTests {
             #expect(rows.problems.contains { $0.message.contains("the report summary read model's row") }, "\(rows.problems.prefix(6))")
         }
     }
+
+    @Test("verify --deep on a ledger whose read models were never built checks the log and says so, rather than failing")
+    func deepVerifyWithoutReadModels() async throws {
+        try await TestLedger.with { ledger in
+            var e = Events("p-no-models")
+            _ = try await ledger.store.append(e.placement("s-1"))
+            // As a ledger only placementctl has written: no daemon prepared the projections.
+            try await ledger.exec("DROP SCHEMA proj_postings CASCADE")
+            try await ledger.exec("DROP SCHEMA proj_placements CASCADE")
+            let report = try await DeepVerify(client: ledger.store.client, logger: TestCluster.logger).run()
+            #expect(!report.readModelsBuilt)
+            #expect(report.problems.isEmpty, "\(report.problems.prefix(2))")
+            #expect(report.eventsChecked >= 3 && report.rowsChecked == 0)
+        }
+    }
 }

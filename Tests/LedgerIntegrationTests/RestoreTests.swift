@@ -71,4 +71,21 @@ struct RestoreTests {
             }
         }
     }
+
+    @Test("migrate refuses a restored ledger whose daemon role lacks its grants, naming the fix")
+    func migrateChecksTheAppRole() async throws {
+        try await TestLedger.with { ledger in
+            // As a pg_restore leaves it when the role did not exist yet: the GRANTs were skipped.
+            try await ledger.exec("REVOKE INSERT ON events FROM placement_app")
+            do {
+                _ = try await LedgerDatabase.open(owner: ledger.owner, app: ledger.app, logger: TestCluster.logger)
+                Issue.record("migrate accepted a daemon role without INSERT on events")
+            } catch let error as ConfigurationError {
+                #expect(error.message.contains("placement_app lacks its privileges") && error.message.contains("docs/operations.md"), "\(error.message)")
+            }
+            try await ledger.exec("GRANT INSERT ON events TO placement_app")
+            let reopened = try await LedgerDatabase.open(owner: ledger.owner, app: ledger.app, logger: TestCluster.logger)
+            reopened.close()
+        }
+    }
 }
