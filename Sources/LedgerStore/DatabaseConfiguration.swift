@@ -116,6 +116,16 @@ public struct DatabaseEndpoint: Sendable {
     /// tables or functions that the owner's next `keys create` or `seal` would use.
     static let startupParameters = [("search_path", "public")]
 
+    /// Sent too with a TCP connection: the server probes an idle connection after 10 s (every 5 s,
+    /// 3 times) and drops one whose data goes unacknowledged for 20 s. A daemon cut off by the
+    /// network (a cable, a firewall that drops packets) then loses its session, and with it the
+    /// stream locks and the transaction it held, within half a minute instead of the kernel's
+    /// default of two hours (idle) or about fifteen minutes (in flight); other daemons' appends to
+    /// those streams go on. The daemon's own side is bounded by its request deadlines.
+    static let tcpStartupParameters = [
+        ("tcp_keepalives_idle", "10"), ("tcp_keepalives_interval", "5"), ("tcp_keepalives_count", "3"), ("tcp_user_timeout", "20000"),
+    ]
+
     public var clientConfiguration: PostgresClient.Configuration {
         var configuration: PostgresClient.Configuration
         switch address {
@@ -130,8 +140,14 @@ public struct DatabaseEndpoint: Sendable {
                 }
             configuration = .init(host: host, port: port, username: username, password: password, database: database, tls: mode)
         }
-        configuration.options.additionalStartupParameters = Self.startupParameters
+        configuration.options.additionalStartupParameters = startupParameters
         return configuration
+    }
+
+    /// What every connection sends at startup (see `startupParameters`, `tcpStartupParameters`).
+    var startupParameters: [(String, String)] {
+        if case .tcp = address { return Self.startupParameters + Self.tcpStartupParameters }
+        return Self.startupParameters
     }
 
     public var connectionConfiguration: PostgresConnection.Configuration {
@@ -149,7 +165,7 @@ public struct DatabaseEndpoint: Sendable {
                     }
                 configuration = .init(host: host, port: port, username: username, password: password, database: database, tls: mode)
             }
-            configuration.options.additionalStartupParameters = Self.startupParameters
+            configuration.options.additionalStartupParameters = startupParameters
             return configuration
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
-import LedgerStore
+@testable import LedgerStore
+import PostgresNIO
 import Testing
 
 @Suite("Database URLs")
@@ -33,5 +34,27 @@ struct DatabaseURLTests {
         #expect(try parse("postgres://u@db.internal/p?sslrootcert=\(file)").tlsRootCertificates == file)
         #expect(try parse("postgres://u@db.internal/p?sslrootcert=system").tlsRootCertificates == nil)
         #expect(throws: ConfigurationError.self) { try parse("postgres://u@db.internal/p?sslrootcert=/nonexistent/ca.pem") }
+    }
+
+    @Test("TCP connections ask the server for keepalives and a user timeout, and PostgreSQL accepts them at startup")
+    func tcpKeepalives() async throws {
+        let tcp = try DatabaseEndpoint.parse(url: "postgresql://app@127.0.0.1:5432/placement")
+        let names = tcp.startupParameters.map(\.0)
+        #expect(names.contains("tcp_user_timeout") && names.contains("tcp_keepalives_idle") && names.contains("search_path"))
+        let socket = try DatabaseEndpoint.parse(url: "postgresql://app@/placement?host=/tmp")
+        #expect(socket.startupParameters.map(\.0) == ["search_path"])
+        // Sent over the test cluster's socket (where PostgreSQL ignores them): a wrong name or value
+        // would refuse every connection at startup.
+        try await TestLedger.with { ledger in
+            var configuration = try ledger.app.connectionConfiguration
+            configuration.options.additionalStartupParameters = DatabaseEndpoint.startupParameters + DatabaseEndpoint.tcpStartupParameters
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: TestCluster.logger)
+            var value = ""
+            for try await v in try await connection.query("SELECT current_setting('search_path')", logger: TestCluster.logger).decode(String.self) {
+                value = v
+            }
+            #expect(value == "public")
+            try await connection.close()
+        }
     }
 }
