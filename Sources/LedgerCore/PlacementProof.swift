@@ -34,10 +34,12 @@ public struct PlacementProof: Sendable {
     public var leafIndex: Int64
     public var eventHash: [UInt8]
     public var path: [[UInt8]]
+    /// The ledger's signed statement of where the stream ends as of the seal.
+    public var head: SignedStreamHead
 
     public init(
         postingID: String, studentID: String, seal: SignedSeal, placement: JSON, subjectSalt: [UInt8], entries: [Entry], leafIndex: Int64,
-        eventHash: [UInt8], path: [[UInt8]]
+        eventHash: [UInt8], path: [[UInt8]], head: SignedStreamHead
     ) {
         self.postingID = postingID
         self.studentID = studentID
@@ -48,6 +50,7 @@ public struct PlacementProof: Sendable {
         self.leafIndex = leafIndex
         self.eventHash = eventHash
         self.path = path
+        self.head = head
     }
 
     /// This student's subject tag: the one every event about them carries.
@@ -80,6 +83,7 @@ public struct PlacementProof: Sendable {
                 "leaf_index": .int(leafIndex), "event_hash": .string(Hex.encode(eventHash)),
                 "path": .array(path.map { .string(Hex.encode($0)) }),
             ]),
+            "stream_head": head.json,
         ])
     }
 
@@ -140,6 +144,10 @@ public struct PlacementProof: Sendable {
             }
             return bytes
         }
+        guard let headJSON = json["stream_head"], let head = SignedStreamHead(json: headJSON, postingID: postingID) else {
+            throw ProofFailure("stream_head is missing or malformed (it needs seal, version, event_hash, key_id, signature)")
+        }
+        self.head = head
     }
 
     private static func string(_ json: JSON, _ key: String) throws(ProofFailure) -> String {
@@ -162,18 +170,18 @@ public struct PlacementProof: Sendable {
     /// the first thing that failed.
     @discardableResult
     public func verify(keys: [PublishedSealKey]) throws(ProofFailure) -> PlacementRow {
-        // 1. The seal: a listed key, in service when the seal was made, and its signature.
-        guard let key = keys.first(where: { $0.id == seal.keyID }) else {
-            throw ProofFailure("the seal names key \(seal.keyID), which the keys file does not list")
-        }
-        guard SealSigningKey.id(publicKey: key.publicKey) == key.id else {
-            throw ProofFailure("key \(key.id)'s public key does not match its id (the id is derived from the key)")
-        }
-        if let retired = key.retiredAt, retired < seal.sealedAt {
-            throw ProofFailure("key \(key.id) was retired at \(retired.rfc3339), before the seal was made at \(seal.sealedAt.rfc3339)")
-        }
+        // 1. The seal and the stream's head: listed keys, in service when the seal was made, and
+        //    their signatures; the head is of this posting, as of this seal.
+        let key = try Self.key(seal.keyID, for: "the seal", in: keys, at: seal.sealedAt)
         guard seal.hasValidSignature(publicKey: key.publicKey) else {
             throw ProofFailure("the seal's signature does not verify with key \(key.id)")
+        }
+        let headKey = try Self.key(head.keyID, for: "stream_head", in: keys, at: seal.sealedAt)
+        guard head.hasValidSignature(publicKey: headKey.publicKey) else {
+            throw ProofFailure("stream_head's signature does not verify with key \(headKey.id)")
+        }
+        guard head.seal == seal.sequence else {
+            throw ProofFailure("stream_head speaks of seal #\(head.seal), the proof's seal is #\(seal.sequence)")
         }
         // 2. The stream: versions 1…n, each hash chained to the one before, recomputed from what is shown.
         guard !entries.isEmpty else { throw ProofFailure("the proof shows no events") }
@@ -221,7 +229,11 @@ public struct PlacementProof: Sendable {
                 lastPosition = position
             }
         }
-        // 3. The last event is in the sealed tree.
+        // 3. The stream ends where the ledger says it does, and its last event is in the sealed tree.
+        guard Int64(entries.count) == head.version, eventHash == head.eventHash else {
+            throw ProofFailure(
+                "the stream shown ends at version \(entries.count), but the ledger signed that posting \(postingID) ends at version \(head.version) as of seal #\(head.seal): events at the end were left out or added")
+        }
         guard previous == eventHash else {
             throw ProofFailure("the stream does not hash to inclusion.event_hash: an event was changed, removed or added")
         }
@@ -242,12 +254,30 @@ public struct PlacementProof: Sendable {
         }
         if row.json.canonicalBytes != placement.canonicalBytes {
             let expected = row.json
-            let differing = PlacementRow.columns.first { expected[$0] != placement[$0] } ?? "a field"
+            guard let differing = PlacementRow.columns.first(where: { expected[$0] != placement[$0] }) else {
+                let names: [String] = if case .object(let members) = placement { Array(members.keys) } else { [] }
+                let extra = names.filter { !PlacementRow.columns.contains($0) }.sorted().joined(separator: ", ")
+                throw ProofFailure("the placement has members a placement does not have: \(extra)")
+            }
             let given = placement[differing].map { String(decoding: $0.canonicalBytes, as: UTF8.self) } ?? "missing"
             let computed = expected[differing].map { String(decoding: $0.canonicalBytes, as: UTF8.self) } ?? "missing"
             throw ProofFailure("the placement's \(differing) is \(given), but the disclosed events give \(computed)")
         }
         return row
+    }
+
+    /// The listed key `id`, whose id is derived from it and which was in service at `time`.
+    static func key(_ id: String, for what: String, in keys: [PublishedSealKey], at time: Timestamp) throws(ProofFailure) -> PublishedSealKey {
+        guard let key = keys.first(where: { $0.id == id }) else {
+            throw ProofFailure("\(what) names key \(id), which the keys file does not list")
+        }
+        guard SealSigningKey.id(publicKey: key.publicKey) == key.id else {
+            throw ProofFailure("key \(key.id)'s public key does not match its id (the id is derived from the key)")
+        }
+        if let retired = key.retiredAt, retired < time {
+            throw ProofFailure("key \(key.id) was retired at \(retired.rfc3339), before the seal was made at \(time.rfc3339)")
+        }
+        return key
     }
 }
 

@@ -105,3 +105,62 @@ public struct SealSigningKey: Sendable {
         "sk-" + Hex.encode(Array(SHA256.hash(data: publicKey).prefix(8)))
     }
 }
+
+/// The ledger's signed statement that, as of seal `seal`, posting `postingID`'s stream ends at
+/// `version` with `eventHash`: what makes a placement proof's stream complete to its end, not just
+/// up to an event someone chose (a proof cut short before a later event of the student would need
+/// a statement the ledger never signed). Signed like a seal: Ed25519 over the RFC 8785 bytes of
+/// `body`.
+public struct SignedStreamHead: Sendable, Hashable {
+    public var postingID: String
+    public var seal: Int64
+    public var version: Int64
+    public var eventHash: [UInt8]
+    public var keyID: String
+    public var signature: [UInt8]
+
+    public init(postingID: String, seal: Int64, version: Int64, eventHash: [UInt8], keyID: String = "", signature: [UInt8] = []) {
+        self.postingID = postingID
+        self.seal = seal
+        self.version = version
+        self.eventHash = eventHash
+        self.keyID = keyID
+        self.signature = signature
+    }
+
+    public var body: JSON {
+        .object([
+            "statement": .string("stream_head"), "posting_id": .string(postingID), "seal": .int(seal), "version": .int(version),
+            "event_hash": .string(Hex.encode(eventHash)), "key_id": .string(keyID),
+        ])
+    }
+
+    /// As a proof carries it (`posting_id` is the proof's own).
+    public var json: JSON {
+        .object([
+            "seal": .int(seal), "version": .int(version), "event_hash": .string(Hex.encode(eventHash)), "key_id": .string(keyID),
+            "signature": .string(Data(signature).base64EncodedString()),
+        ])
+    }
+
+    public func signed(with key: SealSigningKey) throws -> SignedStreamHead {
+        var head = self
+        head.keyID = key.id
+        head.signature = Array(try key.privateKey.signature(for: head.body.canonicalBytes))
+        return head
+    }
+
+    public func hasValidSignature(publicKey: [UInt8]) -> Bool {
+        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey) else { return false }
+        return key.isValidSignature(signature, for: body.canonicalBytes)
+    }
+
+    public init?(json: JSON, postingID: String) {
+        guard case .int(let seal)? = json["seal"], case .int(let version)? = json["version"],
+            case .string(let hashHex)? = json["event_hash"], let hash = Hex.decode(hashHex), hash.count == 32,
+            case .string(let keyID)? = json["key_id"], case .string(let signatureText)? = json["signature"],
+            let signature = Data(base64Encoded: signatureText)
+        else { return nil }
+        self.init(postingID: postingID, seal: seal, version: version, eventHash: hash, keyID: keyID, signature: Array(signature))
+    }
+}

@@ -67,6 +67,11 @@ public func buildApplication(_ configuration: DaemonConfiguration, logger: Logge
     probeConfiguration.options.maximumConnections = 2
     let probe = PostgresClient(configuration: probeConfiguration, backgroundLogger: logger)
     api.probeClient = probe
+    if let keyring = configuration.sealKeys {
+        // The seal service's key signs proofs' stream heads (read per proof: a rotation applies at once).
+        let integrity = Integrity(client: client, logger: logger)
+        api.proofSigner = { try await integrity.signer(from: keyring) }
+    }
     var services: [any Service] = [client, readPool, probe]
     services += [
         SealService(client: client, interval: configuration.sealInterval, keyring: configuration.sealKeys, logger: logger),

@@ -154,11 +154,19 @@ extension LedgerAPI {
     func placementProof(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
         let (row, position) = try await scopedPlacement(request, context)
         let (postingID, studentID) = (row.postingID, row.studentID)
+        guard let proofSigner else {
+            throw LedgerError(.unavailable, "this daemon has no seal signing key (--seal-keys): it cannot sign a proof's stream head")
+        }
+        let signer: SealSigningKey
+        do { signer = try await proofSigner() } catch let error as SealKeyError {
+            throw LedgerError(.unavailable, "cannot sign the proof: \(error.message)")
+        }
         let client = reads.client, logger = store.logger
         let proof = try await db {
             try await client.withConnection { connection in
                 try await connection.transaction(.snapshot, logger: logger) {
-                    try await Integrity(client: client, logger: logger).placementProof(postingID: postingID, studentID: studentID, on: connection)
+                    try await Integrity(client: client, logger: logger).placementProof(
+                        postingID: postingID, studentID: studentID, signer: signer, on: connection)
                 }
             }
         }

@@ -25,6 +25,8 @@ public struct LedgerAPI: Sendable {
     /// flood of probes waits for it and never for the connections appends and reads need.
     /// nil: the store's.
     public var probeClient: PostgresClient?
+    /// The key that signs placement proofs' stream heads (the seal service's); nil: proofs answer 503.
+    public var proofSigner: (@Sendable () async throws -> SealSigningKey)?
 
     /// `metrics`: where the API records (a registry of its own unless the daemon passes the one it
     /// bootstrapped swift-metrics with).

@@ -71,7 +71,9 @@ extension Integrity {
     /// `PlacementProof`). Throws `not_sealed` (409) when no signed seal covers the placement yet, and
     /// `not_provable` (409) when the posting holds another student's event recorded before hash
     /// format 2 (it cannot be withheld). The caller checks that the placement is in the reader's scope.
-    public func placementProof(postingID: String, studentID: String, on connection: PostgresConnection) async throws -> PlacementProof {
+    public func placementProof(
+        postingID: String, studentID: String, signer: SealSigningKey, on connection: PostgresConnection
+    ) async throws -> PlacementProof {
         guard let seal = try await seals(on: connection, .latestSigned).first?.signed else {
             throw LedgerError(.notSealed, "nothing is sealed yet: wait for the daemon's next seal, or run `placementctl seal`")
         }
@@ -115,15 +117,16 @@ extension Integrity {
         let leaf = try await leafIndex(of: last.position, on: connection)
         let size = Int(seal.treeSize)
         let nodes = try await merkleNodes(treeSize: size, touching: [leaf], on: connection)
+        let head = try SignedStreamHead(postingID: postingID, seal: seal.sequence, version: last.version, eventHash: last.hash).signed(with: signer)
         return PlacementProof(
             postingID: postingID, studentID: studentID, seal: seal, placement: row.json,
             subjectSalt: key.subjectSalt(postingID: postingID, studentID: studentID), entries: entries, leafIndex: Int64(leaf),
-            eventHash: last.hash, path: try Merkle.inclusionProof(index: leaf, size: size, nodes: nodes))
+            eventHash: last.hash, path: try Merkle.inclusionProof(index: leaf, size: size, nodes: nodes), head: head)
     }
 
     /// The leaf of the event at `position` in the sealed tree: its tile's first leaf (from the
     /// stored tiles) plus the events before it in that tile, so at most 255 rows are counted.
-    func leafIndex(of position: Int64, on connection: PostgresConnection) async throws -> Int {
+    public func leafIndex(of position: Int64, on connection: PostgresConnection) async throws -> Int {
         var base: Int64 = 0
         var from: Int64 = 0
         for try await (tile, first, last) in try await connection.run(

@@ -32,7 +32,9 @@ struct APIFixture: Sendable {
                     try await keys.create(role: .university, orgID: "u-2").secret,
                 ]
             }
-            let api = LedgerAPI(store: ledger.store, keys: KeyCache(keys: KeyStore(client: ledger.store.client, logger: TestCluster.logger)))
+            var api = LedgerAPI(store: ledger.store, keys: KeyCache(keys: KeyStore(client: ledger.store.client, logger: TestCluster.logger)))
+            // Proofs' stream heads are signed with the key the tests seal with.
+            api.proofSigner = { TestLedger.sealKey }
             let fixture = APIFixture(
                 ledger: ledger, api: api, platform: secrets[0], company: secrets[1], otherCompany: secrets[2], university: secrets[3],
                 admin: secrets[4], otherUniversity: secrets[5])

@@ -77,8 +77,39 @@ struct PlacementProofTests {
                 $0.entries[mine[0]] = .disclosed(e, salt: salt)
             }
             refused("the student's hours removed", expecting: "without a gap") { $0.entries.remove(at: mine[2]) }
-            refused("the student's last event (the payment) removed", expecting: "inclusion.event_hash") { $0.entries.remove(at: paidIndex) }
-            refused("the student's payment removed and versions renumbered", expecting: "inclusion.event_hash") {
+            refused("the student's last event (the payment) removed", expecting: "left out or added") { $0.entries.remove(at: paidIndex) }
+            // Cut short with a genuine inclusion path of the earlier event (as anyone with the feed
+            // could make one): the ledger's signed stream head says where the stream ends.
+            let cut = try await f.ledger.asApp { connection in
+                let integrity = f.ledger.integrity
+                let version = try #require(proof.entries[paidIndex - 1].version as Int64?)
+                let hash = try await f.ledger.text("SELECT encode(hash, 'hex') FROM events WHERE posting_id = 'p-pf' AND version = \(version)")
+                let position = Int64(try await f.ledger.text("SELECT position::text FROM events WHERE posting_id = 'p-pf' AND version = \(version)"))!
+                let leaf = try await integrity.leafIndex(of: position, on: connection)
+                let nodes = try await integrity.merkleNodes(treeSize: Int(proof.seal.treeSize), touching: [leaf], on: connection)
+                return (Hex.decode(hash)!, leaf, try Merkle.inclusionProof(index: leaf, size: Int(proof.seal.treeSize), nodes: nodes))
+            }
+            refused("cut short before the payment, with a genuine inclusion path", expecting: "left out or added") {
+                $0.entries.removeLast()
+                $0.eventHash = cut.0
+                $0.leafIndex = Int64(cut.1)
+                $0.path = cut.2
+                guard case .object(var m) = $0.placement else { return }
+                m["paid_minor"] = .int(0)
+                m["balance_minor"] = .int(6_250)
+                m["settled"] = .bool(false)
+                m["last_paid_at"] = .null
+                $0.placement = .object(m)
+            }
+            refused("the stream head's version", expecting: "signature") { $0.head.version -= 1 }
+            refused("the stream head's signature", expecting: "stream_head's signature") { $0.head.signature[3] ^= 1 }
+            refused("a stream head of an older seal", expecting: "signature") { $0.head.seal -= 1 }
+            refused("an extra member in the placement", expecting: "members a placement does not have: extra") {
+                guard case .object(var m) = $0.placement else { return }
+                m["extra"] = .int(1)
+                $0.placement = .object(m)
+            }
+            refused("the student's payment removed and versions renumbered", expecting: "left out or added") {
                 $0.entries.remove(at: paidIndex)
                 $0.entries = $0.entries.enumerated().map { i, entry in
                     switch entry {

@@ -98,6 +98,8 @@ class Ledger:
         self.rss_samples = []
         self.starts = 0
         self.stop_seconds = []
+        self.daemon_args = []  # extra placementd flags (scenario 5: --database-url through its proxy)
+        self.pg_port = None  # the cluster's TCP port while it listens on loopback (scenario 5), else None
         self._sampler_stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample_rss, daemon=True)
         self._sampler.start()
@@ -141,11 +143,34 @@ class Ledger:
     def pg_stop(self):
         return self.pg_ctl("-m", "fast", "-w", "-t", "60", "stop")
 
-    def pg_start(self):
-        # The same options EmbeddedCluster.launch passes (durable: fsync stays on).
-        options = (f"-c listen_addresses='' -k '{self.run_dir}' -c max_connections=200"
+    def pg_start(self, tcp_port=None):
+        # The same options EmbeddedCluster.launch passes (durable: fsync stays on). With `tcp_port`
+        # the server also listens on 127.0.0.1 at that port; the port names the unix socket too
+        # (.s.PGSQL.<port>), so the embedded default (placementctl) cannot reach it meanwhile.
+        listen = f"-c listen_addresses=127.0.0.1 -p {tcp_port}" if tcp_port else "-c listen_addresses=''"
+        options = (f"{listen} -k '{self.run_dir}' -c max_connections=200"
                    " -c unix_socket_permissions=0777 -c idle_in_transaction_session_timeout=60s")
-        return self.pg_ctl("-l", os.path.join(self.run_dir, "postgresql.log"), "-w", "-t", "60", "-o", options, "start")
+        result = self.pg_ctl("-l", os.path.join(self.run_dir, "postgresql.log"), "-w", "-t", "60", "-o", options, "start")
+        self.pg_port = tcp_port if result.returncode == 0 else self.pg_port
+        return result
+
+    def psql(self, sql, timeout=20):
+        """One query as the cluster's owner over the unix socket (rows as lists of strings), or None."""
+        argv = self.as_server_user([os.path.join(self.pg_bin(), "psql"), "-h", self.run_dir, "-p", str(self.pg_port or 5432),
+                                    "-U", "postgres", "-d", "placement", "-AtX", "-F", "\t", "-c", sql])
+        try:
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        if result.returncode != 0:
+            return None
+        return [line.split("\t") for line in result.stdout.splitlines() if line]
+
+    def app_sessions(self):
+        """The daemon role's server sessions: {(client, state): count}, client 'tcp' or 'socket'."""
+        rows = self.psql("SELECT CASE WHEN client_addr IS NULL THEN 'socket' ELSE 'tcp' END, coalesce(state, '?'), count(*) "
+                         "FROM pg_stat_activity WHERE usename = 'placement_app' GROUP BY 1, 2 ORDER BY 1, 2")
+        return None if rows is None else {(r[0], r[1]): int(r[2]) for r in rows}
 
     def pg_running(self):
         return self.pg_ctl("status").returncode == 0
@@ -167,10 +192,10 @@ class Ledger:
     def start(self, timeout=180):
         started = time.monotonic()
         with open(self.log_path, "ab") as out:
-            out.write(f"\n==== start {self.starts} at {iso(time.time())}\n".encode())
+            out.write(f"\n==== start {self.starts} at {iso(time.time())} {' '.join(self.daemon_args)}\n".encode())
             self.process = subprocess.Popen(
                 [self.placementd, "--data-dir", self.data, "--listen", f"127.0.0.1:{self.port}",
-                 "--log-level", "warning", "--seal-interval", "2"],
+                 "--log-level", "warning", "--seal-interval", "2", *self.daemon_args],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
         self.starts += 1
         while time.monotonic() - started < timeout:
@@ -322,6 +347,7 @@ class Stats:
         self.sent_ids = set()
         self.duration = 0.0
         self.notes = []
+        self.batches = None  # a list to record the event ids of every multi-event request in
 
     def add(self, key, n=1):
         with self.lock:
@@ -379,7 +405,7 @@ class Client:
     """One loopback client: posts postings and walks a placement through its life, one request at a
     time, retrying every unacknowledged request unchanged (same ids) until it gets an answer."""
 
-    def __init__(self, world, stats, index, stop, rate=None, give_up_after=180, outage_ok=False):
+    def __init__(self, world, stats, index, stop, rate=None, give_up_after=180, outage_ok=False, in_doubt_ok=False):
         self.world = world
         self.stats = stats
         self.index = index
@@ -387,6 +413,9 @@ class Client:
         self.rate = rate  # requests per second, or None for as fast as answers come
         self.give_up_after = give_up_after
         self.outage_ok = outage_ok  # 503 unavailable is expected in this scenario (an outage, an overload)
+        # A 503 may answer a request whose commit the daemon sent but never heard back about (a cut
+        # link): its retry is then answered 200 with the original receipt (the README's contract).
+        self.in_doubt_ok = in_doubt_ok
         self.conn = None
         self.latencies = []
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -456,6 +485,8 @@ class Client:
                 w.sent[e["id"]] = e
         with st.lock:
             st.sent_ids.update(e["id"] for e in events)
+            if st.batches is not None and len(events) > 1:
+                st.batches.append([e["id"] for e in events])
         payload = json.dumps(body).encode()
         attempts = []  # "noresp" or "503" for each failed attempt
         first = time.monotonic()
@@ -546,6 +577,10 @@ class Client:
                 fail(f"[{st.name}] first attempt of fresh ids answered 200 (replay) for {events[0]['id']}")
             elif "noresp" in attempts:
                 st.add("acks_lost_recovered_by_retry")  # recorded before the crash, answer lost: idempotency
+            elif self.in_doubt_ok and set(attempts) == {"503"}:
+                # The daemon gave up at its deadline on a request whose commit was on its way (held
+                # by the cut link, delivered at the heal): recorded once, the retry got its receipt.
+                st.add("503_in_doubt_then_200")
             else:
                 # Every earlier attempt got an explicit error response, yet the events were recorded.
                 st.add("error_then_recorded")
