@@ -5,49 +5,71 @@ alone (Python standard library plus `cryptography` for Ed25519).
     python3 Tests/verifier/verify_proofs.py .build/debug/placementd
 
 Starts its own daemon (demo mode, embedded cluster, sealing every 2 s; placementctl is taken from
-the same directory), waits for a signed seal, then fetches the proof of every placement the
-university key lists (GET /v1/placements/{posting_id}/{student_id}/proof), plus, with the platform
-key, one of each status and stipend kind the university has none of and one with the company key,
-and checks each by every step of "Checking a placement proof", with nothing but the proof and
-GET /v1/seals/keys:
+the same directory), waits for a signed seal, then fetches the proof
+(GET /v1/placements/{posting_id}/{student_id}/proof) of every placement the university key lists
+(read with min_position at the first seal's end: right after start the read models may not reflect
+the demo history yet), plus, with the platform key, one of each status and stipend kind the
+university has none of and one with the company key, and checks each by every step of "Checking a
+placement proof", with nothing but the proof and GET /v1/seals/keys:
 
-  * the seal: its key listed, the key id derived from the key, the key not retired before
-    `sealed_at`, the Ed25519 signature over the RFC 8785 bytes of the seal without `signature`;
+  * the seal and the stream's head: for each, its key listed, the key id derived from the key, the
+    key not retired before the seal's `sealed_at` (one retired at or after it counts), the Ed25519
+    signature (the seal's over the RFC 8785 bytes of the seal without `signature`; the head's over
+    those of {"event_hash", "key_id", "posting_id" (the proof's), "seal", "statement":
+    "stream_head", "version"}); the head's `seal` is the seal's number;
   * the stream: versions 1..n, positions increasing, every hash recomputed (format 2 from the
     disclosed envelopes and salts, or the withheld events' commitment and subject; format 1 by its
-    own rule), disclosed events of the posting and of the student only, no withheld event carrying
-    the student's tag (nor one with no subject: the posting's own events are disclosed);
+    own rule), disclosed events of the posting and of the student only, every withheld event of
+    format 2 with a subject (never null: the posting's own events are disclosed) that is not the
+    student's tag;
+  * the end: as many events as `stream_head.version`, and `inclusion.event_hash` is
+    `stream_head.event_hash`;
   * the inclusion: the last hash is `inclusion.event_hash`, its position within the seal, and the
     RFC 9162 §2.1.3.2 audit path gives the seal's root;
-  * the figures: every field of `placement` recomputed from the disclosed events by the ledger's
-    rules (integers only; JSON with a key twice is refused).
+  * the figures: every member of `placement` recomputed from the disclosed events by the rules of
+    step 4 (stream order for "latest", a reversal cancels the earlier payments it names, hourly
+    minutes clamped to 0..max_hours×60, integers only), and no other member (JSON with a key twice
+    is refused).
 
 Against the ground truth a platform key reads (GET /v1/postings/{posting_id}/events) it also checks
 that each proof's hashes are the stream's, that it holds the stream up to its last sealed event with
-exactly the posting's and the student's events disclosed, and that its text names no other student
-of the posting, their university, event ids or payment references; `placementctl proof verify FILE
---keys KEYS.json` must accept each proof (exit 0).
+exactly the posting's and the student's events disclosed, that its stream_head names that event
+(version, hash) and the proof's seal, and that its text names no other student of the posting,
+their university, event ids or payment references; `placementctl proof verify FILE --keys
+KEYS.json` must accept each proof (exit 0).
 
 Then it tampers with two proofs with payments (one of the demo's, and the one below), one change
-at a time: a disclosed field, an event of the student removed (a gap, or versions renumbered), one
-of theirs withheld under their own tag, another student's commitment or subject, the subject salt,
-positions, the audit path, the leaf index, the event hash, the seal's signature and fields, another
-key (under the seal's key id, under its own), a key retired before the seal, a seal signed by a
-trusted key of ours whose tree ends before the proved event, a proof forged whole under such a key
-with a gap, swapped positions or another student's or posting's event disclosed, each figure of
-the placement, a figure given twice in the JSON. Where the hashes would catch a change of events,
-the figures are made to match so that only the step meant can. This verifier must refuse each at
-the step that checks it, and placementctl must refuse each too (exit 1, a message on stderr);
-controls (a key retired after the seal, an extra key, the seal re-signed or the proof forged
-unchanged under a trusted key of ours) must pass both.
+at a time: a disclosed field, an event of the student removed (a gap, or versions renumbered: the
+signed head's end, or with the head re-signed by a trusted key of ours to match, the chain), the
+stream's last event removed, and the one the stream head is there for: the proof cut short before
+the student's last event, with the genuine RFC 9162 inclusion path of the event before it, computed
+here from the global feed (GET /v1/events, the seal's first tree_size events, checked against its
+root) and the figures those events give (checked to pass every check but the signed head's); one
+of their events withheld under their own tag, another student's commitment or subject, the subject
+salt, positions, the proof's posting (the head is signed for it) and student, the audit path, the
+leaf index, the event hash, the stream head's version, seal number, event hash and signature, the
+head signed by an untrusted key (not listed, under the ledger's key id, under an id not derived
+from it, retired before the seal), the head re-signed by a trusted key of ours with another seal
+number, version or event hash, the seal's signature and fields, another key (under the seal's key
+id, under its own), a key retired before the seal, a seal signed by a trusted key of ours whose
+tree ends before the proved event, a proof forged whole under such a key with a gap, swapped
+positions or another student's or posting's event disclosed, each figure of the placement, a
+figure given twice in the JSON, an extra member in the placement (placementctl must name it: "the
+placement has members a placement does not have: NAME"). Where the hashes would catch a change of
+events, the figures are made to match so that only the step meant can. This verifier must refuse
+each at the step that checks it, and placementctl must refuse each too (exit 1, a message on
+stderr); controls (a key retired after or at the seal, an extra key, the seal and its stream head
+re-signed or the proof forged unchanged under a trusted key of ours, the stream head alone
+re-signed by a trusted key of ours, also by one retired at the seal's time, an unknown member
+beside the proof's) must pass both.
 
 Last, the rejections: another university's (or company's) placement and no placement 404
 `not_found`, no key or an unknown key 401, and a placement appended right after a seal 409
 `not_sealed` (skipped with a note if a seal keeps covering it first). Once sealed, that placement's
 proof (its events meet the rules' corners: times given with offsets, strings with escapes, hours
 over the cap and a negative correction, a revision, a reversed latest payment made earlier in time,
-a withdrawal after acceptance; another student of another university on the posting) verifies with
-the figures expected.
+a withdrawal after acceptance as its last event; another student of another university on the
+posting) verifies with the figures expected.
 
 Exits 0 when all hold, 1 naming what failed.
 """
@@ -236,14 +258,11 @@ def seal_bytes(seal):
     return jcs_bytes({k: v for k, v in seal.items() if k != "signature"})
 
 
-def check_seal(seal, keys):
-    """Step 1 (and "Checking a seal" 1-2)."""
-    need(isinstance(seal, dict), "seal", "no seal")
-    for field in ("seal", "tree_size", "up_to_position"):
-        need(is_int(seal.get(field)), "seal", f"seal.{field} is not an integer")
-    candidates = [k for k in keys if isinstance(k, dict) and k.get("key_id") == seal.get("key_id")]
-    need(candidates, "seal", f"its key {seal.get('key_id')!r} is not among the keys")
-    sealed_at = instant(seal.get("sealed_at"))
+def trusted_key(step, what, key_id, keys, sealed_at, signed, signature):
+    """The key of step 1 (and "Checking a seal" 1-2): listed under `key_id`, its id derived from it,
+    not retired before `sealed_at` (the seal's), and its Ed25519 signature over `signed` verifies."""
+    candidates = [k for k in keys if isinstance(k, dict) and k.get("key_id") == key_id]
+    need(candidates, step, f"{what} names key {key_id!r}, which is not among the keys")
     problems = []
     for key in candidates:
         try:
@@ -258,14 +277,44 @@ def check_seal(seal, keys):
             problems.append(f"key id {key['key_id']} is not derived from its public key ({derived_key_id(public)})")
             continue
         if key.get("retired_at") is not None and instant(key["retired_at"]) < sealed_at:
-            problems.append(f"key {key['key_id']} was retired at {key['retired_at']}, before the seal ({seal['sealed_at']})")
+            problems.append(f"key {key['key_id']} was retired at {key['retired_at']}, before the seal was made")
             continue
         try:
-            Ed25519PublicKey.from_public_bytes(public).verify(base64.b64decode(seal.get("signature", ""), validate=True), seal_bytes(seal))
+            Ed25519PublicKey.from_public_bytes(public).verify(base64.b64decode(signature, validate=True), signed)
             return key
         except (InvalidSignature, ValueError, TypeError):
-            problems.append("the Ed25519 signature does not verify")
-    raise Refused("seal", "; ".join(problems))
+            problems.append(f"{what}'s Ed25519 signature does not verify with key {key['key_id']}")
+    raise Refused(step, "; ".join(problems))
+
+
+def check_seal(seal, keys):
+    """Step 1, the seal."""
+    need(isinstance(seal, dict), "seal", "no seal")
+    for field in ("seal", "tree_size", "up_to_position"):
+        need(is_int(seal.get(field)), "seal", f"seal.{field} is not an integer")
+    need(isinstance(seal.get("signature"), str), "seal", "the seal has no signature")
+    return trusted_key("seal", "the seal", seal.get("key_id"), keys, instant(seal.get("sealed_at")), seal_bytes(seal), seal["signature"])
+
+
+def stream_head_bytes(head, posting_id):
+    """What `stream_head` signs: the RFC 8785 bytes of its statement about the proof's posting."""
+    return jcs_bytes({"event_hash": head["event_hash"], "key_id": head["key_id"], "posting_id": posting_id, "seal": head["seal"],
+                      "statement": "stream_head", "version": head["version"]})
+
+
+def check_stream_head(proof, keys):
+    """Step 1, the stream's head: signed by a key that counts for the seal (listed, id derived, not
+    retired before the seal's `sealed_at`), about the proof's posting, as of the proof's seal."""
+    head, seal = proof.get("stream_head"), proof["seal"]
+    need(isinstance(head, dict), "stream_head", "no stream_head")
+    need(isinstance(proof.get("posting_id"), str), "stream_head", "no posting_id")
+    need(is_int(head.get("seal")) and is_int(head.get("version")), "stream_head", "stream_head.seal or .version is not an integer")
+    hex_bytes(head.get("event_hash"), "stream_head", "stream_head.event_hash")
+    need(isinstance(head.get("key_id"), str) and isinstance(head.get("signature"), str), "stream_head",
+         "stream_head has no key_id or signature")
+    trusted_key("stream_head", "stream_head", head["key_id"], keys, instant(seal.get("sealed_at")),
+                stream_head_bytes(head, proof["posting_id"]), head["signature"])
+    need(head["seal"] == seal["seal"], "stream_head", f"stream_head speaks of seal #{head['seal']}, the proof's seal is #{seal['seal']}")
 
 
 def check_stream(proof):
@@ -318,8 +367,18 @@ def check_stream(proof):
     return hashes
 
 
+def check_end(proof):
+    """Step 3, the end: the stream shown ends where the ledger signed that it does as of the seal."""
+    head, inclusion = proof["stream_head"], proof.get("inclusion")
+    need(len(proof["events"]) == head["version"], "end",
+         f"the stream shown ends at version {len(proof['events'])}, the ledger signed that it ends at version {head['version']} "
+         f"as of seal #{head['seal']}")
+    need(isinstance(inclusion, dict) and inclusion.get("event_hash") == head["event_hash"], "end",
+         "inclusion.event_hash is not the stream_head's event_hash")
+
+
 def check_inclusion(proof, hashes):
-    """Step 3."""
+    """Step 3, inclusion."""
     seal, inclusion = proof["seal"], proof.get("inclusion")
     need(isinstance(inclusion, dict), "inclusion", "no inclusion proof")
     event_hash = hex_bytes(inclusion.get("event_hash"), "inclusion", "event_hash")
@@ -344,7 +403,7 @@ def figures(proof):
     """Step 4: the placement the disclosed events give, by the rules of docs/proofs.md."""
     p = {field: None for field in PLACEMENT_FIELDS}
     p["posting_id"], p["student_id"] = proof["posting_id"], proof["student_id"]
-    stipend, minutes, payments, reversed_refs = None, 0, [], set()
+    stipend, minutes, payments = None, 0, []
     verdict, awaiting_review, withdrawn = None, False, False
     for entry in proof["events"]:
         if "event" not in entry:
@@ -366,10 +425,13 @@ def figures(proof):
             p["rating"], p["reviewed_at"], verdict, awaiting_review = data.get("rating"), at, data.get("accepted"), False
         elif kind == "paid":
             need(is_int(data.get("amount_minor")), "figures", "paid without an integer amount")
-            payments.append((data.get("payment_ref"), data["amount_minor"]))
+            payments.append({"ref": data.get("payment_ref"), "amount": data["amount_minor"], "reversed": False})
             p["last_paid_at"] = at
         elif kind == "payment_reversed":
-            reversed_refs.add(data.get("payment_ref"))
+            # It reverses the payments before it (in version order) that it names.
+            for payment in payments:
+                if payment["ref"] == data.get("payment_ref"):
+                    payment["reversed"] = True
         elif kind == "withdrawn":
             withdrawn = True
         elif kind != "closed":
@@ -385,10 +447,10 @@ def figures(proof):
         rate, max_hours = stipend.get("rate_minor"), stipend.get("max_hours")
         need(is_int(rate) and is_int(max_hours), "figures", "an hourly stipend without integer rate and hours")
         p["cap_minor"] = rate * max_hours
-        p["earned_minor"] = (rate * min(minutes, max_hours * 60) + 30) // 60
+        p["earned_minor"] = (rate * max(0, min(minutes, max_hours * 60)) + 30) // 60
     else:
         raise Refused("figures", f"a stipend of kind {stipend.get('kind')!r}")
-    p["paid_minor"] = sum(amount for ref, amount in payments if ref not in reversed_refs)
+    p["paid_minor"] = sum(payment["amount"] for payment in payments if not payment["reversed"])
     p["balance_minor"] = p["earned_minor"] - p["paid_minor"]
     p["settled"] = p["earned_minor"] > 0 and p["balance_minor"] == 0
     if withdrawn:
@@ -405,9 +467,9 @@ def figures(proof):
 def check_figures(proof):
     expected, served = figures(proof), proof.get("placement")
     need(isinstance(served, dict), "figures", "no placement")
-    need(set(served) == set(PLACEMENT_FIELDS), "figures",
-         f"the placement's fields are not the rules' (extra {sorted(set(served) - set(PLACEMENT_FIELDS))}, "
-         f"missing {sorted(set(PLACEMENT_FIELDS) - set(served))})")
+    extra, missing = sorted(set(served) - set(PLACEMENT_FIELDS)), sorted(set(PLACEMENT_FIELDS) - set(served))
+    need(not extra, "figures", f"the placement has members a placement does not have: {', '.join(extra)}")
+    need(not missing, "figures", f"the placement lacks members: {', '.join(missing)}")
     for field in PLACEMENT_FIELDS:
         a, b = served[field], expected[field]
         need(type(a) is type(b) and a == b, "figures", f"placement.{field} is {a!r}, the events give {b!r}")
@@ -433,14 +495,21 @@ def load(text):
         raise Refused("format", f"not JSON that reads one way: {error}")
 
 
-def verify_proof(proof, keys_document):
-    """All of "Checking a placement proof"; returns the stream's hashes, raises Refused(step, why)."""
+def verify_proof(proof, keys_document, end=True):
+    """All of "Checking a placement proof"; returns the stream's hashes, raises Refused(step, why).
+    The steps are named "format" (the JSON), "seal" and "stream_head" (step 1), "stream" (2), "end"
+    (3: the events against the signed head) and "inclusion" (3), "figures" (4). `end=False` leaves
+    out step 3's comparison with the signed head, only to show that it alone refuses a proof cut
+    short (the other checks still run, the head's signature included)."""
     try:
         need(isinstance(proof, dict) and proof.get("proof_format") == 1, "format", "not a proof of format 1")
         keys = keys_document.get("keys") if isinstance(keys_document, dict) else None
         need(isinstance(keys, list), "seal", "no keys")
         check_seal(proof.get("seal"), keys)
+        check_stream_head(proof, keys)
         hashes = check_stream(proof)
+        if end:
+            check_end(proof)
         check_inclusion(proof, hashes)
         check_figures(proof)
         return hashes
@@ -578,6 +647,10 @@ def check_against_ledger(name, proof, text, hashes, stream, served_placement):
     seal = proof["seal"]
     sealed = [e for e in stream if e["position"] <= seal["up_to_position"]]
     check(len(proof["events"]) == len(sealed), f"{name}: the proof holds the stream's {len(sealed)} sealed events ({len(proof['events'])})")
+    head = proof["stream_head"]
+    check(sealed and head["version"] == sealed[-1]["version"] and head["event_hash"] == sealed[-1]["hash"]
+          and head["seal"] == seal["seal"],
+          f"{name}: stream_head is the stream's last sealed event (version {head['version']}, seal #{head['seal']})")
     for entry, event, computed in zip(proof["events"], sealed, hashes):
         check(computed == event["hash"], f"{name}: version {entry['version']}'s hash is the ledger's")
         own = "student_id" not in event["data"] or event["data"]["student_id"] == proof["student_id"]
@@ -614,15 +687,31 @@ def key_entry(public, key_id=None, retired_at=None):
             "created_at": "2026-01-01T00:00:00Z", "retired_at": retired_at}
 
 
-def resign(proof, private, **changes):
-    """The proof under a seal of ours: its fields changed as given, signed by `private`."""
+def public_of(private):
+    return private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def sign_head(proof, private, key_id=None, **changes):
+    """The proof with its stream_head's members changed as given and signed by `private` (under
+    `key_id`, else the key's own id)."""
     bad = copy.deepcopy(proof)
-    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    head = {k: v for k, v in bad["stream_head"].items() if k != "signature"}
+    head.update({"key_id": key_id or derived_key_id(public_of(private)), **changes})
+    head["signature"] = base64.b64encode(private.sign(stream_head_bytes(head, bad["posting_id"]))).decode()
+    bad["stream_head"] = head
+    return bad
+
+
+def resign(proof, private, head=None, **changes):
+    """The proof under a seal of ours: its fields changed as given, signed by `private`, and the
+    stream_head signed by the same key under the same key id (its members changed as `head` says,
+    its seal the seal's number)."""
+    bad = copy.deepcopy(proof)
     seal = {k: v for k, v in bad["seal"].items() if k != "signature"}
-    seal.update({"key_id": derived_key_id(public), **changes})
+    seal.update({"key_id": derived_key_id(public_of(private)), **changes})
     seal["signature"] = base64.b64encode(private.sign(jcs_bytes(seal))).decode()
     bad["seal"] = seal
-    return bad
+    return sign_head(bad, private, key_id=seal["key_id"], **{"seal": seal["seal"], **(head or {})})
 
 
 def rehash(proof):
@@ -655,12 +744,49 @@ def forge(proof, private, mutate=None):
         bad["placement"] = figures(bad)
     except (Refused, KeyError, TypeError, ValueError):
         pass
-    return resign(bad, private, tree_size=1, root=leaf_hash(bytes.fromhex(last)).hex(),
-                  up_to_position=max(e["position"] for e in bad["events"]))
+    return resign(bad, private, head={"version": len(bad["events"]), "event_hash": last}, tree_size=1,
+                  root=leaf_hash(bytes.fromhex(last)).hex(), up_to_position=max(e["position"] for e in bad["events"]))
 
 
-def tamperings(proof, keys_document):
-    """(name, the step that must refuse it, proof, keys) for each single change."""
+def tree_root(leaves):
+    """RFC 9162 §2.1.1 MTH over leaf hashes."""
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return node_hash(tree_root(leaves[:k]), tree_root(leaves[k:]))
+
+
+def audit_path(m, leaves):
+    """RFC 9162 §2.1.3.1 PATH(m, D[n]) over leaf hashes."""
+    if len(leaves) == 1:
+        return []
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    if m < k:
+        return audit_path(m, leaves[:k]) + [tree_root(leaves[k:])]
+    return audit_path(m - k, leaves[k:]) + [tree_root(leaves[:k])]
+
+
+def sealed_feed(base, key, seal):
+    """The ledger's events a seal covers, from the global feed (GET /v1/events, gap-free position
+    order), checked against the seal: its tree_size events, the last at up_to_position, their root."""
+    events, after = [], 0
+    while len(events) < seal["tree_size"]:
+        page = request(base, f"/v1/events?after={after}&limit=1000", key)["events"]
+        if not page:
+            break
+        events += page
+        after = page[-1]["position"]
+    events = events[:seal["tree_size"]]
+    check(len(events) == seal["tree_size"] and events[-1]["position"] == seal["up_to_position"],
+          f"the feed holds seal #{seal['seal']}'s {seal['tree_size']} events, the last at up_to_position")
+    check(tree_root([leaf_hash(bytes.fromhex(e["hash"])) for e in events]).hex() == seal["root"],
+          f"the feed's first {seal['tree_size']} events give seal #{seal['seal']}'s root")
+    return events
+
+
+def tamperings(proof, keys_document, feed):
+    """(name, the step that must refuse it, proof, keys, what placementctl's message must say or
+    None) for each single change. `feed`: the events the proof's seal covers, in position order."""
     student, tag_salt = proof["student_id"], bytes.fromhex(proof["subject_salt"])
     tag = sha256(tag_salt + student.encode()).hex()
     events = proof["events"]
@@ -669,17 +795,23 @@ def tamperings(proof, keys_document):
     reversed_refs = {e["event"]["data"]["payment_ref"] for e in events if "event" in e and e["event"]["type"] == "payment_reversed"}
     paid = max(i for i, e in enumerate(events)
                if "event" in e and e["event"]["type"] == "paid" and e["event"]["data"]["payment_ref"] not in reversed_refs)
-    # An event of the student inside the stream (removing the last one would leave a shorter stream
-    # without a gap): a payment if one is, the one that counts if it can.
+    # An event of the student inside the stream (removing the stream's last event is a case of its
+    # own, refused by the signed head): a payment if one is, the one that counts if it can.
     inside = [i for i, e in enumerate(events[:-1]) if "event" in e and "student_id" in e["event"]["data"]]
     inside_paid = [i for i in inside if events[i]["event"]["type"] == "paid"]
     removed = paid if paid < len(events) - 1 else (inside_paid or inside)[-1]
     withheld = [i for i, e in enumerate(events) if "event" not in e]
     cases = []
 
-    def case(name, step, mutate=None, keys=None, base=None, consistent=True):
+    # A key of ours: trusted in some cases (listed alone, or beside the ledger's keys), to reach the
+    # checks after the signatures; untrusted (not listed) in others.
+    private, public = own_key()
+    trusted = {"keys": [key_entry(public)]}
+    beside = {"keys": keys_document["keys"] + [key_entry(public)]}
+
+    def case(name, step, mutate=None, keys=None, base=None, consistent=True, said=None):
         """`consistent`: the placement is then made what the changed events give, so that only the
-        step named can catch the change."""
+        step named can catch the change. `said`: what placementctl's message must contain."""
         bad = copy.deepcopy(base if base is not None else proof)
         if mutate:
             mutate(bad)
@@ -688,7 +820,13 @@ def tamperings(proof, keys_document):
                 bad["placement"] = figures(bad)
             except (Refused, KeyError, TypeError, ValueError):
                 pass
-        cases.append((name, step, bad, keys if keys is not None else keys_document))
+        cases.append((name, step, bad, keys if keys is not None else keys_document, said))
+        return bad
+
+    def changed(mutate):
+        bad = copy.deepcopy(proof)
+        mutate(bad)
+        return bad
 
     def set_amount(p):
         p["events"][paid]["event"]["data"]["amount_minor"] += 1
@@ -706,10 +844,45 @@ def tamperings(proof, keys_document):
         del p["events"][removed]
         for i, e in enumerate(p["events"]):
             e["version"] = i + 1
-    case(f"the student's {events[removed]['event']['type']} event removed, versions renumbered (figures to match)", "inclusion",
+    case(f"the student's {events[removed]['event']['type']} event removed, versions renumbered (figures to match)", "end",
          remove_renumbered)
-    case(f"the student's {events[removed]['event']['type']} event removed, versions renumbered (figures as served)", "inclusion",
+    case(f"the student's {events[removed]['event']['type']} event removed, versions renumbered (figures as served)", "end",
          remove_renumbered, consistent=False)
+    case(f"the student's {events[removed]['event']['type']} event removed, versions renumbered, the head re-signed to match by "
+         "a trusted key of ours (figures to match)", "inclusion",
+         base=sign_head(changed(remove_renumbered), private, version=len(events) - 1), keys=beside)
+
+    def remove_last(p):
+        del p["events"][-1]
+    case(f"the stream's last event ({'withheld' if 'event' not in events[-1] else events[-1]['event']['type']}) removed "
+         "(figures to match)", "end", remove_last)
+
+    # The important one: the proof cut short before the student's last event, with the genuine
+    # inclusion path of the event before it in the seal's tree (computed here from the feed) and the
+    # figures those events give: every check but the signed head's holds (checked below).
+    own = [i for i, e in enumerate(events) if "event" in e and "student_id" in e["event"]["data"]]
+    cut_at = own[-1]
+    leaves = [leaf_hash(bytes.fromhex(e["hash"])) for e in feed]
+    index_of = {e["position"]: i for i, e in enumerate(feed)}
+
+    def cut_short(p):
+        del p["events"][cut_at:]
+        earlier = check_stream(p)[-1]
+        leaf = index_of[p["events"][-1]["position"]]
+        check(feed[leaf]["hash"] == earlier, "the feed's event at the cut proof's last position has the stream's hash")
+        p["inclusion"] = {"leaf_index": leaf, "event_hash": earlier, "path": [h.hex() for h in audit_path(leaf, leaves)]}
+    cut = case(f"cut short before the student's last event ({events[cut_at]['event']['type']}, version {cut_at + 1}) with the "
+               f"genuine inclusion path of version {cut_at} (figures to match)", "end", cut_short)
+    refused = ours(cut, keys_document, end=False)
+    check(refused is None, f"the proof cut short before version {cut_at + 1} passes every check but the signed head's "
+                           f"(so only that one refuses it): {refused}")
+    check(cut["placement"] != proof["placement"], "the proof cut short gives other figures than the whole one")
+    if refused is None:
+        differ = [f for f in PLACEMENT_FIELDS if cut["placement"][f] != proof["placement"][f]]
+        print(f"  cut short before version {cut_at + 1} (leaf {cut['inclusion']['leaf_index']} of {len(feed)}, "
+              f"{len(cut['inclusion']['path'])} path nodes, other {', '.join(differ)}): every check but the signed head's accepts it")
+    case("cut short as above, the head's version and event_hash changed to match (its signature then fails)", "stream_head",
+         base=cut, mutate=lambda p: p["stream_head"].update(version=cut_at, event_hash=p["inclusion"]["event_hash"]))
 
     def hide_own(p):
         e = p["events"][paid]
@@ -755,7 +928,9 @@ def tamperings(proof, keys_document):
 
     def other_posting(p):
         p["posting_id"] = "p-nothing"
-    case("the proof's posting_id", "stream", other_posting)
+    case("the proof's posting_id (the head is signed for the posting)", "stream_head", other_posting)
+    case("the proof's posting_id, the head re-signed for it by a trusted key of ours", "stream",
+         base=sign_head(changed(other_posting), private), keys=beside)
 
     def subject_salt(p):
         p["subject_salt"] = flip_hex(p["subject_salt"])
@@ -782,7 +957,40 @@ def tamperings(proof, keys_document):
 
     def event_hash(p):
         p["inclusion"]["event_hash"] = flip_hex(p["inclusion"]["event_hash"])
-    case("inclusion.event_hash", "inclusion", event_hash)
+    case("inclusion.event_hash", "end", event_hash)
+    case("inclusion.event_hash, the head re-signed to match by a trusted key of ours", "inclusion",
+         base=sign_head(changed(event_hash), private, event_hash=flip_hex(proof["inclusion"]["event_hash"])), keys=beside)
+
+    # The stream's head: each member changed under the ledger's signature, the signature itself,
+    # other keys; then, re-signed by a trusted key of ours, what step 1 and step 3 check of it.
+    head = proof["stream_head"]
+    for field, value in (("version", head["version"] + 1), ("version", head["version"] - 1), ("seal", head["seal"] - 1),
+                         ("seal", head["seal"] + 1), ("event_hash", flip_hex(head["event_hash"]))):
+        def head_field(p, field=field, value=value):
+            p["stream_head"][field] = value
+        case(f"the stream head's {field} ({head[field]!r} -> {value!r})", "stream_head", head_field)
+
+    def head_signature(p):
+        raw = bytearray(base64.b64decode(p["stream_head"]["signature"]))
+        raw[-1] ^= 1
+        p["stream_head"]["signature"] = base64.b64encode(bytes(raw)).decode()
+    case("the stream head's signature", "stream_head", head_signature)
+    case("the stream head signed by another key, not among the keys", "stream_head", base=sign_head(proof, private))
+    case("the stream head signed by another key under the seal's key id", "stream_head",
+         base=sign_head(proof, private, key_id=head["key_id"]))
+    case("the stream head signed by a key listed under an id not derived from it", "stream_head",
+         base=sign_head(proof, private, key_id="sk-0000000000000000"),
+         keys={"keys": keys_document["keys"] + [key_entry(public, key_id="sk-0000000000000000")]})
+    case("the stream head signed by a key retired 1 s before the seal", "stream_head", base=sign_head(proof, private),
+         keys={"keys": keys_document["keys"] + [key_entry(public, retired_at=restamp(proof["seal"]["sealed_at"], -1))]})
+    for delta in (-1, 1):
+        case(f"the stream head's seal {delta:+d}, re-signed by a trusted key of ours", "stream_head",
+             base=sign_head(proof, private, seal=head["seal"] + delta), keys=beside)
+    for delta in (-1, 1):
+        case(f"the stream head's version {delta:+d}, re-signed by a trusted key of ours", "end",
+             base=sign_head(proof, private, version=head["version"] + delta), keys=beside)
+    case("the stream head's event_hash, re-signed by a trusted key of ours", "end",
+         base=sign_head(proof, private, event_hash=flip_hex(head["event_hash"])), keys=beside)
 
     def signature(p):
         raw = bytearray(base64.b64decode(p["seal"]["signature"]))
@@ -798,7 +1006,6 @@ def tamperings(proof, keys_document):
 
     real = next(k for k in keys_document["keys"] if k["key_id"] == proof["seal"]["key_id"])
     others = [k for k in keys_document["keys"] if k is not real]
-    private, public = own_key()
     case("another public key under the seal's key id", "seal", keys={"keys": others + [key_entry(public, key_id=real["key_id"])]})
 
     def own_id(p):
@@ -818,8 +1025,6 @@ def tamperings(proof, keys_document):
          base=resign(proof, private, tree_size=proof["inclusion"]["leaf_index"]), keys={"keys": [key_entry(public)]})
 
     # Forged whole under a trusted key of ours (the untouched forgery is a control that passes).
-    trusted = {"keys": [key_entry(public)]}
-
     def forged(name, mutate):
         case(f"forged under a trusted key: {name}", "stream", base=forge(proof, private, mutate), keys=trusted, consistent=False)
 
@@ -872,11 +1077,13 @@ def tamperings(proof, keys_document):
     served = f'"paid_minor": {placement["paid_minor"]}'
     twice = text.replace(served, f'"paid_minor": {placement["paid_minor"] + 1}, ' + served, 1)
     assert twice != text
-    cases.append(("placement.paid_minor twice in the JSON text (a wrong value, then the right one)", "format", twice, keys_document))
+    cases.append(("placement.paid_minor twice in the JSON text (a wrong value, then the right one)", "format", twice, keys_document,
+                  None))
 
     def extra_field(p):
         p["placement"]["bonus_minor"] = 1
-    case("an extra figure in the placement", "figures", extra_field, consistent=False)
+    case("an extra member in the placement", "figures", extra_field, consistent=False,
+         said="the placement has members a placement does not have: bonus_minor")
     return cases
 
 
@@ -886,12 +1093,20 @@ def controls(proof, keys_document):
     others = [k for k in keys_document["keys"] if k is not real]
     private, public = own_key()
     after = restamp(proof["seal"]["sealed_at"], 1)
+    sealed_at = proof["seal"]["sealed_at"]
+    extra = copy.deepcopy(proof)
+    extra["comment"] = "a member the checks ignore"
     return [
         ("the key retired 1 s after the seal", proof, {"keys": others + [dict(real, retired_at=after)]}),
-        ("the key retired at the seal's own time", proof, {"keys": others + [dict(real, retired_at=proof["seal"]["sealed_at"])]}),
+        ("the key retired at the seal's own time", proof, {"keys": others + [dict(real, retired_at=sealed_at)]}),
         ("an unrelated key listed as well", proof, {"keys": keys_document["keys"] + [key_entry(public)]}),
-        ("the same seal re-signed by a trusted key of ours", resign(proof, private), {"keys": [key_entry(public)]}),
+        ("the same seal and stream head re-signed by a trusted key of ours", resign(proof, private), {"keys": [key_entry(public)]}),
         ("the proof forged whole (unchanged) under a trusted key of ours", forge(proof, private), {"keys": [key_entry(public)]}),
+        ("the stream head (alone) re-signed by a trusted key of ours, listed beside the ledger's", sign_head(proof, private),
+         {"keys": keys_document["keys"] + [key_entry(public)]}),
+        ("the stream head re-signed by a key of ours retired at the seal's own time", sign_head(proof, private),
+         {"keys": keys_document["keys"] + [key_entry(public, retired_at=sealed_at)]}),
+        ("an unknown member beside the proof's", extra, keys_document),
     ]
 
 
@@ -913,9 +1128,9 @@ class Ctl:
         return done.returncode, done.stderr.strip()
 
 
-def ours(proof, keys_document):
+def ours(proof, keys_document, end=True):
     try:
-        verify_proof(load(proof) if isinstance(proof, str) else proof, keys_document)
+        verify_proof(load(proof) if isinstance(proof, str) else proof, keys_document, end=end)
         return None
     except Refused as refused:
         return refused
@@ -923,9 +1138,10 @@ def ours(proof, keys_document):
 
 # --- the run ---------------------------------------------------------------------------------------
 
-def tamper(target, keys_document, ctl):
+def tamper(target, keys_document, ctl, feed):
     """The controls and every tampering of one proof through both verifiers: (tamperings refused by
-    both at the right step, tamperings, controls accepted by both, controls)."""
+    both at the right step, tamperings, controls accepted by both, controls). `feed`: the events
+    the proof's seal covers."""
     print(f"tampering with the proof of {target['posting_id']}/{target['student_id']}")
     refused_both = controls_ok = 0
     checks = controls(target, keys_document)
@@ -936,17 +1152,18 @@ def tamper(target, keys_document, ctl):
         check(code == 0, f"control '{name}': placementctl proof verify accepts it (exit {code}: {err})")
         controls_ok += refused is None and code == 0
         print(f"  accepted: {name} [{'ok' if refused is None else refused.step} | placementctl exit {code}]")
-    cases = tamperings(target, keys_document)
-    for name, step, proof, keys_doc in cases:
+    cases = tamperings(target, keys_document, feed)
+    for name, step, proof, keys_doc, said in cases:
         refused = ours(proof, keys_doc)
         code, err = ctl.verify(name, proof, keys_doc)
         mine = refused is not None and refused.step == step
-        theirs = code == 1 and bool(err)
+        theirs = code == 1 and bool(err) and (said is None or said in err)
         check(mine, f"tampering '{name}': this verifier refuses it at step {step} ({refused or 'accepted'})")
-        check(theirs, f"tampering '{name}': placementctl proof verify refuses it (exit {code}, stderr {err[:200]!r})")
+        check(theirs, f"tampering '{name}': placementctl proof verify refuses it (exit {code}, stderr {err[:300]!r})"
+                      + (f", saying {said!r}" if said else ""))
         refused_both += mine and theirs
-        said = err.splitlines()[-1][:90] if err else ""
-        print(f"  refused: {name} [{refused.step if refused else 'ACCEPTED'} | placementctl exit {code}: {said}]")
+        message = err.split("\n")[-1].removeprefix("placementctl: the proof does not hold: ")[:160] if err else ""
+        print(f"  refused: {name} [{refused.step if refused else 'ACCEPTED'} | placementctl exit {code}: {message}]")
     return [refused_both, len(cases), controls_ok, len(checks)]
 
 
@@ -1098,15 +1315,18 @@ def main():
     try:
         process, keys = start_daemon(daemon, port, data)
         wait_ready(base)
-        wait_for_seal(base, 0)
+        first = wait_for_seal(base, 0)
         university = keys["university_id"]
         keys_document = request(base, "/v1/seals/keys")
         check(all(derived_key_id(base64.b64decode(k["public_key"])) == k["key_id"] for k in keys_document["keys"]),
               "each served key id is derived from its public key")
-        placements = paged(base, "/v1/placements?limit=1000", keys["university"], "placements")
+        # Right after start the read models may not reflect the demo history yet (a read then
+        # answers X-Ledger-Position 0 and no rows): read at least up to the first seal.
+        listing = f"/v1/placements?limit=1000&min_position={first['up_to_position']}"
+        placements = paged(base, listing, keys["university"], "placements")
         check(len(placements) >= 5 and all(p["university_id"] == university for p in placements),
               f"the university key lists at least 5 placements, all of {university} ({len(placements)})")
-        placements_all = paged(base, "/v1/placements?limit=1000", keys["platform"], "placements")
+        placements_all = paged(base, listing, keys["platform"], "placements")
 
         # Every placement of the university, proved and checked; then, with the platform key, one of
         # each status and stipend kind the university has none of, and one with the company key.
@@ -1156,7 +1376,8 @@ def main():
             last_paid = max((i for i, e in enumerate(pr["events"]) if "event" in e and e["event"]["type"] == "paid"), default=-1)
             return ("paid" in k, 0 <= last_paid < len(pr["events"]) - 1, "payment_reversed" in k,
                     any("event" not in e for e in pr["events"]), "closed" in k)
-        counts = tamper(max(proofs, key=score)[0], keys_document, ctl)
+        target = max(proofs, key=score)[0]
+        counts = tamper(target, keys_document, ctl, sealed_feed(base, keys["platform"], target["seal"]))
 
         code, err = ctl.verify("not JSON", "{\"proof_format\": 1,", keys_document)
         check(code == 1 and err, f"placementctl proof verify refuses a file that is not JSON (exit {code})")
@@ -1165,7 +1386,8 @@ def main():
         observed_409, new_proof = check_not_sealed(base, keys, university, ctl, keys_document)
         verified += new_proof is not None
         if new_proof is not None:
-            counts = [a + b for a, b in zip(counts, tamper(new_proof, keys_document, ctl))]
+            feed = sealed_feed(base, keys["platform"], new_proof["seal"])
+            counts = [a + b for a, b in zip(counts, tamper(new_proof, keys_document, ctl, feed))]
         refused_both, tamper_count, controls_ok, control_count = counts
     finally:
         if process is not None:
