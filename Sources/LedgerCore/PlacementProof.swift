@@ -94,6 +94,10 @@ public struct PlacementProof: Sendable {
         guard format == Self.format else { throw ProofFailure("proof_format \(format) is not one this verifier knows (\(Self.format))") }
         postingID = try Self.string(json, "posting_id")
         studentID = try Self.string(json, "student_id")
+        // Exactly the signed members: a member the signature does not cover would be read by no check.
+        guard case .object(let sealMembers)? = json["seal"], Set(sealMembers.keys) == Self.sealMembers else {
+            throw ProofFailure("seal must have exactly the members \(Self.sealMembers.sorted().joined(separator: ", "))")
+        }
         guard let sealJSON = json["seal"], let seal = SignedSeal(json: sealJSON) else {
             throw ProofFailure("seal is missing or malformed (it needs seal, tree_size, up_to_position, root, previous, sealed_at, key_id, signature)")
         }
@@ -144,11 +148,17 @@ public struct PlacementProof: Sendable {
             }
             return bytes
         }
+        guard case .object(let headMembers)? = json["stream_head"], Set(headMembers.keys) == Self.headMembers else {
+            throw ProofFailure("stream_head must have exactly the members \(Self.headMembers.sorted().joined(separator: ", "))")
+        }
         guard let headJSON = json["stream_head"], let head = SignedStreamHead(json: headJSON, postingID: postingID) else {
             throw ProofFailure("stream_head is missing or malformed (it needs seal, version, event_hash, key_id, signature)")
         }
         self.head = head
     }
+
+    static let sealMembers: Set<String> = ["seal", "tree_size", "up_to_position", "root", "previous", "sealed_at", "key_id", "signature"]
+    static let headMembers: Set<String> = ["seal", "version", "event_hash", "key_id", "signature"]
 
     private static func string(_ json: JSON, _ key: String) throws(ProofFailure) -> String {
         guard case .string(let value)? = json[key] else { throw ProofFailure("\(key) is missing") }
@@ -230,9 +240,13 @@ public struct PlacementProof: Sendable {
             }
         }
         // 3. The stream ends where the ledger says it does, and its last event is in the sealed tree.
-        guard Int64(entries.count) == head.version, eventHash == head.eventHash else {
+        guard Int64(entries.count) == head.version else {
             throw ProofFailure(
                 "the stream shown ends at version \(entries.count), but the ledger signed that posting \(postingID) ends at version \(head.version) as of seal #\(head.seal): events at the end were left out or added")
+        }
+        guard eventHash == head.eventHash else {
+            throw ProofFailure(
+                "inclusion.event_hash is not the last event's hash the ledger signed for posting \(postingID) as of seal #\(head.seal): the proved event is not the stream's last")
         }
         guard previous == eventHash else {
             throw ProofFailure("the stream does not hash to inclusion.event_hash: an event was changed, removed or added")

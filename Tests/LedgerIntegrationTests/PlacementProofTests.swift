@@ -104,6 +104,18 @@ struct PlacementProofTests {
             refused("the stream head's version", expecting: "signature") { $0.head.version -= 1 }
             refused("the stream head's signature", expecting: "stream_head's signature") { $0.head.signature[3] ^= 1 }
             refused("a stream head of an older seal", expecting: "signature") { $0.head.seal -= 1 }
+            // Members no signature covers, in the seal or the head: refused when read.
+            for (member, phrase) in [("seal", "seal must have exactly"), ("stream_head", "stream_head must have exactly")] {
+                guard case .object(var document) = proof.json, case .object(var inner)? = document[member] else { continue }
+                inner["note"] = .string("unsigned")
+                document[member] = .object(inner)
+                do {
+                    _ = try PlacementProof(json: .object(document))
+                    Issue.record("an unsigned member in \(member) was accepted")
+                } catch let error as ProofFailure {
+                    #expect(error.message.contains(phrase), "\(error.message)")
+                }
+            }
             refused("an extra member in the placement", expecting: "members a placement does not have: extra") {
                 guard case .object(var m) = $0.placement else { return }
                 m["extra"] = .int(1)
