@@ -110,45 +110,33 @@ enum DatabaseTrouble {
 
 struct DeadlineExceeded: Error {}
 
-/// What finished first in `withDeadline`.
-private enum DeadlineOutcome<R: Sendable>: Sendable {
-    case body(Result<R, any Error>)
-    case deadline
-}
+/// How long a request waits past its deadline for work that was cancelled but had a statement
+/// under way (an append whose COMMIT was sent): long enough for a live database to answer it.
+let lateAnswerGrace: Duration = .seconds(1)
 
 /// Runs `body`, cancelling it after `limit` (a database that does not answer must not hang the
 /// request): the pool's wait for a connection and a `min_position` wait end at once.
 ///
-/// Structured: past the limit the body is cancelled and still awaited, because a statement already
-/// sent cannot be withdrawn; when it finishes anyway (an append whose COMMIT was under way) its real
-/// outcome is the answer, so a deadline does not turn a recorded append into a 503. A body that
-/// fails after the limit answers `DeadlineExceeded`; an error the ledger itself chose (a broken
-/// rule) stands as it is. (A statement PostgresNIO lost on a connection that closed under it would
-/// never finish: appends are guarded against that where their group waits, see `abandoning`.)
-func withDeadline<R: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> R) async throws -> R {
-    try await withThrowingTaskGroup(of: DeadlineOutcome<R>.self) { group in
-        group.addTask {
-            do { return .body(.success(try await body())) } catch { return .body(.failure(error)) }
-        }
-        group.addTask {
-            do { try await Task.sleep(for: limit) } catch { return .deadline }
-            return .deadline
-        }
-        var late = false
-        while let outcome = try await group.next() {
-            switch outcome {
-            case .deadline:
-                late = true
-                group.cancelAll()
-            case .body(let result):
-                group.cancelAll()
-                switch result {
-                case .success(let value): return value
-                case .failure(let error as LedgerError): throw error
-                case .failure(let error): throw late ? DeadlineExceeded() : error
-                }
-            }
-        }
+/// A statement already sent cannot be withdrawn. When it finishes within `lateAnswerGrace` of the
+/// limit (an append whose COMMIT was under way) its real outcome is the answer, so a deadline does
+/// not turn a recorded append into a 503. Past that the request answers `DeadlineExceeded` and the
+/// body is left to end by itself: on a connection the network has cut off, a sent statement waits
+/// for the link (or the kernel's timeout), and the client must not. Such an append may still be
+/// recorded when the link comes back; a retry with the same ids gets its receipt. A body that fails
+/// after the limit answers `DeadlineExceeded`; an error the ledger itself chose (a broken rule)
+/// stands as it is.
+func withDeadline<R: Sendable>(
+    _ limit: Duration, grace: Duration = lateAnswerGrace, _ body: @escaping @Sendable () async throws -> R
+) async throws -> R {
+    let clock = ContinuousClock()
+    let started = clock.now
+    do {
+        return try await abandoning(after: limit + grace, cancelAfter: limit, body)
+    } catch let error as LedgerError {
+        throw error
+    } catch is Abandoned {
         throw DeadlineExceeded()
+    } catch {
+        throw clock.now - started >= limit ? DeadlineExceeded() : error
     }
 }

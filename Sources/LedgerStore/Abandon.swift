@@ -14,9 +14,10 @@ public struct Abandoned: Error, CustomStringConvertible {
 /// PostgresNIO 1.33.2 drops a statement written to a connection whose channel has just closed, and
 /// its caller then waits for ever and cannot be cancelled (docs/postgresnio-lost-statement.md).
 /// `PostgresConnection.run` closes that window by checking and writing in one event-loop job; this
-/// is the backstop for the one caller that cannot afford a hang of any cause: the leader of an
-/// append group, which every other append waits behind. It is the only unstructured task per call
-/// in the ledger, and it runs once per group transaction, not per request.
+/// is the backstop for the callers that cannot afford a hang of any cause: the leader of an append
+/// group, which every other append waits behind, and every request's database work (`withDeadline`
+/// in LedgerHTTP), which must answer within its deadline even when the network has cut the
+/// database off. Its work is the one unstructured task per call.
 public func abandoning<R: Sendable>(
     after limit: Duration, cancelAfter: Duration? = nil, _ body: @escaping @Sendable () async throws -> R
 ) async throws -> R {

@@ -9,7 +9,9 @@ import Testing
 struct DeadlineTests {
     @Test("a body that still finishes after the deadline (a COMMIT already under way) answers its real outcome, not a 503")
     func lateOutcomeStands() async throws {
-        let value = try await withDeadline(.milliseconds(50)) {
+        // A grace far longer than the body needs: the suite's other tests can hold the cooperative
+        // threads for a while, and this is about the outcome, not the clock.
+        let value = try await withDeadline(.milliseconds(50), grace: .seconds(60)) {
             // An unstructured task's value is not cancelled with its waiter, as a sent statement is not.
             await Task.detached {
                 try? await Task.sleep(for: .milliseconds(300))
@@ -17,6 +19,21 @@ struct DeadlineTests {
             }.value
         }
         #expect(value == 42)
+    }
+
+    @Test("a body that neither finishes nor heeds cancellation (a statement on a connection the network cut) is answered DeadlineExceeded, not waited for")
+    func cutOffBodyIsNotWaitedFor() async throws {
+        let finished = Flag()
+        await #expect(throws: DeadlineExceeded.self) {
+            try await withDeadline(.milliseconds(50), grace: .milliseconds(100)) {
+                await Task.detached {
+                    try? await Task.sleep(for: .seconds(30))
+                    finished.set()
+                }.value
+                return 1
+            }
+        }
+        #expect(finished.isSet == false)
     }
 
     @Test("a body cancelled before it has an outcome is DeadlineExceeded; an error the ledger chose stands")
@@ -28,7 +45,7 @@ struct DeadlineTests {
             }
         }
         await #expect(throws: LedgerError.self) {
-            try await withDeadline(.milliseconds(50)) { () async throws -> Int in
+            try await withDeadline(.milliseconds(50), grace: .seconds(60)) { () async throws -> Int in
                 await Task.detached { try? await Task.sleep(for: .milliseconds(200)) }.value
                 throw LedgerError(.notSelected, "student s-1 is not selected")
             }
