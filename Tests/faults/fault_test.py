@@ -3,7 +3,7 @@
 
 Usage:
 
-    python3 Tests/faults/fault_test.py .build/debug [--soak SECONDS] [--keep] [--seed N]
+    python3 Tests/faults/fault_test.py .build/debug [--only 1,5] [--soak SECONDS] [--keep] [--seed N]
 
 Starts a real placementd on a fresh embedded PostgreSQL cluster under /tmp, drives concurrent
 loopback clients, injects faults and then checks the log and the projections:
@@ -16,6 +16,17 @@ loopback clients, injects faults and then checks the log and the projections:
   3. The connection pool flooded: 200 concurrent connections, most of them reads with
      min_position far ahead (each waits up to 5 s), beside appends and /healthz probes.
   4. Slow clients: slowloris headers, byte-by-byte bodies, pipelining clients that never read.
+  5. A network partition between the daemon and PostgreSQL: the cluster is restarted listening on
+     loopback TCP too, the daemon is restarted with --database-url through a proxy of this script
+     (`CutLink`), and the proxy black-holes the link under load for --partition-seconds (8, longer
+     than the daemon's 5 s database deadline) without closing a socket, then heals it. During the
+     cut /healthz must answer 200 and appends, /readyz, a feed read and /v1/me 503 `unavailable`
+     with Retry-After (/v1/me may answer from the key cache), each within the deadline + 2 s (the
+     answers are printed when that fails); after the heal the daemon must serve again by
+     itself within 30 s (time to the first acknowledged append and to full recovery measured);
+     every multi-event request is in the log whole, in one transaction, or not at all.
+     --partition-long adds a cut of --partition-long-seconds (35). Afterwards the daemon is back on
+     the embedded default over the unix socket.
 
 After each scenario: every acknowledged event is in `placementctl export` exactly once with the
 position, version and hash it was acknowledged with; positions increase; stream versions are
@@ -30,6 +41,7 @@ Python 3 standard library only; loopback traffic only. Exits 1 naming every brok
 import argparse
 import collections
 import datetime
+import fcntl
 import http.client
 import json
 import os
@@ -1263,6 +1275,446 @@ def scenario_slow(world, args):
     return st
 
 
+# ---------------------------------------------------------------------------------------------
+# Network partition (scenario 5)
+
+
+class CutLink:
+    """A TCP proxy on loopback between the daemon and PostgreSQL whose link can be cut and healed.
+
+    Cut: nothing is forwarded in either direction and no socket is closed, as with a cut cable.
+    Each direction of a connection is one thread that reads, then writes; during a cut it stops
+    reading, so what the endpoints send waits in the kernel's socket buffers, and bytes it had
+    already read wait in the thread. The heal forwards all of it in order, as TCP's
+    retransmissions deliver what was sent into a cut cable once it is mended. (A user-space proxy
+    cannot stop its own kernel from acknowledging segments: the endpoints see a peer that has
+    gone silent, never unacknowledged data, so their keepalives and tcp_user_timeout find nothing
+    wrong however long the cut.)
+
+    A connection opened during a cut is accepted (the kernel completes the handshake of a listening
+    socket whatever the proxy does; refusing it would be a reset, which a cut cable never sends)
+    and reaches nothing: the proxy connects to the server only at the heal, so the server sees no
+    new session while the link is down.
+    """
+
+    def __init__(self, upstream_port):
+        self.upstream = ("127.0.0.1", upstream_port)
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(256)
+        self.port = self.listener.getsockname()[1]
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.closed = threading.Event()
+        self.lock = threading.Lock()
+        self.sockets = set()
+        self.c = collections.Counter()  # accepted, accepted_during_cut, upstream_failed, bytes_up, bytes_down
+        self.holding = 0  # directions holding bytes they read (now)
+        self.held_at_heal = 0
+        threading.Thread(target=self._accept_loop, daemon=True).start()
+
+    def cut(self):
+        self.flowing.clear()
+
+    def heal(self):
+        with self.lock:
+            self.held_at_heal = self.holding
+        self.flowing.set()
+
+    def close(self):
+        self.closed.set()
+        self.flowing.set()
+        try:
+            self.listener.close()
+        except OSError:
+            pass
+        with self.lock:
+            sockets = list(self.sockets)
+        for s in sockets:
+            self._close(s)
+
+    def _close(self, s):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            s.close()
+        except OSError:
+            pass
+        with self.lock:
+            self.sockets.discard(s)
+
+    def _wait_flowing(self):
+        while not self.flowing.wait(0.5):
+            pass
+        return not self.closed.is_set()
+
+    def _accept_loop(self):
+        while not self.closed.is_set():
+            try:
+                down, _ = self.listener.accept()
+            except OSError:
+                if self.closed.is_set():
+                    return
+                time.sleep(0.05)
+                continue
+            with self.lock:
+                self.c["accepted"] += 1
+                if not self.flowing.is_set():
+                    self.c["accepted_during_cut"] += 1
+                self.sockets.add(down)
+            threading.Thread(target=self._serve, args=(down,), daemon=True).start()
+
+    def _serve(self, down):
+        if not self._wait_flowing():  # opened during a cut: nothing reaches the server until the heal
+            self._close(down)
+            return
+        try:
+            up = socket.create_connection(self.upstream, timeout=10)
+            up.settimeout(None)
+        except OSError:
+            with self.lock:
+                self.c["upstream_failed"] += 1
+            self._close(down)
+            return
+        with self.lock:
+            self.sockets.add(up)
+        done = [0]
+
+        def pump(src, dst, counter):
+            try:
+                while True:
+                    if not self._wait_flowing():  # cut: read nothing, the bytes wait in the kernel
+                        break
+                    data = src.recv(65536)
+                    if not data:
+                        dst.shutdown(socket.SHUT_WR)  # a half-close is forwarded like data, in order
+                        break
+                    view = memoryview(data)
+                    while view:
+                        if not self.flowing.is_set():  # read just before the cut: held until the heal
+                            with self.lock:
+                                self.holding += 1
+                            ok = self._wait_flowing()
+                            with self.lock:
+                                self.holding -= 1
+                            if not ok:
+                                raise OSError("proxy closed")
+                        n = dst.send(view)
+                        view = view[n:]
+                    with self.lock:
+                        self.c[counter] += len(data)
+            except OSError:
+                self._close(src)
+                self._close(dst)
+                return
+            with self.lock:
+                done[0] += 1
+                both = done[0] == 2
+            if both:
+                self._close(src)
+                self._close(dst)
+
+        threading.Thread(target=pump, args=(up, down, "bytes_down"), daemon=True).start()
+        pump(down, up, "bytes_up")
+
+
+DB_DEADLINE = 5.0  # the daemon's database deadline per request (Sources/LedgerHTTP/Routes.swift)
+ANSWER_SLACK = 2.0  # what an answer may take beyond it
+
+
+class CutProbes:
+    """/healthz, /readyz, a feed read and GET /v1/me (the key lookup alone once the key cache's 1 s
+    has passed), each in a loop of its own, from the cut until stopped."""
+
+    def __init__(self, world):
+        self.world = world
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.answers = []  # (probe, sent, received, status, code, has_retry_after); status None: no answer
+        self.threads = [threading.Thread(target=self.loop, args=(probe, path, key, pause), daemon=True)
+                        for probe, path, key, pause in (("healthz", "/healthz", None, 0.3), ("readyz", "/readyz", None, 0.3),
+                                                        ("feed", "/v1/events?after=0&limit=1", world.key, 0.3),
+                                                        ("me", "/v1/me", world.key, 1.2))]
+        for t in self.threads:
+            t.start()
+
+    def loop(self, probe, path, key, pause):
+        while not self.stop.is_set():
+            sent = time.monotonic()
+            try:
+                status, headers, data = http_once("GET", self.world.ledger.port, path, key=key, timeout=30)
+                answer = (probe, sent, time.monotonic(), status, error_code(data), "retry-after" in headers)
+            except (OSError, http.client.HTTPException) as e:
+                answer = (probe, sent, time.monotonic(), None, repr(e), False)
+            with self.lock:
+                self.answers.append(answer)
+            self.stop.wait(pause)
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(40)
+
+
+def daemon_log_tail(ledger, lines=15):
+    try:
+        with open(ledger.log_path, errors="replace") as f:
+            tail = f.read()[-6000:].splitlines()[-lines:]
+    except OSError:
+        tail = ["(unreadable)"]
+    return "\n".join("      " + l for l in tail)
+
+
+def sessions_text(sessions):
+    if sessions is None:
+        return "?"
+    return ", ".join(f"{n} {state} ({client})" for (client, state), n in sorted(sessions.items())) or "none"
+
+
+def partition_round(world, st, link, seconds, label, timeline=False):
+    """Cuts the link for `seconds` under load, heals it and measures; returns a dict of figures."""
+    ledger = world.ledger
+    time.sleep(world.rng.uniform(1.0, 3.0))
+    bound = DB_DEADLINE + ANSWER_SLACK
+    before = ledger.app_sessions()
+    with world.lock:
+        world.responses.clear()
+    world.record_times = True
+    link.cut()
+    cut_at = time.monotonic()
+    window = [cut_at, None]
+    with world.lock:
+        world.outages.append(window)
+    st.add("cuts")
+    probes = CutProbes(world)
+    time.sleep(max(0.0, seconds - 1.5))
+    during = ledger.app_sessions()  # over the unix socket: the cut is only the proxy's
+    time.sleep(max(0.0, cut_at + seconds - time.monotonic()))
+    if not ledger.alive():
+        st.add("daemon_crashed")
+        fail(f"[partition {label}] placementd exited with {ledger.process.returncode} during the cut; log:\n{daemon_log_tail(ledger)}")
+    link.heal()
+    heal_at = time.monotonic()
+    acked_at_heal = st.c["acked_requests"]
+    # The daemon must serve again by itself: the first acknowledged append after the heal, then
+    # appends keep being acknowledged and the projections follow the log (wait_recovered).
+    while st.c["acked_requests"] == acked_at_heal and time.monotonic() < heal_at + 30:
+        time.sleep(0.02)
+    first_ack = time.monotonic() - heal_at if st.c["acked_requests"] > acked_at_heal else None
+    healthy, why = wait_recovered(world, st, timeout=max(1.0, heal_at + 30 - time.monotonic()))
+    recovered = time.monotonic() - heal_at if healthy else None
+    # Requests already waiting (up to the daemon's database deadline) may still answer 503.
+    with world.lock:
+        window[1] = time.monotonic() + DB_DEADLINE + 1.0
+    probes.finish()
+    after = ledger.app_sessions()
+    world.record_times = False
+    with world.lock:
+        responses = list(world.responses)
+        world.responses.clear()
+
+    failures_before = len(FAILURES)
+    # Answers whose request overlapped the cut: every one within the deadline (+ slack).
+    overlapping = [(s, r, code) for s, r, code in responses if s < heal_at and r > cut_at]
+    in_cut = [(s, r, code) for s, r, code in responses if cut_at <= s and r <= heal_at]
+    by_status = collections.Counter(code for _, r, code in responses if cut_at <= r <= heal_at)
+    ok_in_cut = [1 for _, _, code in in_cut if 200 <= code < 300]
+    st.add("2xx_while_cut", len(ok_in_cut))
+    if ok_in_cut:
+        fail(f"[partition {label}] {len(ok_in_cut)} appends sent after the cut were acknowledged before the heal: "
+             "nothing could reach PostgreSQL")
+    append_worst = max((r - s for s, r, _ in overlapping), default=0.0)
+    if append_worst > bound:
+        late = [(s, r, code) for s, r, code in overlapping if r - s > bound]
+        fail(f"[partition {label}] {len(late)} of {len(overlapping)} appends overlapping the cut were answered after more than "
+             f"the {DB_DEADLINE:.0f} s database deadline + {ANSWER_SLACK:.0f} s (slowest {append_worst:.1f} s; answers "
+             f"{dict(collections.Counter(code for *_, code in late))}); timeline below, daemon log:\n{daemon_log_tail(ledger)}")
+    probe_worst = {}
+    probe_status = collections.Counter()
+    readyz_back = None
+    for probe, s, r, status, code, retry in probes.answers:
+        if status is None:
+            st.add("probe_no_answer")
+            fail(f"[partition {label}] GET {probe} sent {s - cut_at:+.1f} s after the cut got no answer in {r - s:.1f} s ({code})")
+            continue
+        if s < heal_at and r > cut_at:
+            probe_worst[probe] = max(probe_worst.get(probe, 0.0), r - s)
+        if probe == "readyz" and status == 200 and s >= heal_at and readyz_back is None:
+            readyz_back = r - heal_at
+        if cut_at <= r <= heal_at:
+            probe_status[f"{probe} {status}"] += 1
+        if probe == "healthz" and status != 200:
+            fail(f"[partition {label}] /healthz answered {status} (the daemon itself is alive)")
+        if probe != "healthz" and cut_at <= s and r <= heal_at:  # asked and answered within the cut
+            if probe == "me" and status == 200:
+                continue  # the key was still in the daemon's cache (1 s)
+            if status != 503 or code != "unavailable" or not retry:
+                fail(f"[partition {label}] {probe} during the cut answered {status} {code} "
+                     f"{'with' if retry else 'without'} Retry-After (want 503 unavailable with Retry-After)")
+    for probe, worst in sorted(probe_worst.items()):
+        if worst > bound:
+            fail(f"[partition {label}] GET {probe} overlapping the cut was answered after {worst:.1f} s, beyond the "
+                 f"{DB_DEADLINE:.0f} s database deadline + {ANSWER_SLACK:.0f} s")
+    for probe in ("readyz", "feed", "me"):
+        if probe_worst.get(probe, 0.0) <= bound and not any(
+                p == probe and cut_at <= s and r <= heal_at for p, s, r, *_ in probes.answers):
+            fail(f"[partition {label}] no GET {probe} was asked and answered within the {seconds:.0f} s cut")
+    if len(FAILURES) > failures_before or timeline:
+        # What was answered when, in seconds from the cut; /healthz answers left out.
+        rows = [(s, r, "append", str(code)) for s, r, code in overlapping]
+        rows += [(s, r, probe, f"{status} {code or ''}".strip()) for probe, s, r, status, code, _ in probes.answers
+                 if probe != "healthz" and s < heal_at and (r > cut_at or status is None)]
+        rows.sort()
+        lines = [f"    sent {s - cut_at:+6.2f} answered {r - cut_at:+6.2f} ({r - s:5.2f} s) {what:7} {answer}"
+                 for s, r, what, answer in rows[:40]]
+        log(f"partition {label}: requests overlapping the cut (seconds from the cut; heal at +{heal_at - cut_at:.2f}):\n"
+            + "\n".join(lines))
+    if first_ack is None or not healthy:
+        st.add("daemon_stuck_after_heal")
+        fail(f"[partition {label}] the daemon did not serve again by itself within 30 s of the heal "
+             f"(first ack: {'none' if first_ack is None else f'{first_ack:.2f} s'}; {why}); log:\n{daemon_log_tail(ledger)}")
+    figures = {
+        "label": label, "cut_s": heal_at - cut_at, "answers": dict(by_status), "probes": dict(probe_status),
+        "append_worst_s": append_worst, "probe_worst_s": probe_worst, "first_ack_s": first_ack, "recovered_s": recovered,
+        "readyz_back_s": readyz_back, "held_at_heal": link.held_at_heal, "sessions": (before, during, after),
+    }
+    log(f"partition {label}: cut {figures['cut_s']:.1f} s; answers to appends during it {dict(by_status)}; "
+        f"probes {dict(probe_status)}; slowest append overlapping it {append_worst:.2f} s, probes "
+        f"{ {p: round(w, 2) for p, w in probe_worst.items()} }; heal → first ack "
+        f"{'-' if first_ack is None else f'{first_ack:.2f} s'}, /readyz 200 {'-' if readyz_back is None else f'{readyz_back:.2f} s'}, "
+        f"recovered {'-' if recovered is None else f'{recovered:.2f} s'}; daemon's server sessions before "
+        f"[{sessions_text(before)}], at the end of the cut [{sessions_text(during)}], after [{sessions_text(after)}]")
+    return figures
+
+
+def scenario_partition(world, args):
+    st = Stats("5 network partition")
+    st.batches = []
+    ledger = world.ledger
+    started = time.monotonic()
+    hba = os.path.join(ledger.pgdata, "pg_hba.conf")
+    try:
+        with open(hba) as f:
+            rules = [line.split() for line in f if line.strip() and not line.lstrip().startswith("#")]
+    except OSError as e:
+        fail(f"[partition] cannot read {hba}: {e}")
+        return st
+    if ["host", "all", "all", "127.0.0.1/32", "trust"] not in rules:
+        fail(f"[partition] {hba} has no `host all all 127.0.0.1/32 trust` rule: the daemon could not log in over TCP "
+             f"(rules: {rules})")
+        return st
+    # While the daemon uses a URL it holds no share of the embedded cluster (DIR/.users): hold one,
+    # so that nothing run meanwhile takes itself for the cluster's last user and stops it.
+    users_lock = os.open(os.path.join(ledger.data, ".users"), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(users_lock, fcntl.LOCK_SH)
+    link = None
+    stop = threading.Event()
+    clients = []
+    rounds = []
+    try:
+        ledger.stop()
+        if ledger.pg_running():
+            ledger.pg_stop()
+        result = ledger.pg_start(tcp_port=free_port())
+        if result.returncode != 0:
+            raise SystemExit(f"error: pg_ctl start with TCP failed: {result.stdout}{result.stderr}")
+        link = CutLink(ledger.pg_port)
+        # The embedded cluster's database and the daemon's role (Sources/LedgerStore/EmbeddedCluster.swift);
+        # the schema is current, so the daemon migrates nothing; seals keep their embedded key.
+        ledger.daemon_args = ["--database-url", f"postgresql://placement_app@127.0.0.1:{link.port}/placement?sslmode=disable",
+                              "--seal-keys", os.path.join(ledger.data, "seal-keys")]
+        ready = ledger.start()
+        clients = run_clients(world, st, args.clients, stop, in_doubt_ok=True)
+        deadline = time.monotonic() + 30
+        while st.c["acked_requests"] < 20 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        sessions = ledger.app_sessions() or {}
+        tcp = sum(n for (client, _), n in sessions.items() if client == "tcp")
+        log(f"partition: PostgreSQL on 127.0.0.1:{ledger.pg_port}, proxy on :{link.port}, daemon ready in {ready:.2f} s "
+            f"through it; {st.c['acked_requests']} appends acknowledged, daemon's sessions [{sessions_text(sessions)}]")
+        if st.c["acked_requests"] < 20 or not link.c["bytes_up"] or not tcp:
+            fail(f"[partition] the daemon does not work through the proxy: {st.c['acked_requests']} appends acknowledged "
+                 f"in 30 s, proxy {dict(link.c)}, sessions [{sessions_text(sessions)}]")
+            return st
+        cuts = [("short", args.partition_seconds)]
+        if args.partition_long:
+            cuts.append(("long", args.partition_long_seconds))
+        for label, seconds in cuts:
+            rounds.append(partition_round(world, st, link, seconds, label, args.partition_timeline))
+        time.sleep(2)
+    finally:
+        stop_clients(clients, stop, st)
+        if link:
+            link.heal()
+        if ledger.process is not None and not ledger.alive():
+            st.add("daemon_crashed")
+            fail(f"[partition] placementd exited with {ledger.process.returncode}; log:\n{daemon_log_tail(ledger)}")
+        # Back to the embedded default over the unix socket, for the checks that follow.
+        ledger.stop()
+        if link:
+            st.notes.append(f"proxy: {link.c['accepted']} connections accepted ({link.c['accepted_during_cut']} during a cut), "
+                            f"{link.c['bytes_up'] // 1024} KiB to PostgreSQL, {link.c['bytes_down'] // 1024} KiB back")
+            link.close()
+        ledger.daemon_args = []
+        ledger.pg_stop()
+        result = ledger.pg_start()
+        if result.returncode != 0:
+            raise SystemExit(f"error: pg_ctl start failed: {result.stdout}{result.stderr}")
+        ledger.start()
+        fcntl.flock(users_lock, fcntl.LOCK_UN)
+        os.close(users_lock)
+    for k in ("no_response", "timeouts"):
+        if st.c[k]:
+            fail(f"[partition] {st.c[k]} appends got no HTTP answer ({k}): a request hung past the client's 30 s")
+    st.c["rounds"] = len(rounds)
+    if st.c["503_in_doubt_then_200"]:
+        st.notes.append(f"{st.c['503_in_doubt_then_200']} requests answered 503 were recorded all the same (their retry got "
+                        "200 with the original receipt): a group transaction given up by the daemon went on when the link "
+                        "came back")
+    for f in rounds:
+        st.notes.append(
+            f"{f['label']} cut {f['cut_s']:.1f} s: appends answered during it {f['answers'] or 'none'}, probes "
+            f"{f['probes']}; slowest answer to a request overlapping the cut: append {f['append_worst_s']:.2f} s, "
+            + ", ".join(f"{p} {w:.2f} s" for p, w in sorted(f["probe_worst_s"].items()))
+            + f" (bound {DB_DEADLINE + ANSWER_SLACK:.0f} s); after the heal: first ack "
+            f"{'-' if f['first_ack_s'] is None else format(f['first_ack_s'], '.2f')} s, /readyz 200 "
+            f"{'-' if f['readyz_back_s'] is None else format(f['readyz_back_s'], '.2f')} s, recovered (10 acks, projections "
+            f"at the head) {'-' if f['recovered_s'] is None else format(f['recovered_s'], '.2f')} s; "
+            f"{f['held_at_heal']} directions held bytes read before the cut")
+        before, during, after = f["sessions"]
+        st.notes.append(f"    daemon's server sessions before [{sessions_text(before)}], end of cut [{sessions_text(during)}], "
+                        f"after [{sessions_text(after)}]")
+    st.duration = time.monotonic() - started
+    return st
+
+
+def check_batches(stats, events):
+    """Every multi-event request is in the log whole or not at all, and in one transaction."""
+    by_id = {e["id"]: e for e in events}
+    partial = split = whole = 0
+    for ids in stats.batches or []:
+        present = [by_id[i] for i in ids if i in by_id]
+        if not present:
+            continue
+        if len(present) != len(ids):
+            partial += 1
+            if partial <= 3:
+                fail(f"[{stats.name}] a {len(ids)}-event request is half-recorded: {len(present)} of its events in the log "
+                     f"(ids {ids})")
+            continue
+        whole += 1
+        if len({e["position"] >> 16 for e in present}) != 1:
+            split += 1
+            if split <= 3:
+                fail(f"[{stats.name}] a batch was recorded by more than one transaction: positions {[e['position'] for e in present]}")
+    stats.c["batches_whole"] = whole
+    stats.c["batches_half_recorded"] = partial
+    stats.c["batches_split"] = split
+
+
 def scenario_soak(world, args):
     st = Stats("soak")
     ledger = world.ledger
@@ -1356,7 +1808,14 @@ def main():
     parser.add_argument("--soak-rate", type=float, default=100, help="soak load in requests/s (100)")
     parser.add_argument("--soak-clients", type=int, default=4)
     parser.add_argument("--soak-sample", type=float, default=5, help="seconds between RSS samples (5)")
-    parser.add_argument("--only", default="1,2,3,4", help="scenarios to run, e.g. 1,3 (all)")
+    parser.add_argument("--partition-seconds", type=float, default=8,
+                        help="length of scenario 5's cut, longer than the daemon's 5 s database deadline (8)")
+    parser.add_argument("--partition-long", action="store_true",
+                        help="scenario 5 also cuts for --partition-long-seconds, past the server's tcp_user_timeout (off)")
+    parser.add_argument("--partition-long-seconds", type=float, default=35, help="length of the long cut (35)")
+    parser.add_argument("--partition-timeline", action="store_true",
+                        help="print every answer to a request overlapping a cut (printed anyway when a check fails)")
+    parser.add_argument("--only", default="1,2,3,4,5", help="scenarios to run, e.g. 1,3 (all)")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the data directory (its path is printed)")
     args = parser.parse_args()
@@ -1397,6 +1856,8 @@ def main():
             check_log(world, stats_list, "after the pool flood")
         if "4" in only:
             stats_list.append(scenario_slow(world, args))
+        if "5" in only:
+            stats_list.append(scenario_partition(world, args))
         if args.soak:
             stats_list.append(scenario_soak(world, args))
         if not stats_list:
@@ -1407,6 +1868,8 @@ def main():
                 if any(e["id"] == eid for e in events):
                     s.c["incomplete_request_recorded"] += 1
                     fail(f"[{s.name}] the event of an incomplete (never finished) request was recorded")
+            if s.batches is not None:
+                check_batches(s, events)
         final = Stats("projections")
         check_projections(world, events, final)
         for k in ("projection_mismatches_vs_log", "report_mismatches", "replay_mismatches"):
