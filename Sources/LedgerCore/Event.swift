@@ -225,6 +225,16 @@ public enum Hex {
 
     public static func encode(_ bytes: some Collection<UInt8>) -> String { encode(Array(bytes)) }
 
+    /// `encode`, appended to bytes being written (the hashed forms): no string in between.
+    public static func write(_ bytes: [UInt8], into out: inout [UInt8]) {
+        @inline(__always) func digit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? 48 + nibble : 87 + nibble }
+        out.reserveCapacity(out.count + bytes.count * 2)
+        for b in bytes {
+            out.append(digit(b >> 4))
+            out.append(digit(b & 0x0F))
+        }
+    }
+
     public static func decode(_ text: String) -> [UInt8]? {
         let b = Array(text.utf8)
         guard b.count % 2 == 0 else { return nil }

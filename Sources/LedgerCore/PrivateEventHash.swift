@@ -125,7 +125,7 @@ public enum PrivateEventHash {
         var out: [UInt8] = []
         out.reserveCapacity(400 + postingID.utf8.count)
         out.append(contentsOf: #"{"commitment":""#.utf8)
-        out.append(contentsOf: Hex.encode(commitment).utf8)
+        Hex.write(commitment, into: &out)
         out.append(contentsOf: #"","hash_format":"#.utf8)
         JSON.writeInteger(format, into: &out)
         out.append(contentsOf: #","position":"#.utf8)
@@ -133,12 +133,12 @@ public enum PrivateEventHash {
         out.append(contentsOf: #","posting_id":"#.utf8)
         JSON.writeString(postingID, into: &out)
         out.append(contentsOf: #","prev_hash":""#.utf8)
-        out.append(contentsOf: Hex.encode(prevHash).utf8)
+        Hex.write(prevHash, into: &out)
         out.append(contentsOf: #"","recorded_at":"#.utf8)
         JSON.writeString(recordedAt.rfc3339, into: &out)
         if let subject {
             out.append(contentsOf: #","subject":""#.utf8)
-            out.append(contentsOf: Hex.encode(subject).utf8)
+            Hex.write(subject, into: &out)
             out.append(UInt8(ascii: "\""))
         } else {
             out.append(contentsOf: #","subject":null"#.utf8)

@@ -6,7 +6,7 @@ import Foundation
 /// digest; it is signed with Ed25519 over the RFC 8785 canonical JSON of its object without
 /// `signature`, and its digest is the SHA-256 of those same bytes. Anyone with the public key can
 /// check it without the database.
-public struct SignedSeal: Sendable, Hashable {
+public struct SignedSeal: SignedStatement, Hashable {
     public var sequence: Int64
     public var treeSize: Int64
     public var uptoPosition: Int64
@@ -48,19 +48,6 @@ public struct SignedSeal: Sendable, Hashable {
 
     public var digest: [UInt8] { Array(SHA256.hash(data: body.canonicalBytes)) }
 
-    /// This seal signed with `key` (whose id is `keyID`).
-    public func signed(with key: SealSigningKey) throws -> SignedSeal {
-        var seal = self
-        seal.keyID = key.id
-        seal.signature = Array(try key.privateKey.signature(for: seal.body.canonicalBytes))
-        return seal
-    }
-
-    /// Whether `signature` is the signature of the body by the raw 32-byte Ed25519 `publicKey`.
-    public func hasValidSignature(publicKey: [UInt8]) -> Bool {
-        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey) else { return false }
-        return key.isValidSignature(signature, for: body.canonicalBytes)
-    }
 
     /// A seal read from its JSON (a proof file, `GET /v1/seals/...`); nil when a field is missing
     /// or malformed.
@@ -111,7 +98,7 @@ public struct SealSigningKey: Sendable {
 /// up to an event someone chose (a proof cut short before a later event of the student would need
 /// a statement the ledger never signed). Signed like a seal: Ed25519 over the RFC 8785 bytes of
 /// `body`.
-public struct SignedStreamHead: Sendable, Hashable {
+public struct SignedStreamHead: SignedStatement, Hashable {
     public var postingID: String
     public var seal: Int64
     public var version: Int64
@@ -143,17 +130,6 @@ public struct SignedStreamHead: Sendable, Hashable {
         ])
     }
 
-    public func signed(with key: SealSigningKey) throws -> SignedStreamHead {
-        var head = self
-        head.keyID = key.id
-        head.signature = Array(try key.privateKey.signature(for: head.body.canonicalBytes))
-        return head
-    }
-
-    public func hasValidSignature(publicKey: [UInt8]) -> Bool {
-        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey) else { return false }
-        return key.isValidSignature(signature, for: body.canonicalBytes)
-    }
 
     public init?(json: JSON, postingID: String) {
         guard case .int(let seal)? = json["seal"], case .int(let version)? = json["version"],
@@ -162,5 +138,29 @@ public struct SignedStreamHead: Sendable, Hashable {
             let signature = Data(base64Encoded: signatureText)
         else { return nil }
         self.init(postingID: postingID, seal: seal, version: version, eventHash: hash, keyID: keyID, signature: Array(signature))
+    }
+}
+
+/// What the ledger signs with a seal key (a seal, a stream head): Ed25519 over the RFC 8785 bytes
+/// of `body`, which names the signing key.
+public protocol SignedStatement: Sendable {
+    var body: JSON { get }
+    var keyID: String { get set }
+    var signature: [UInt8] { get set }
+}
+
+extension SignedStatement {
+    /// This statement signed with `key` (whose id it then names).
+    public func signed(with key: SealSigningKey) throws -> Self {
+        var statement = self
+        statement.keyID = key.id
+        statement.signature = Array(try key.privateKey.signature(for: statement.body.canonicalBytes))
+        return statement
+    }
+
+    /// Whether `signature` is the signature of the body by the raw 32-byte Ed25519 `publicKey`.
+    public func hasValidSignature(publicKey: [UInt8]) -> Bool {
+        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey) else { return false }
+        return key.isValidSignature(signature, for: body.canonicalBytes)
     }
 }
