@@ -90,6 +90,10 @@ public struct PlacementProof: Sendable {
     /// Reads a proof document; fails naming the first member that is missing or malformed.
     public init(json: JSON) throws(ProofFailure) {
         guard case .object = json else { throw ProofFailure("the proof is not a JSON object") }
+        if case .string(let code)? = json["error"]?["code"] {
+            let message = json["error"]?["message"].flatMap { if case .string(let m) = $0 { m } else { nil } } ?? ""
+            throw ProofFailure("the file is the daemon's error answer, not a proof: \(code): \(message)")
+        }
         guard case .int(let format)? = json["proof_format"] else { throw ProofFailure("proof_format is missing") }
         guard format == Self.format else { throw ProofFailure("proof_format \(format) is not one this verifier knows (\(Self.format))") }
         postingID = try Self.string(json, "posting_id")

@@ -105,6 +105,14 @@ public struct LedgerAPI: Sendable {
                     .serviceUnavailable,
                     .object(["status": .string("migrations pending"), "schema_version": .int(Int64(current)), "expected": .int(Int64(latest))]))
             }
+            // On a ledger's first start the read models are built while the daemon already runs:
+            // until they exist, reads would find no tables.
+            let built = try await db { try await probe.withConnection { try await ReadModel.liveTablesExist(on: $0, logger: store.logger) } }
+            guard built else {
+                return Reply.json(
+                    .serviceUnavailable,
+                    .object(["status": .string("building the read models"), "schema_version": .int(Int64(current))]))
+            }
             var body: [String: JSON] = ["status": .string("ready"), "schema_version": .int(Int64(current))]
             if readsOnReplica {
                 let replica = reads.client

@@ -44,7 +44,7 @@ public struct DeepVerify: Sendable {
                 var report = Report()
                 let states = try await Self.refold(on: connection, logger: logger, report: &report, progress: progress)
                 try await Self.compareStreams(states, on: connection, logger: logger, report: &report)
-                if try await Self.readModelsExist(on: connection, logger: logger) {
+                if try await ReadModel.liveTablesExist(on: connection, logger: logger) {
                     try await Self.compareReadModels(states, on: connection, logger: logger, report: &report)
                 } else {
                     report.readModelsBuilt = false
@@ -130,15 +130,6 @@ public struct DeepVerify: Sendable {
     }
 
     /// Every read model against rows derived from the fold.
-    static func readModelsExist(on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        for try await exists in try await connection.query(
-            "SELECT to_regclass('proj_postings.postings') IS NOT NULL AND to_regclass('proj_placements.placements') IS NOT NULL", logger: logger
-        ).decode(Bool.self) {
-            return exists
-        }
-        return false
-    }
-
     static func compareReadModels(
         _ states: [String: PostingState], on connection: PostgresConnection, logger: Logger, report: inout Report
     ) async throws {

@@ -51,6 +51,16 @@ public struct TimeRange: Sendable, Hashable {
 /// The queries behind the read routes and `placementctl report`, over a set of projection schemas:
 /// the live ones, or throwaway ones built for time travel.
 public struct ReadModel: Sendable {
+    /// Whether every projection's live tables exist: not yet on a ledger's first start while the
+    /// daemon builds them, nor on one no daemon or `replay` has served.
+    public static func liveTablesExist(on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let sql = ProjectionDefinition.all.map { "EXISTS (SELECT FROM pg_namespace WHERE nspname = '\($0.liveSchema)')" }.joined(separator: " AND ")
+        for try await exists in try await connection.run(PostgresQuery(unsafeSQL: "SELECT " + sql), logger: logger).decode(Bool.self) {
+            return exists
+        }
+        return false
+    }
+
     public let logger: Logger
     let schemas: [String: String]
     /// Set for a time-travel build: what the figures reflect.

@@ -42,6 +42,8 @@ public enum DatabaseFailure {
         if let state = psql.sqlState {
             // 08: connection exceptions; 57P: operator intervention (shutdown, crash recovery); 53: resources;
             // 25006: a read-only transaction (the server is a standby, e.g. the old primary after a failover).
+            // 42P01 on a read model's table: a ledger's first start, before the daemon has built them.
+            if state == "42P01", psql.serverInfo?[.message]?.contains("proj_") == true { return true }
             return state.hasPrefix("08") || state.hasPrefix("57P") || state.hasPrefix("53") || state == "25006"
         }
         return true  // no server answer at all: connection closed, refused, timed out

@@ -156,6 +156,19 @@ struct Placementd: AsyncParsableCommand {
             }
         }
 
+        if demo, let keyring {
+            // The demo's history is sealed before serving, so its placements' proofs can be fetched
+            // at once rather than after the first --seal-interval.
+            do {
+                try await database.withClient(logger: logger) { owner in
+                    let integrity = Integrity(client: owner, logger: logger)
+                    _ = try await integrity.seal(signer: try await integrity.signer(from: keyring))
+                }
+            } catch let error as SealKeyError {
+                logger.warning("the demo history is not sealed yet", metadata: ["ledger.error": "\(error.message)"])
+            }
+        }
+
         var configuration = DaemonConfiguration(
             database: database.appConfiguration.clientConfiguration, host: host, port: port, sealInterval: .seconds(sealInterval),
             banner: banner)

@@ -374,4 +374,19 @@ struct HardeningTests {
             #expect(report.eventsChecked >= 3 && report.rowsChecked == 0)
         }
     }
+
+    @Test("before the read models exist (a ledger's first start), /readyz says so and reads answer 503, not 500")
+    func readsBeforeTheReadModelsExist() async throws {
+        try await APIFixture.with { f, client in
+            #expect(try await client.call(.get, "/readyz").status == .ok)
+            try await f.ledger.exec("DROP SCHEMA proj_postings CASCADE")
+            try await f.ledger.exec("DROP SCHEMA proj_placements CASCADE")
+            let ready = try await client.call(.get, "/readyz")
+            #expect(ready.status == .serviceUnavailable && ready.json["status"] == .string("building the read models"), "\(ready.json)")
+            for uri in ["/v1/placements?limit=5", "/v1/placements?limit=5&min_position=1"] {
+                let reply = try await client.call(.get, uri, key: f.university)
+                #expect(reply.status == .serviceUnavailable && reply.json.errorCode == "unavailable", "\(uri): \(reply.json)")
+            }
+        }
+    }
 }

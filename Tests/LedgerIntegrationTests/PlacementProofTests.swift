@@ -174,6 +174,13 @@ struct PlacementProofTests {
             let early = try await client.call(.get, "/v1/placements/p-pf/s-1/proof", key: f.university)
             #expect(early.status == .conflict && early.json.errorCode == "not_sealed", "\(early.json)")
             #expect(early.json["error"]?["message"].map { "\($0)".contains("placementctl seal") } == true)
+            // Saved to a file and checked anyway, the error answer is named as what it is.
+            do {
+                _ = try PlacementProof(json: early.json)
+                Issue.record("an error answer was read as a proof")
+            } catch let error as ProofFailure {
+                #expect(error.message.contains("error answer, not a proof: not_sealed"), "\(error.message)")
+            }
             _ = try await f.ledger.seal()
             for (key, status) in [
                 (f.university, HTTPResponse.Status.ok), (f.company, .ok), (f.platform, .ok), (f.admin, .ok),

@@ -27,6 +27,8 @@ struct RestartTests {
             }
             try await database.withClient(owner: false, logger: logger) { client in
                 let store = EventStore(client: client, logger: logger, readModels: InlineProjections())
+                // As the daemon does when it starts: the read models exist (else /readyz waits for them).
+                try await ProjectionRunner(client: client, logger: logger).prepare()
                 var api = LedgerAPI(store: store, keys: KeyCache(keys: KeyStore(client: client, logger: logger)))
                 api.databaseDeadline = .seconds(2)
                 let app = Application(router: api.buildRouter(), logger: logger)
