@@ -14,6 +14,11 @@ public struct DaemonConfiguration: Sendable {
     public var database: PostgresClient.Configuration
     /// A streaming replica to serve projection reads from (nil: the primary).
     public var replica: PostgresClient.Configuration?
+    /// The hosts of a database URL that names several (`database` is the current one's): the
+    /// daemon's pools then follow the one that accepts writes (`Failover`).
+    public var failoverHosts: DatabaseHosts?
+    /// How often `Failover` checks the current host.
+    public var failoverInterval: Duration = .seconds(1)
     public var host: String
     public var port: Int
     public var sealInterval: Duration
@@ -51,28 +56,49 @@ let readPoolSize = 10
 /// pools, the seal service and the projections' preparation. Running it serves until a graceful
 /// shutdown, which stops them in reverse order. `placementd` and the tests both start it here.
 public func buildApplication(_ configuration: DaemonConfiguration, logger: Logger) -> some ApplicationProtocol {
-    let client = PostgresClient(configuration: configuration.database, backgroundLogger: logger)
-    // Projection reads get a pool of their own (on the replica, if there is one), so neither a
-    // burst of reads nor readers waiting for a min_position take the connections appends need.
-    var readConfiguration = configuration.replica ?? configuration.database
-    if configuration.replica == nil { readConfiguration.options.maximumConnections = readPoolSize }
-    let readPool = PostgresClient(configuration: readConfiguration, backgroundLogger: logger)
+    // The pools on the primary: one for appends and the services, one for projection reads (so
+    // neither a burst of reads nor readers waiting for a min_position take the connections appends
+    // need), a small one for /readyz. With several hosts they follow the one that accepts writes.
+    let client: any DatabaseClient
+    let primaryReads: any DatabaseClient
+    let probe: any DatabaseClient
+    var services: [any Service]
+    if let hosts = configuration.failoverHosts, hosts.endpoints.count > 1 {
+        let failover = Failover(hosts: hosts.endpoints, current: hosts.current, interval: configuration.failoverInterval, logger: logger)
+        client = failover.client()
+        primaryReads = failover.client(maximumConnections: readPoolSize)
+        probe = failover.client(maximumConnections: 2)
+        services = [failover]
+    } else {
+        var readConfiguration = configuration.database
+        readConfiguration.options.maximumConnections = readPoolSize
+        var probeConfiguration = configuration.database
+        probeConfiguration.options.maximumConnections = 2
+        let pools = [configuration.database, readConfiguration, probeConfiguration].map {
+            PostgresClient(configuration: $0, backgroundLogger: logger)
+        }
+        (client, primaryReads, probe) = (pools[0], pools[1], pools[2])
+        services = pools
+    }
+    // Projection reads go to the replica, if there is one.
+    var readPool = primaryReads
+    if let replica = configuration.replica {
+        let replicaPool = PostgresClient(configuration: replica, backgroundLogger: logger)
+        readPool = replicaPool
+        services.append(replicaPool)
+    }
     let reads = PositionWatch(client: readPool, logger: logger)
     let store = EventStore(client: client, logger: logger, readModels: InlineProjections(), committed: { reads.poke() })
     let metrics = LedgerMetrics(registry: configuration.metrics)
     metrics.setPoolSize(configuration.database.options.maximumConnections)
     var api = LedgerAPI(store: store, keys: KeyCache(keys: KeyStore(client: client, logger: logger)), metrics: metrics, reads: reads)
     api.readsOnReplica = configuration.replica != nil
-    var probeConfiguration = configuration.database
-    probeConfiguration.options.maximumConnections = 2
-    let probe = PostgresClient(configuration: probeConfiguration, backgroundLogger: logger)
     api.probeClient = probe
     if let keyring = configuration.sealKeys {
         // The seal service's key signs proofs' stream heads (read per proof: a rotation applies at once).
         let integrity = Integrity(client: client, logger: logger)
         api.proofSigner = { try await integrity.signer(from: keyring) }
     }
-    var services: [any Service] = [client, readPool, probe]
     services += [
         SealService(client: client, interval: configuration.sealInterval, keyring: configuration.sealKeys, logger: logger),
         ProjectionService(client: client, logger: logger),

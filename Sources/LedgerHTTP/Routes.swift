@@ -24,7 +24,7 @@ public struct LedgerAPI: Sendable {
     /// The pool `/readyz` and `/metrics` use (they need no key): a small one of their own, so a
     /// flood of probes waits for it and never for the connections appends and reads need.
     /// nil: the store's.
-    public var probeClient: PostgresClient?
+    public var probeClient: (any DatabaseClient)?
     /// The key that signs placement proofs' stream heads (the seal service's); nil: proofs answer 503.
     public var proofSigner: (@Sendable () async throws -> SealSigningKey)?
 

@@ -28,11 +28,11 @@ public struct DeepVerify: Sendable {
         public var problems: [Problem] = []
     }
 
-    let client: PostgresClient
+    let client: any DatabaseClient
     let logger: Logger
     static let batchSize = 5000
 
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: any DatabaseClient, logger: Logger) {
         self.client = client
         self.logger = logger
     }

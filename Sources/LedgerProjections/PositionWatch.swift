@@ -1,5 +1,5 @@
 public import LedgerCore
-import LedgerStore
+public import LedgerStore
 public import Logging
 public import PostgresNIO
 import Synchronization
@@ -10,7 +10,7 @@ import Synchronization
 /// process's appends commit, so a reader waiting for its own write wakes without the interval. A
 /// key may hold at most `limitPerKey` waits at once; more are answered at once.
 public final class PositionWatch: Sendable {
-    public let client: PostgresClient
+    public let client: any DatabaseClient
     let logger: Logger
     public let limitPerKey: Int
     let interval: Duration
@@ -43,7 +43,7 @@ public final class PositionWatch: Sendable {
 
     private let state = Mutex(State())
 
-    public init(client: PostgresClient, logger: Logger, limitPerKey: Int = 64, interval: Duration = .milliseconds(10)) {
+    public init(client: any DatabaseClient, logger: Logger, limitPerKey: Int = 64, interval: Duration = .milliseconds(10)) {
         self.client = client
         self.logger = logger
         self.limitPerKey = limitPerKey

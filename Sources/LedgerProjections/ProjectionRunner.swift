@@ -44,11 +44,11 @@ public struct ProjectionStatus: Sendable {
 /// them inline), rebuilds them into shadow schemas and swaps them in, and builds throwaway copies
 /// for time travel.
 public struct ProjectionRunner: Sendable {
-    public let client: PostgresClient
+    public let client: any DatabaseClient
     public let logger: Logger
     public var definitions: [ProjectionDefinition]
 
-    public init(client: PostgresClient, logger: Logger, definitions: [ProjectionDefinition] = ProjectionDefinition.all) {
+    public init(client: any DatabaseClient, logger: Logger, definitions: [ProjectionDefinition] = ProjectionDefinition.all) {
         self.client = client
         self.logger = logger
         self.definitions = definitions

@@ -1,7 +1,7 @@
 public import Logging
 public import PostgresNIO
 public import ServiceLifecycle
-import LedgerStore
+public import LedgerStore
 
 /// Prepares the projections when the daemon starts (see `ProjectionRunner.prepare`): creates them,
 /// attaches them to the appends, and rebuilds one whose version changed while the old tables keep
@@ -12,7 +12,7 @@ public struct ProjectionService: Service, CustomStringConvertible {
 
     public var description: String { "ProjectionService" }
 
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: any DatabaseClient, logger: Logger) {
         runner = ProjectionRunner(client: client, logger: logger)
     }
 

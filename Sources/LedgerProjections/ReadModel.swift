@@ -91,7 +91,7 @@ public struct ReadModel: Sendable {
     /// `watch`, a watch over the same database, as one of `key`'s waits) and throws
     /// `projection_lagging` if they do not.
     public static func read<R: Sendable>(
-        _ client: PostgresClient, projections: [String], minPosition: Int64?, watch: PositionWatch, key: String,
+        _ client: any DatabaseClient, projections: [String], minPosition: Int64?, watch: PositionWatch, key: String,
         wait: Duration = .seconds(5), logger: Logger, _ body: @Sendable (PostgresConnection) async throws -> R
     ) async throws -> (R, Int64) {
         try await retrying(projections: projections, until: minPosition, watch: watch, key: key, wait: wait) {
@@ -107,7 +107,7 @@ public struct ReadModel: Sendable {
     /// back nothing carried the position, and the query runs again in a snapshot with it.
     /// `minPosition`, `watch`, `key` and `wait` as in `read`.
     public static func readRows<Row: Sendable>(
-        _ client: PostgresClient, projections: [String], minPosition: Int64?, watch: PositionWatch, key: String,
+        _ client: any DatabaseClient, projections: [String], minPosition: Int64?, watch: PositionWatch, key: String,
         wait: Duration = .seconds(5), logger: Logger, _ query: RowQuery<Row>
     ) async throws -> ([Row], Int64) {
         let reflected = ProjectionRunner.positionColumn(projections)

@@ -21,6 +21,16 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
+/// The hosts of a database URL that names several, in its order, and the one in use.
+public struct DatabaseHosts: Sendable {
+    public var endpoints: [DatabaseEndpoint]
+    public var current: Int
+    public init(endpoints: [DatabaseEndpoint], current: Int) {
+        self.endpoints = endpoints
+        self.current = current
+    }
+}
+
 /// How to reach one PostgreSQL database as one user; converts to PostgresNIO's client (pool) and
 /// single-connection configurations.
 public struct DatabaseEndpoint: Sendable {
@@ -97,10 +107,48 @@ public struct DatabaseEndpoint: Sendable {
             tlsRootCertificates: roots)
     }
 
+    /// Parses a URL naming one server or several, `postgres://user:password@host1:5432,host2:5433/database?…`
+    /// (each host as `parse(url:)` reads it, with the same user, database and query), in the URL's
+    /// order. With several, `target_session_attrs` may only be `read-write` (the default here) or
+    /// `primary`: the ledger appends, so it uses the first host that accepts writes, as libpq does.
+    public static func parseHosts(url text: String) throws(ConfigurationError) -> [DatabaseEndpoint] {
+        guard let schemeEnd = text.range(of: "://") else { return [try parse(url: text)] }
+        let afterScheme = text[schemeEnd.upperBound...]
+        let authorityEnd = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? afterScheme.endIndex
+        let authority = afterScheme[..<authorityEnd]
+        let at = authority.lastIndex(of: "@")
+        let userinfo = at.map { authority[...$0] } ?? ""
+        let hostList = at.map { authority[authority.index(after: $0)...] } ?? authority
+        guard hostList.contains(",") else { return [try parse(url: text)] }
+        let prefix = String(text[..<schemeEnd.upperBound]) + userinfo
+        let rest = String(afterScheme[authorityEnd...])
+        var endpoints: [DatabaseEndpoint] = []
+        for host in hostList.split(separator: ",", omittingEmptySubsequences: false) {
+            guard !host.isEmpty else { throw ConfigurationError("the database URL's host list has an empty entry (got \(redacted(text)))") }
+            let endpoint = try parse(url: prefix + host + rest)
+            guard case .tcp = endpoint.address else {
+                throw ConfigurationError("a database URL with several hosts names TCP hosts only (got \(redacted(text)))")
+            }
+            endpoints.append(endpoint)
+        }
+        let query = URLComponents(string: prefix + hostList.split(separator: ",")[0] + rest)?.queryItems ?? []
+        if let attrs = query.last(where: { $0.name == "target_session_attrs" })?.value, attrs != "read-write", attrs != "primary" {
+            throw ConfigurationError(
+                "target_session_attrs=\(attrs) is not supported: the ledger appends, so with several hosts it uses the first that accepts writes (read-write, the default)")
+        }
+        return endpoints
+    }
+
+    /// The URL with its password replaced by `****` (also in a URL that names several hosts,
+    /// which URLComponents does not read).
     static func redacted(_ url: String) -> String {
-        guard var components = URLComponents(string: url) else { return "an unparsable URL" }
-        if components.password != nil { components.password = "****" }
-        return components.string ?? "an unparsable URL"
+        guard let schemeEnd = url.range(of: "://") else { return "an unparsable URL" }
+        let afterScheme = url[schemeEnd.upperBound...]
+        let authorityEnd = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? afterScheme.endIndex
+        guard let at = afterScheme[..<authorityEnd].lastIndex(of: "@"),
+            let colon = afterScheme[..<at].firstIndex(of: ":")
+        else { return url }
+        return String(url[..<afterScheme.index(after: colon)]) + "****" + String(url[at...])
     }
 
     private var tlsConfiguration: TLSConfiguration {

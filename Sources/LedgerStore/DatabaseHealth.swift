@@ -10,7 +10,7 @@ public struct DatabaseHealth: Sendable {
 
     /// The primary's health. Throws `ConfigurationError` when the schema is newer than this binary
     /// or a released migration was edited.
-    public static func read(_ client: PostgresClient, logger: Logger) async throws -> DatabaseHealth {
+    public static func read(_ client: any DatabaseClient, logger: Logger) async throws -> DatabaseHealth {
         try await client.withConnection { connection in
             let (current, latest) = try await Migrator.status(connection, logger: logger)
             return DatabaseHealth(
@@ -19,7 +19,7 @@ public struct DatabaseHealth: Sendable {
     }
 
     /// Whether the server behind `client` is a standby.
-    public static func isStandby(_ client: PostgresClient, logger: Logger) async throws -> Bool {
+    public static func isStandby(_ client: any DatabaseClient, logger: Logger) async throws -> Bool {
         try await client.withConnection { try await isInRecovery($0, logger: logger) }
     }
 

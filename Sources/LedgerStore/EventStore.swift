@@ -6,7 +6,7 @@ public import PostgresNIO
 /// The event log on PostgreSQL: appends (atomic, idempotent, rule-checked, hash-chained) and reads
 /// (streams, the gap-free global feed).
 public final class EventStore: Sendable {
-    public let client: PostgresClient
+    public let client: any DatabaseClient
     public let logger: Logger
 
     /// The read models every append writes in its own transaction.
@@ -27,7 +27,7 @@ public final class EventStore: Sendable {
     /// `appendGroups` is how many group transactions may run at once (see `AppendQueue`); keep it
     /// below the pool size so reads always find a connection.
     public init(
-        client: PostgresClient, logger: Logger, readModels: any ReadModelWriter, appendGroups: Int = 4,
+        client: any DatabaseClient, logger: Logger, readModels: any ReadModelWriter, appendGroups: Int = 4,
         committed: @escaping @Sendable () -> Void = {}
     ) {
         self.client = client

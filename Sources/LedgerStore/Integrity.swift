@@ -27,12 +27,12 @@ public struct VerifyReport: Sendable {
 /// Tamper evidence on the stored log: verification that re-hashes every stored event from its
 /// columns (never trusting derived data), and seals.
 public struct Integrity: Sendable {
-    let client: PostgresClient
+    let client: any DatabaseClient
     let logger: Logger
     static let sealLockKey: Int64 = 0x504C_5345_414C  // "PLSEAL"
     static let batchSize = 5000
 
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: any DatabaseClient, logger: Logger) {
         self.client = client
         self.logger = logger
     }

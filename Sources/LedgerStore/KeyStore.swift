@@ -55,10 +55,10 @@ public enum KeySecret {
 
 /// Key records in PostgreSQL.
 public struct KeyStore: Sendable {
-    let client: PostgresClient
+    let client: any DatabaseClient
     let logger: Logger
 
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: any DatabaseClient, logger: Logger) {
         self.client = client
         self.logger = logger
     }

@@ -9,16 +9,20 @@ public final class LedgerDatabase: Sendable {
     public let location: DatabaseLocation
     public let ownerConfiguration: DatabaseEndpoint
     public let appConfiguration: DatabaseEndpoint
+    /// The URL's hosts when it names several (nil: one server); the configurations above are the
+    /// one that accepted writes when the ledger was opened.
+    public let hosts: DatabaseHosts?
     let cluster: EmbeddedCluster.Handle?
 
     private init(
         location: DatabaseLocation, owner: DatabaseEndpoint, app: DatabaseEndpoint,
-        cluster: EmbeddedCluster.Handle?
+        cluster: EmbeddedCluster.Handle?, hosts: DatabaseHosts? = nil
     ) {
         self.location = location
         self.ownerConfiguration = owner
         self.appConfiguration = app
         self.cluster = cluster
+        self.hosts = hosts
     }
 
     /// Opens the location. With `migrate`, brings the schema up to date; otherwise only checks that
@@ -28,8 +32,18 @@ public final class LedgerDatabase: Sendable {
     ) async throws -> LedgerDatabase {
         switch location {
         case .url(let url):
-            let configuration = try DatabaseEndpoint.parse(url: url)
-            let database = LedgerDatabase(location: location, owner: configuration, app: configuration, cluster: nil)
+            let endpoints = try DatabaseEndpoint.parseHosts(url: url)
+            var hosts: DatabaseHosts?
+            if endpoints.count > 1 {
+                let (found, states) = await Failover.findWritable(endpoints, timeout: .seconds(5), logger: logger)
+                guard let found else {
+                    throw ConfigurationError(
+                        "none of the database URL's hosts accepts writes (\(states.joined(separator: "; "))): the ledger needs its primary")
+                }
+                hosts = DatabaseHosts(endpoints: endpoints, current: found)
+            }
+            let configuration = endpoints[hosts?.current ?? 0]
+            let database = LedgerDatabase(location: location, owner: configuration, app: configuration, cluster: nil, hosts: hosts)
             try await database.prepare(migrate: migrate, embedded: false, logger: logger)
             return database
         case .embedded(let dataDirectory):

@@ -15,7 +15,7 @@ public struct LedgerStatus: Sendable {
     /// The clock against the log (see `LedgerClock`).
     public var clock: LedgerClock.Reading
 
-    public static func read(_ client: PostgresClient, logger: Logger) async throws -> LedgerStatus {
+    public static func read(_ client: any DatabaseClient, logger: Logger) async throws -> LedgerStatus {
         try await client.withConnection { connection in
             let (current, latest) = try await Migrator.status(connection, logger: logger)
             let rows = try await connection.run(

@@ -22,7 +22,7 @@ public struct SealKeyring: Sendable {
     func path(_ id: String) -> String { directory + "/" + id + ".ed25519" }
 
     /// Makes a key: writes its file (refusing to overwrite one) and publishes its public half.
-    public func create(owner client: PostgresClient, logger: Logger) async throws -> PublishedSealKey {
+    public func create(owner client: any DatabaseClient, logger: Logger) async throws -> PublishedSealKey {
         let key = SealSigningKey()
         try write(key)
         var info = PublishedSealKey(id: key.id, publicKey: key.publicKey, createdAt: Timestamp(microseconds: 0), retiredAt: nil)
@@ -39,7 +39,7 @@ public struct SealKeyring: Sendable {
 
     /// Marks a key retired: it signs no more seals; its public half stays listed so that the seals
     /// it signed still verify. False when no unretired key has that id.
-    public static func retire(_ id: String, owner client: PostgresClient, logger: Logger) async throws -> Bool {
+    public static func retire(_ id: String, owner client: any DatabaseClient, logger: Logger) async throws -> Bool {
         try await client.withConnection { connection in
             var changed = false
             for try await _ in try await connection.run(

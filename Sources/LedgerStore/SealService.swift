@@ -14,7 +14,7 @@ public struct SealService: Service, CustomStringConvertible {
 
     /// `keyring`: where the signing key's private half is (nil: none; the service then says each
     /// round why it cannot seal).
-    public init(client: PostgresClient, interval: Duration, keyring: SealKeyring?, logger: Logger) {
+    public init(client: any DatabaseClient, interval: Duration, keyring: SealKeyring?, logger: Logger) {
         self.integrity = Integrity(client: client, logger: logger)
         self.interval = interval
         self.keyring = keyring

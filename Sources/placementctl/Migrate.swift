@@ -16,7 +16,7 @@ struct Migrate: AsyncParsableCommand {
     func run() async throws {
         let status = try await ledger.withStore { _, store in
             // Opening moved a clock behind the log forward when this role may; one that may not is an error here.
-            try await store.client.withConnection { try await LedgerClock.guardAgainstRestore(on: $0, logger: store.logger) }
+            _ = try await store.client.withConnection { try await LedgerClock.guardAgainstRestore(on: $0, logger: store.logger) }
             return try await LedgerStatus.read(store.client, logger: store.logger)
         }
         print("schema at version \(status.schemaVersion); clock head room \(status.clock.headroom) transaction ids")

@@ -23,7 +23,7 @@ struct Placementd: AsyncParsableCommand {
             drains in-flight requests and stops cleanly (whatever is still running after 20 s is cancelled).
             """)
 
-    @Option(name: .customLong("database-url"), help: ArgumentHelp("PostgreSQL URL (default: $PLACEMENT_DATABASE_URL, else the embedded cluster).", valueName: "url"))
+    @Option(name: .customLong("database-url"), help: ArgumentHelp("PostgreSQL URL (default: $PLACEMENT_DATABASE_URL, else the embedded cluster). Several hosts, postgres://user:pw@host1:5432,host2:5432/db, make the daemon use and follow the one that accepts writes.", valueName: "url"))
     var databaseURL: String?
 
     @Option(
@@ -173,6 +173,12 @@ struct Placementd: AsyncParsableCommand {
             database: database.appConfiguration.clientConfiguration, host: host, port: port, sealInterval: .seconds(sealInterval),
             banner: banner)
         configuration.sealKeys = keyring
+        configuration.failoverHosts = database.hosts
+        if let hosts = database.hosts {
+            logger.info(
+                "following the database host that accepts writes",
+                metadata: ["ledger.database_host": "\(hosts.endpoints[hosts.current].summary)", "ledger.hosts": "\(hosts.endpoints.count)"])
+        }
         configuration.idleTimeout = .seconds(try idleTimeoutSeconds())
         configuration.maxConnections = FileDescriptors.fit(connections: try connectionLimit(), logger: logger)
         if let url = replicaURL ?? environment["PLACEMENT_REPLICA_URL"] {

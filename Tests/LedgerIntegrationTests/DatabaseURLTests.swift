@@ -36,6 +36,35 @@ struct DatabaseURLTests {
         #expect(throws: ConfigurationError.self) { try parse("postgres://u@db.internal/p?sslrootcert=/nonexistent/ca.pem") }
     }
 
+    @Test("a URL may name several hosts: each is read with the URL's user, database and query, in order")
+    func severalHosts() throws {
+        let hosts = try DatabaseEndpoint.parseHosts(url: "postgres://u:p%40ss@db-a:5433,db-b,10.0.0.7:6000/ledger?sslmode=require&target_session_attrs=read-write")
+        #expect(hosts.count == 3)
+        #expect(hosts.map(\.summary) == ["db-a:5433, user u, database ledger", "db-b:5432, user u, database ledger", "10.0.0.7:6000, user u, database ledger"])
+        #expect(hosts.allSatisfy { $0.password == "p@ss" && $0.tls == .require })
+        #expect(try DatabaseEndpoint.parseHosts(url: "postgres://u@db-a/ledger").count == 1)
+        #expect(try DatabaseEndpoint.parseHosts(url: "postgres://u@a,b/ledger?target_session_attrs=primary").count == 2)
+    }
+
+    @Test("several hosts: an empty entry, a socket or a target_session_attrs other than read-write is refused")
+    func severalHostsRefused() throws {
+        for url in [
+            "postgres://u@a,,b/ledger", "postgres://u@a,b/ledger?target_session_attrs=any",
+            "postgres://u@a,b/ledger?target_session_attrs=read-only", "postgres://u@a,b/ledger?host=/run/postgresql",
+        ] {
+            #expect(throws: ConfigurationError.self, "\(url)") { try DatabaseEndpoint.parseHosts(url: url) }
+        }
+    }
+
+    @Test("a URL is never repeated with its password, also when it names several hosts")
+    func redaction() {
+        #expect(DatabaseEndpoint.redacted("postgres://u:secret@a:1,b:2/db") == "postgres://u:****@a:1,b:2/db")
+        #expect(DatabaseEndpoint.redacted("postgres://u:secret@a/db?x=1") == "postgres://u:****@a/db?x=1")
+        #expect(DatabaseEndpoint.redacted("postgres://u@a/db") == "postgres://u@a/db")
+        let error = #expect(throws: ConfigurationError.self) { try DatabaseEndpoint.parseHosts(url: "postgres://u:secret@a,,b/db") }
+        #expect(error?.message.contains("secret") == false)
+    }
+
     @Test("TCP connections ask the server for keepalives and a user timeout, and PostgreSQL accepts them at startup")
     func tcpKeepalives() async throws {
         let tcp = try DatabaseEndpoint.parse(url: "postgresql://app@127.0.0.1:5432/placement")
