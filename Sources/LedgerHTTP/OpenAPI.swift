@@ -216,7 +216,7 @@ public enum OpenAPIDocument {
             parameters: [
                 parameter("company_id", in: "query", id), parameter("university_id", in: "query", id), parameter("student_id", in: "query", id),
                 parameter("status", in: "query", .object(["type": .string("string"), "enum": .array(PlacementStatus.allCases.map { .string($0.rawValue) })])),
-                parameter("limit", in: "query", integer("At most 1,000; a page also ends once its events hold 4 MiB (continue after its last position).", min: 1, max: 1000)), parameter("cursor", in: "query", string("From next_cursor.")),
+                parameter("limit", in: "query", integer("Rows per page, at most 1,000.", min: 1, max: 1000)), parameter("cursor", in: "query", string("From next_cursor.")),
             ])
         paths["/v1/placements/{posting_id}/{student_id}"] = read(
             "One placement and its audit trail (posting-level events and that student's).",
@@ -228,6 +228,44 @@ public enum OpenAPIDocument {
         paths["/v1/reports/companies/{company_id}/stipends"] = read(
             "A company's stipend reconciliation (that company, platform, admin); CSV: the per-currency lines.", anyObject,
             parameters: [parameter("company_id", in: "path", id), format], csv: true)
+        let asOf = parameter(
+            "as_of", in: "query", string("Recorded time, RFC 3339: only events recorded at or before it count (what the ledger said then).", format: "date-time"))
+        let lines: (String) -> JSON = { name in .object(["type": .string("array"), "items": anyObject, "description": .string(name)]) }
+        let statementCurrency = object(
+            [
+                "currency": .object(["type": .string("string")]), "opening_balance_minor": integer("Balance of every line before from."),
+                "earned_minor": integer("Sum of the earned lines."), "paid_minor": integer("Sum of the paid lines."),
+                "reversed_minor": integer("Sum of the reversed lines."),
+                "closing_balance_minor": integer("opening + earned − paid + reversed."),
+                "lines": lines("occurred_at, posting_id, student_id, kind (earned, paid, reversed), event_id, position, payment_ref, amount_minor"),
+            ], required: ["currency", "opening_balance_minor", "earned_minor", "paid_minor", "reversed_minor", "closing_balance_minor", "lines"])
+        let nullableTime: JSON = .object(["type": .array([.string("string"), .string("null")])])
+        paths["/v1/reports/companies/{company_id}/statement"] = read(
+            "A company's statement per currency over [from, to) by occurred_at: opening, earned, paid, reversed, closing and every line that moved the balance (that company, platform, admin); CSV: one row per line with its currency's figures.",
+            object(
+                [
+                    "company_id": id, "from": nullableTime, "to": nullableTime, "as_of": nullableTime,
+                    "currencies": .object(["type": .string("array"), "items": statementCurrency]),
+                ], required: ["company_id", "from", "to", "as_of", "currencies"]),
+            parameters: [parameter("company_id", in: "path", id), from, to, asOf, format], csv: true)
+        let agingCurrency = object(
+            [
+                "currency": .object(["type": .string("string")]), "total_minor": integer("What the company owes in this currency at `at`."),
+                "buckets": object(
+                    ["0-30": integer(""), "31-60": integer(""), "61-90": integer(""), "90+": integer("")], required: ["0-30", "31-60", "61-90", "90+"]),
+                "items": lines("posting_id, student_id, amount_minor, due_since, days, bucket: each unpaid remainder of an earned line (FIFO)"),
+            ], required: ["currency", "total_minor", "buckets", "items"])
+        paths["/v1/reports/companies/{company_id}/aging"] = read(
+            "What a company owes at `at` (default now) by age: unpaid remainders of earned lines after payments are applied oldest first, in buckets 0-30, 31-60, 61-90 and 90+ days (that company, platform, admin); CSV: one row per item.",
+            object(
+                [
+                    "company_id": id, "at": string("", format: "date-time"), "as_of": nullableTime,
+                    "currencies": .object(["type": .string("array"), "items": agingCurrency]),
+                ], required: ["company_id", "at", "as_of", "currencies"]),
+            parameters: [
+                parameter("company_id", in: "path", id),
+                parameter("at", in: "query", string("The time to age to, RFC 3339 (default now).", format: "date-time")), asOf, format,
+            ], csv: true)
         paths["/v1/reports/payouts"] = read(
             "Payout line items and totals per currency, scoped to the key; CSV: the items.", anyObject,
             parameters: [from, to, parameter("company_id", in: "query", id), parameter("university_id", in: "query", id), format], csv: true)
@@ -297,8 +335,12 @@ public enum OpenAPIDocument {
                     "student_id": .object(["type": .string("string")]), "seal": seal,
                     "placement": .object(["type": .string("object"), "description": .string("The placement row as of the seal.")]),
                     "subject_salt": hex, "events": .object(["type": .string("array"), "items": proofEvent]),
+                    "stream_head": .object([
+                        "type": .string("object"),
+                        "description": .string("The ledger's signed statement of where the posting's stream ends as of the seal (docs/proofs.md)."),
+                    ]),
                     "inclusion": object(["leaf_index": integer("The stream's last sealed event's leaf in the seal's tree.", min: 0), "event_hash": hex, "path": hexArray], required: ["leaf_index", "event_hash", "path"]),
-                ], required: ["proof_format", "posting_id", "student_id", "seal", "placement", "subject_salt", "events", "inclusion"]),
+                ], required: ["proof_format", "posting_id", "student_id", "seal", "placement", "subject_salt", "events", "stream_head", "inclusion"]),
             position: true)]
         proofResponses.merge(errors([400, 401, 404, 409, 503]), uniquingKeysWith: { a, _ in a })
         paths["/v1/placements/{posting_id}/{student_id}/proof"] = .object([

@@ -20,6 +20,7 @@ extension LedgerAPI {
         v1.get("reports/universities/:university_id") { request, context in try await self.universityReport(request, context) }
         v1.get("reports/companies/:company_id/stipends") { request, context in try await self.companyStipends(request, context) }
         v1.get("reports/payouts") { request, context in try await self.payouts(request, context) }
+        addCompanyReportRoutes(to: v1)
         v1.get("projections") { request, context in try await self.projectionStatus(request, context) }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 public import LedgerCore
 public import PostgresNIO
+public import Logging
 
 extension EventStore {
     /// One posting's stream in version order.
@@ -65,6 +66,33 @@ extension EventStore {
             if read >= bytes { break }
         }
         return events
+    }
+
+    /// Every event of a company's postings (their whole streams), recorded at or before `asOf`
+    /// when given, in position order: what the company statement and aging fold. In the caller's
+    /// snapshot, so it agrees with the read models read in it.
+    public static func companyEvents(
+        _ companyID: String, asOf: Timestamp?, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [RecordedEvent] {
+        let cut = asOf?.rfc3339
+        let rows = try await connection.run(
+            """
+            SELECT \(unescaped: eventColumns) FROM events
+            WHERE posting_id IN (SELECT posting_id FROM streams WHERE company_id = \(companyID))
+              AND (\(cut)::timestamptz IS NULL OR recorded_at <= \(cut)::timestamptz)
+            ORDER BY position
+            """, logger: logger)
+        var events: [RecordedEvent] = []
+        for try await row in rows { events.append(try decodeRecorded(row)) }
+        return events
+    }
+
+    /// The database's clock now (`now()`, the time appends record), in the caller's transaction.
+    public static func databaseNow(on connection: PostgresConnection, logger: Logger) async throws -> Timestamp {
+        for try await micros in try await connection.run("SELECT (extract(epoch FROM now()) * 1000000)::int8", logger: logger).decode(Int64.self) {
+            return Timestamp(microseconds: micros)
+        }
+        throw ConfigurationError("the database answered no time to SELECT now()")
     }
 
     /// Every event the caller's snapshot sees after `position`, in position order, gap-free

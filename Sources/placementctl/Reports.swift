@@ -72,16 +72,19 @@ enum Progress {
 
 struct Report: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print a report: postings, placements, universities, stipends or payouts.",
+        abstract: "Print a report: postings, placements, universities, stipends, payouts, or a company's statement or aging.",
         discussion: """
             By default the live projections (brought up to date first). --as-of TIME shows what the ledger had \
             recorded by then (events with recorded_at ≤ TIME); --position P what it held up to position P. Both \
             are computed from the log by the same projection code into throwaway tables, not by a second \
-            implementation. --from/--to filter universities and payouts by business time [from, to).
+            implementation. --from/--to filter universities and payouts by business time [from, to). \
+            statement and aging (--company ID) are folded from the company's events in the log: a statement of \
+            [--from, --to) with every line that moved the balance, the aging of what is owed at --at (default now); \
+            --as-of applies to them too.
             """)
 
     enum Kind: String, ExpressibleByArgument, CaseIterable {
-        case postings, placements, universities, stipends, payouts
+        case postings, placements, universities, stipends, payouts, statement, aging
     }
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
@@ -90,7 +93,9 @@ struct Report: AsyncParsableCommand {
 
     @OptionGroup var ledger: LedgerOptions
 
-    @Argument(help: ArgumentHelp("postings | placements | universities | stipends | payouts")) var kind: Kind
+    @Argument(help: ArgumentHelp("postings | placements | universities | stipends | payouts | statement | aging")) var kind: Kind
+    @Option(help: ArgumentHelp("The company of a statement or aging.", valueName: "id")) var company: String?
+    @Option(help: ArgumentHelp("The time an aging ages to (default now), RFC 3339.", valueName: "time")) var at: String?
     @Option(help: ArgumentHelp("What the ledger had recorded by this RFC 3339 time.", valueName: "time")) var asOf: String?
     @Option(help: ArgumentHelp("What the ledger held up to this position.", valueName: "P")) var position: Int64?
     @Option(help: "table, json or csv.") var format: Format = .table
@@ -101,12 +106,23 @@ struct Report: AsyncParsableCommand {
         if asOf != nil && position != nil { throw ValidationError("give --as-of or --position, not both") }
         if let asOf, Timestamp(rfc3339: asOf) == nil { throw ValidationError("--as-of must be an RFC 3339 time, e.g. 2026-03-01T00:00:00Z") }
         if let position, position < 0 { throw ValidationError("--position must be ≥ 0") }
-        for (name, value) in [("--from", from), ("--to", to)] {
+        let companyReport = kind == .statement || kind == .aging
+        if companyReport, company == nil { throw ValidationError("\(kind.rawValue) needs --company ID") }
+        if !companyReport, company != nil { throw ValidationError("--company is for statement and aging") }
+        if companyReport, position != nil { throw ValidationError("--position is not for statement and aging (use --as-of)") }
+        if kind != .aging, at != nil { throw ValidationError("--at is for aging") }
+        if kind == .aging, from != nil || to != nil { throw ValidationError("aging takes --at, not --from/--to") }
+        if let company, !Identifier.isValid(company) { throw ValidationError("--company is not a valid identifier") }
+        for (name, value) in [("--from", from), ("--to", to), ("--at", at)] {
             if let value, Timestamp(rfc3339: value) == nil { throw ValidationError("\(name) must be an RFC 3339 time") }
         }
     }
 
     func run() async throws {
+        if let company {
+            let output = try await companyReport(company)
+            return print(output, format: format)
+        }
         let bound: LogBound? =
             if let asOf { .recordedBy(Timestamp(rfc3339: asOf)!) } else if let position { .position(position) } else { nil }
         let range = TimeRange(from: from.flatMap(Timestamp.init(rfc3339:)), to: to.flatMap(Timestamp.init(rfc3339:)))
@@ -124,10 +140,33 @@ struct Report: AsyncParsableCommand {
             let model = ReadModel(logger: store.logger)
             return try await store.client.withConnection { try await Self.build(kind, model: model, range: range, on: $0) }
         }
+        print(output, format: format)
+    }
+
+    private func print(_ output: Output, format: Format) {
         switch format {
-        case .json: print(output.json.canonicalString)
+        case .json: Swift.print(output.json.canonicalString)
         case .csv: FileHandle.standardOutput.write(Data(CSV.table(columns: output.columns, rows: output.rows).utf8))
-        case .table: print(Self.table(columns: output.columns, rows: output.rows))
+        case .table: Swift.print(Self.table(columns: output.columns, rows: output.rows))
+        }
+    }
+
+    /// A company's statement or aging, from its events in the log (as the daemon's routes).
+    private func companyReport(_ company: String) async throws -> Output {
+        let (kind, asOf) = (kind, asOf.flatMap(Timestamp.init(rfc3339:)))
+        let (from, to, at) = (from.flatMap(Timestamp.init(rfc3339:)), to.flatMap(Timestamp.init(rfc3339:)), at.flatMap(Timestamp.init(rfc3339:)))
+        return try await ledger.withStore(migrate: false) { _, store in
+            try await store.client.withConnection { connection in
+                let events = try await EventStore.companyEvents(company, asOf: asOf, on: connection, logger: store.logger)
+                if kind == .statement {
+                    let statement = CompanyStatement(companyID: company, events: events, from: from, to: to, asOf: asOf)
+                    return Output(json: statement.json, columns: CompanyStatement.csvColumns, rows: statement.csvRows)
+                }
+                var time = at
+                if time == nil { time = try await EventStore.databaseNow(on: connection, logger: store.logger) }
+                let aging = CompanyAging(companyID: company, events: events, at: time!, asOf: asOf)
+                return Output(json: aging.json, columns: CompanyAging.csvColumns, rows: aging.csvRows)
+            }
         }
     }
 
@@ -181,6 +220,8 @@ struct Report: AsyncParsableCommand {
         case .payouts:
             let (items, json) = try await model.payouts(range: range, companyID: nil, universityID: nil, scope: .everything, on: connection)
             return Output(json: json, columns: PaymentRow.columns, rows: items.map(\.json))
+        case .statement, .aging:
+            preconditionFailure("statement and aging are folded from the log (companyReport)")
         }
     }
 

@@ -1,0 +1,168 @@
+/// What a company owes at a time, by age. Built on the statement's lines (`CompanyLines`), so an
+/// aging's total is always the positive part of the balances a statement to the same time closes on.
+public struct CompanyAging: Sendable, Hashable {
+    public enum Bucket: String, Sendable, Hashable, CaseIterable {
+        case days0to30 = "0-30"
+        case days31to60 = "31-60"
+        case days61to90 = "61-90"
+        case over90 = "90+"
+
+        public init(days: Int64) {
+            switch days {
+            case ...30: self = .days0to30
+            case ...60: self = .days31to60
+            case ...90: self = .days61to90
+            default: self = .over90
+            }
+        }
+    }
+
+    /// An unpaid remainder of one earned line.
+    public struct Item: Sendable, Hashable {
+        public var postingID: String
+        public var studentID: String
+        public var amountMinor: Int64
+        /// The earned line's occurred_at.
+        public var dueSince: Timestamp
+        /// Whole days (floor) from `dueSince` to the aging's time.
+        public var days: Int64
+        public var bucket: Bucket
+        /// The earned line's position: orders items the contract's keys leave tied.
+        public var position: Int64
+
+        public static let columns = ["posting_id", "student_id", "amount_minor", "due_since", "days", "bucket"]
+
+        /// The values of `columns`: the one source of both the JSON object and the canonical bytes.
+        var values: [JSON] {
+            [.string(postingID), .string(studentID), .int(amountMinor), .string(dueSince.rfc3339), .int(days), .string(bucket.rawValue)]
+        }
+
+        public var json: JSON { .object(Dictionary(uniqueKeysWithValues: zip(Self.columns, values))) }
+
+        static let shape = CanonicalShape(columns)
+
+        static func precedes(_ a: Item, _ b: Item) -> Bool {
+            (a.dueSince, a.postingID, a.studentID, a.position) < (b.dueSince, b.postingID, b.studentID, b.position)
+        }
+    }
+
+    /// One currency's open items and their sums by bucket.
+    public struct CurrencyAging: Sendable, Hashable {
+        public var currency: String
+        public var items: [Item] = []
+
+        public init(currency: String) { self.currency = currency }
+
+        public func minor(in bucket: Bucket) -> Int64 { items.reduce(0) { $0 + ($1.bucket == bucket ? $1.amountMinor : 0) } }
+        public var totalMinor: Int64 { items.reduce(0) { $0 + $1.amountMinor } }
+
+        /// The currency's fields of a CSV row, which every one of its items repeats.
+        var members: [String: JSON] {
+            var m: [String: JSON] = ["currency": .string(currency), "total_minor": .int(totalMinor)]
+            for bucket in Bucket.allCases { m[bucket.rawValue] = .int(minor(in: bucket)) }
+            return m
+        }
+
+        public var json: JSON {
+            var out: [UInt8] = [UInt8(ascii: "[")]
+            for (i, item) in items.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                Item.shape.write(item.values, into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+            return .object([
+                "currency": .string(currency), "total_minor": .int(totalMinor), "items": .canonical(out),
+                "buckets": .object(Dictionary(uniqueKeysWithValues: Bucket.allCases.map { ($0.rawValue, JSON.int(minor(in: $0))) })),
+            ])
+        }
+    }
+
+    public var companyID: String
+    /// The time the balances are aged to: lines that occurred before it count.
+    public var at: Timestamp
+    public var asOf: Timestamp?
+    /// Every currency of the company's placements, in order.
+    public var currencies: [CurrencyAging]
+
+    /// Within each placement, every decrease (payments net of reversals, negative earned lines) is
+    /// applied to its positive earned lines oldest first; what is left of each is an item. The
+    /// lines counted are those that occurred before `at`, as a statement with `to = at` counts them.
+    public init(_ company: CompanyLines, at: Timestamp) {
+        struct Placement: Hashable {
+            var postingID: String
+            var studentID: String
+        }
+        var increases: [Placement: [StatementLine]] = [:]
+        var decreases: [Placement: Int64] = [:]
+        var latestReversal: [Placement: StatementLine] = [:]
+        var currencyOf: [Placement: String] = [:]
+        // The lines are in occurred_at, position order: each placement's increases are oldest first.
+        for line in company.lines where line.occurredAt < at {
+            let p = Placement(postingID: line.postingID, studentID: line.studentID)
+            currencyOf[p] = line.currency
+            switch line.kind {
+            case .earned where line.amountMinor > 0: increases[p, default: []].append(line)
+            case .earned, .paid: decreases[p, default: 0] += abs(line.amountMinor)
+            case .reversed:
+                decreases[p, default: 0] -= line.amountMinor
+                latestReversal[p] = line
+            }
+        }
+        var byCurrency = Dictionary(uniqueKeysWithValues: company.currencies.map { ($0, CurrencyAging(currency: $0)) })
+        for (p, currency) in currencyOf {
+            var unapplied = decreases[p] ?? 0
+            var owed = increases[p] ?? []
+            // Reversals only ever undo payments, but a reversal may be dated before the payment it
+            // undoes: until that payment occurs, the placement owes the reversed amount as well,
+            // since the reversal.
+            if unapplied < 0, let reversal = latestReversal[p] {
+                var excess = reversal
+                excess.amountMinor = -unapplied
+                owed.append(excess)
+                unapplied = 0
+            }
+            for line in owed {
+                let applied = min(unapplied, line.amountMinor)
+                unapplied -= applied
+                guard line.amountMinor > applied else { continue }
+                let days = (at.microseconds - line.occurredAt.microseconds).floorDivided(by: 86_400_000_000).quotient
+                byCurrency[currency, default: CurrencyAging(currency: currency)].items.append(
+                    Item(
+                        postingID: p.postingID, studentID: p.studentID, amountMinor: line.amountMinor - applied,
+                        dueSince: line.occurredAt, days: days, bucket: Bucket(days: days), position: line.position))
+            }
+        }
+        self.companyID = company.companyID
+        self.at = at
+        self.asOf = company.asOf
+        self.currencies = byCurrency.values.sorted { $0.currency < $1.currency }.map {
+            var c = $0
+            c.items.sort(by: Item.precedes)
+            return c
+        }
+    }
+
+    /// The aging straight from the company's events (see `CompanyLines.init` for what they must be).
+    public init(companyID: String, events: some Sequence<RecordedEvent>, at: Timestamp, asOf: Timestamp? = nil) {
+        self.init(CompanyLines(companyID: companyID, events: events, asOf: asOf), at: at)
+    }
+
+    public var json: JSON {
+        .object([
+            "company_id": .string(companyID), "at": .string(at.rfc3339), "as_of": asOf.map { .string($0.rfc3339) } ?? .null,
+            "currencies": .array(currencies.map(\.json)),
+        ])
+    }
+
+    /// The CSV's columns: the currency's, then the item's.
+    public static let csvColumns = ["currency", "total_minor"] + Bucket.allCases.map(\.rawValue) + Item.columns
+
+    /// One row per item with its currency's columns (for `CSV.table(columns: csvColumns, rows:)`).
+    /// A currency without items still gets one row, its item columns empty.
+    public var csvRows: [JSON] {
+        currencies.flatMap { c -> [JSON] in
+            guard !c.items.isEmpty else { return [.object(c.members)] }
+            return c.items.map { item in .object(c.members.merging(zip(Item.columns, item.values)) { $1 }) }
+        }
+    }
+}
