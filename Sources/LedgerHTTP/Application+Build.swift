@@ -7,6 +7,7 @@ public import Logging
 public import PostgresNIO
 public import Prometheus
 import ServiceLifecycle
+import Synchronization
 
 /// What the daemon needs to serve, once its command line is read and its database is open.
 public struct DaemonConfiguration: Sendable {
@@ -88,12 +89,22 @@ public func buildApplication(_ configuration: DaemonConfiguration, logger: Logge
         services.append(replicaPool)
     }
     let reads = PositionWatch(client: readPool, logger: logger)
-    let store = EventStore(client: client, logger: logger, readModels: InlineProjections(), committed: { reads.poke() })
+    // The live feed reads through the store, and the store's commits wake it: bound after both exist.
+    let live = LateBound<LiveFeed>()
+    let store = EventStore(
+        client: client, logger: logger, readModels: InlineProjections(),
+        committed: {
+            reads.poke()
+            live.value?.poke()
+        })
+    let liveFeed = LiveFeed(store: store, logger: logger)
+    live.value = liveFeed
     let metrics = LedgerMetrics(registry: configuration.metrics)
     metrics.setPoolSize(configuration.database.options.maximumConnections)
     var api = LedgerAPI(store: store, keys: KeyCache(keys: KeyStore(client: client, logger: logger)), metrics: metrics, reads: reads)
     api.readsOnReplica = configuration.replica != nil
     api.probeClient = probe
+    api.live = liveFeed
     if let keyring = configuration.sealKeys {
         // The seal service's key signs proofs' stream heads (read per proof: a rotation applies at once).
         let integrity = Integrity(client: client, logger: logger)
@@ -101,7 +112,7 @@ public func buildApplication(_ configuration: DaemonConfiguration, logger: Logge
     }
     services += [
         SealService(client: client, interval: configuration.sealInterval, keyring: configuration.sealKeys, logger: logger),
-        ProjectionService(client: client, logger: logger),
+        ProjectionService(client: client, logger: logger), liveFeed,
     ]
     let (host, port, banner) = (configuration.host, configuration.port, configuration.banner)
     let idle = configuration.idleTimeout.components
@@ -118,4 +129,13 @@ public func buildApplication(_ configuration: DaemonConfiguration, logger: Logge
             if let banner { FileHandle.standardOutput.write(Data((banner + "\n").utf8)) }
         },
         logger: logger)
+}
+
+/// A reference set once after it is made (for a closure that must exist before its target).
+final class LateBound<T: Sendable>: Sendable {
+    private let storage = Mutex<T?>(nil)
+    var value: T? {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
+    }
 }

@@ -25,6 +25,8 @@ public final class LedgerMetrics: Sendable {
     private let databaseInFlight: Gauge
     private let databaseInFlightCount = Atomic<Int>(0)
     private let databaseUp: Gauge
+    private let liveSubscriberGauge: Gauge
+    private let liveSubscriberCount = Atomic<Int>(0)
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -41,6 +43,8 @@ public final class LedgerMetrics: Sendable {
         databaseInFlight = registry.makeGauge(
             descriptor: Self.name("placement_db_requests_in", "flight", "Request database operations under way (pool pressure)."))
         databaseUp = registry.makeGauge(descriptor: Self.name("placement_db", "up", "1 when the database answered this scrape."))
+        liveSubscriberGauge = registry.makeGauge(
+            descriptor: Self.name("placement_live_feed", "subscribers", "Connections following GET /v1/events/live."))
     }
 
     static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
@@ -51,6 +55,11 @@ public final class LedgerMetrics: Sendable {
     func setPoolSize(_ size: Int) {
         registry.makeGauge(descriptor: Self.name("placement_db_pool_max", "connections", "Size of the PostgreSQL connection pool."))
             .set(Int64(size))
+    }
+
+    func liveSubscribers(_ change: Int) {
+        let now = liveSubscriberCount.add(change, ordering: .relaxed).newValue
+        liveSubscriberGauge.set(Int64(now))
     }
 
     func appended(events: Int, replayed: Bool) {

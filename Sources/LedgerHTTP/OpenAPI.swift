@@ -179,6 +179,20 @@ public enum OpenAPIDocument {
                     parameter("limit", in: "query", integer("At most 1,000; a page also ends once its events hold 4 MiB (continue after its last position).", min: 1, max: 1000)),
                 ]),
         ])
+        paths["/v1/events/live"] = .object([
+            "get": operation(
+                "The gap-free feed as Server-Sent Events (platform, admin): every event after `after` (or the Last-Event-ID header), then each new one as it becomes gap-free. Each message is `id: <position>`, `event: ledger_event`, `data: <the recorded event as JSON>`; an `event: live` message marks the end of the history; `: heartbeat` comments keep an idle connection open; a connection that falls too far behind, or a daemon that stops, ends with `event: resume` naming the position to resume from.",
+                [
+                    "200": .object([
+                        "description": .string("The stream."),
+                        "content": .object(["text/event-stream": .object(["schema": .object(["type": .string("string")])])]),
+                    ])
+                ].merging(errors([400, 401, 403, 503]), uniquingKeysWith: { a, _ in a }),
+                parameters: [
+                    parameter("after", in: "query", integer("Position to continue after (default 0; the Last-Event-ID header wins).", min: 0)),
+                    parameter("Last-Event-ID", in: "header", string("The position of the last event received: resumes after it.", pattern: "^[0-9]+$")),
+                ])
+        ])
         paths["/v1/postings/{posting_id}"] = .object([
             "get": operation(
                 "A posting (any key).",

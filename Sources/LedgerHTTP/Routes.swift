@@ -27,6 +27,8 @@ public struct LedgerAPI: Sendable {
     public var probeClient: (any DatabaseClient)?
     /// The key that signs placement proofs' stream heads (the seal service's); nil: proofs answer 503.
     public var proofSigner: (@Sendable () async throws -> SealSigningKey)?
+    /// The hub of `GET /v1/events/live` (nil: that route answers 503).
+    public var live: LiveFeed?
 
     /// `metrics`: where the API records (a registry of its own unless the daemon passes the one it
     /// bootstrapped swift-metrics with).
@@ -63,6 +65,7 @@ public struct LedgerAPI: Sendable {
         let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(cache: keys))
         v1.post("events") { request, context in try await self.append(request, context) }
         v1.get("events") { request, context in try await self.feed(request, context) }
+        addLiveFeedRoute(to: v1)
         addReadRoutes(to: v1)
         v1.get("me") { _, context in
             let caller = try context.caller
