@@ -102,18 +102,8 @@ public enum ReportSummary {
     /// What one (posting, student) contributes in a state: its application, and its placement if
     /// selected. Nothing when the posting or the student is absent.
     public static func contributions(posting: PostingState?, studentID: String) -> [(ReportKey, ReportFigures)] {
-        guard let posting, let student = posting.students[studentID] else { return [] }
-        func key(_ t: Timestamp) -> ReportKey {
-            ReportKey(
-                universityID: student.universityID, companyID: posting.companyID, currency: posting.stipend.currency,
-                month: ReportMath.month(t))
-        }
-        var result = [(key(student.appliedAt), ReportFigures(applicants: 1))]
-        if let placement = PlacementRow(posting: posting, studentID: studentID) {
-            let payments = PaymentRow.rows(posting: posting, studentID: studentID)
-            result.append((key(placement.selectedAt), ReportFigures(placement: placement, payments: payments)))
-        }
-        return result
+        guard let posting else { return [] }
+        return timedContributions(posting: posting, studentID: studentID).map { ($0.0, $0.1) }
     }
 
     /// What a batch changed in the summary: for every (posting, student) it touched, the figures

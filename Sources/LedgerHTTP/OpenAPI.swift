@@ -225,6 +225,8 @@ public enum OpenAPIDocument {
         let from = parameter("from", in: "query", string("Start of the business-time range (inclusive), RFC 3339.", format: "date-time"))
         let to = parameter("to", in: "query", string("End of the business-time range (exclusive), RFC 3339.", format: "date-time"))
         let format = parameter("format", in: "query", .object(["type": .string("string"), "enum": .array([.string("json"), .string("csv")])]))
+        let asOf = parameter(
+            "as_of", in: "query", string("Recorded time, RFC 3339: only events recorded at or before it count (what the ledger said then).", format: "date-time"))
         paths["/v1/placements"] = read(
             "Placement rows, scoped to the key (company: its own; university: its students'), paginated by opaque cursor.", list("placements"),
             parameters: [
@@ -238,12 +240,10 @@ public enum OpenAPIDocument {
             parameters: [postingID, parameter("student_id", in: "path", id)])
         paths["/v1/reports/universities/{university_id}"] = read(
             "University dashboard figures (that university, platform, admin).", anyObject,
-            parameters: [parameter("university_id", in: "path", id), from, to])
+            parameters: [parameter("university_id", in: "path", id), from, to, asOf])
         paths["/v1/reports/companies/{company_id}/stipends"] = read(
             "A company's stipend reconciliation (that company, platform, admin); CSV: the per-currency lines.", anyObject,
-            parameters: [parameter("company_id", in: "path", id), format], csv: true)
-        let asOf = parameter(
-            "as_of", in: "query", string("Recorded time, RFC 3339: only events recorded at or before it count (what the ledger said then).", format: "date-time"))
+            parameters: [parameter("company_id", in: "path", id), asOf, format], csv: true)
         let lines: (String) -> JSON = { name in .object(["type": .string("array"), "items": anyObject, "description": .string(name)]) }
         let statementCurrency = object(
             [
@@ -282,7 +282,7 @@ public enum OpenAPIDocument {
             ], csv: true)
         paths["/v1/reports/payouts"] = read(
             "Payout line items and totals per currency, scoped to the key; CSV: the items.", anyObject,
-            parameters: [from, to, parameter("company_id", in: "query", id), parameter("university_id", in: "query", id), format], csv: true)
+            parameters: [from, to, parameter("company_id", in: "query", id), parameter("university_id", in: "query", id), asOf, format], csv: true)
         paths["/v1/projections"] = read(
             "Each projection's position, lag and state (platform, admin).",
             object(["projections": .object(["type": .string("array"), "items": anyObject])], required: ["projections"]), parameters: [])

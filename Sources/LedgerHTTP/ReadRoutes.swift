@@ -179,8 +179,10 @@ extension LedgerAPI {
         let id = try context.parameters.pathIdentifier("university_id")
         if caller.role == .university, caller.orgID != id { throw LedgerError(.notFound, "no report for university \(id)") }
         let range = try request.uri.queryParameters.timeRange()
+        let asOf = try request.uri.queryParameters.time("as_of")
         let (report, position) = try await read(request, context, projections: ["placements"]) { model, connection in
-            try await model.universityReport(id, range: range, on: connection)
+            if let asOf { return try await model.universityReport(id, range: range, asOf: asOf, on: connection) }
+            return try await model.universityReport(id, range: range, on: connection)
         }
         return Reply.json(.ok, report, position: position)
     }
@@ -190,8 +192,10 @@ extension LedgerAPI {
         let id = try context.parameters.pathIdentifier("company_id")
         if caller.role == .company, caller.orgID != id { throw LedgerError(.notFound, "no stipend report for company \(id)") }
         let csv = try request.uri.queryParameters.wantsCSV()
+        let asOf = try request.uri.queryParameters.time("as_of")
         let (report, position) = try await read(request, context, projections: ["placements"]) { model, connection in
-            try await model.companyStipends(id, on: connection)
+            if let asOf { return try await model.companyStipends(id, asOf: asOf, on: connection) }
+            return try await model.companyStipends(id, on: connection)
         }
         if csv {
             guard case .array(let rows)? = report["by_currency"] else { throw LedgerError(.notFound, "no stipend report") }
@@ -207,9 +211,13 @@ extension LedgerAPI {
         let companyID = try query.identifier("company_id")
         let universityID = try query.identifier("university_id")
         let csv = try query.wantsCSV()
+        let asOf = try query.time("as_of")
         let scope = Self.scope(of: caller)
         let ((items, json), position) = try await read(request, context, projections: ["placements"]) { model, connection in
-            try await model.payouts(range: range, companyID: companyID, universityID: universityID, scope: scope, on: connection)
+            if let asOf {
+                return try await model.payouts(range: range, companyID: companyID, universityID: universityID, scope: scope, asOf: asOf, on: connection)
+            }
+            return try await model.payouts(range: range, companyID: companyID, universityID: universityID, scope: scope, on: connection)
         }
         if csv {
             return Reply.csv(CSV.table(columns: PaymentRow.columns, rows: items.map(\.json)), filename: "payouts.csv", position: position)

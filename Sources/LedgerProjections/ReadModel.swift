@@ -510,6 +510,11 @@ public struct ReadModel: Sendable {
                     postingID: p, studentID: s, universityID: u, companyID: c, paymentRef: ref, amountMinor: amount, currency: currency,
                     occurredAt: Timestamp(microseconds: occurred), reversed: reversed))
         }
+        return (items, Self.payoutsJSON(items, range: range))
+    }
+
+    /// The payouts report of `items`: the items and their totals per currency.
+    static func payoutsJSON(_ items: [PaymentRow], range: TimeRange) -> JSON {
         var totals: [String: (payments: Int64, paid: Int64, reversed: Int64)] = [:]
         for item in items {
             var t = totals[item.currency] ?? (0, 0, 0)
@@ -528,7 +533,7 @@ public struct ReadModel: Sendable {
                     "reversed_minor": .int(t.reversed), "net_minor": .int(t.paid - t.reversed),
                 ])
             })
-        return (items, .object(members))
+        return .object(members)
     }
 }
 

@@ -87,6 +87,23 @@ extension EventStore {
         return events
     }
 
+    /// Every event of `postingIDs` (their whole streams), recorded at or before `asOf`, in
+    /// position order: what a report as of an earlier time folds.
+    public static func events(
+        ofPostings postingIDs: [String], asOf: Timestamp, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [RecordedEvent] {
+        guard !postingIDs.isEmpty else { return [] }
+        let rows = try await connection.run(
+            """
+            SELECT \(unescaped: eventColumns) FROM events
+            WHERE posting_id = ANY(\(postingIDs)) AND recorded_at <= \(asOf.rfc3339)::timestamptz
+            ORDER BY position
+            """, logger: logger)
+        var events: [RecordedEvent] = []
+        for try await row in rows { events.append(try decodeRecorded(row)) }
+        return events
+    }
+
     /// The database's clock now (`now()`, the time appends record), in the caller's transaction.
     public static func databaseNow(on connection: PostgresConnection, logger: Logger) async throws -> Timestamp {
         for try await micros in try await connection.run("SELECT (extract(epoch FROM now()) * 1000000)::int8", logger: logger).decode(Int64.self) {
