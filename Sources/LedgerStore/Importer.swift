@@ -116,6 +116,12 @@ public struct Importer: Sendable {
 }
 
 /// NDJSON envelopes from a file descriptor, one `Importer.Item` per non-blank line.
+///
+/// A line may also be a line of `placementctl export`: an envelope with the fields the exporting
+/// ledger assigned (`position`, `version`, `recorded_at`, `hash`). Those are the other ledger's and
+/// this one assigns its own, so they are set aside, after checking that they read as a whole
+/// export does: positions rising from line to line and each posting's versions following on
+/// (1, 2, 3, …) without a gap. A truncated, reordered or spliced export is refused at its line.
 public struct NDJSONLines: Sequence, IteratorProtocol {
     let fd: Int32
     var buffer = [UInt8](repeating: 0, count: 1 << 20)
@@ -123,20 +129,58 @@ public struct NDJSONLines: Sequence, IteratorProtocol {
     var end = 0
     var eof = false
     var lineNumber = 0
+    /// Of the export lines read so far: the last position, and each posting's last version.
+    var lastPosition: Int64 = 0
+    var versions: [String: Int64] = [:]
 
     public init(fileDescriptor: Int32) { fd = fileDescriptor }
+
+    static let assignedFields = ["position", "version", "recorded_at", "hash"]
 
     public mutating func next() -> Importer.Item? {
         while true {
             guard let bytes = nextLine() else { return nil }
             lineNumber += 1
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-            do {
-                return (lineNumber, .success(try Event(bytes: bytes)))
+            do throws(LedgerError) {
+                let json: JSON
+                do { json = try JSONParser.parse(bytes) } catch { throw error.ledgerError(batch: false) }
+                guard case .object(var members) = json, Self.assignedFields.contains(where: { members[$0] != nil }) else {
+                    return (lineNumber, .success(try Event(json: json)))
+                }
+                let assigned = Self.assignedFields.map { members.removeValue(forKey: $0) }
+                let event = try Event(json: .object(members))
+                try checkExported(event, position: assigned[0], version: assigned[1], recordedAt: assigned[2], hash: assigned[3])
+                return (lineNumber, .success(event))
             } catch {
                 return (lineNumber, .failure(error))
             }
         }
+    }
+
+    /// An exported event's assigned fields: all four, well formed, and following on from the lines before.
+    private mutating func checkExported(_ event: Event, position: JSON?, version: JSON?, recordedAt: JSON?, hash: JSON?) throws(LedgerError) {
+        func refuse(_ message: String, _ field: String) -> LedgerError {
+            LedgerError(.invalidField, "an exported event's \(message)", field: field, eventID: event.id)
+        }
+        guard case .int(let position)? = position, position > 0 else { throw refuse("position must be a positive integer", "position") }
+        guard case .int(let version)? = version, version >= 1 else { throw refuse("version must be an integer from 1", "version") }
+        guard case .string(let recorded)? = recordedAt, Timestamp(rfc3339: recorded) != nil else {
+            throw refuse("recorded_at must be an RFC 3339 time", "recorded_at")
+        }
+        guard case .string(let hex)? = hash, hex.utf8.count == 64, Hex.decode(hex) != nil else {
+            throw refuse("hash must be 64 hex digits", "hash")
+        }
+        guard position > lastPosition else {
+            throw refuse("position \(position) is not above the line before's (\(lastPosition)): not an export in its order", "position")
+        }
+        if let previous = versions[event.postingID], version != previous + 1 {
+            throw refuse(
+                "version \(version) of posting \(event.postingID) does not follow version \(previous): the export is missing events or out of order",
+                "version")
+        }
+        lastPosition = position
+        versions[event.postingID] = version
     }
 
     private mutating func nextLine() -> [UInt8]? {

@@ -15,6 +15,10 @@ struct Import: AsyncParsableCommand {
             One envelope per line, exactly as POST /v1/events takes it; every event is checked by the same rules. \
             Events are written in transactions of --chunk-size events.
 
+            The output of `placementctl export` is taken as it is: its lines' assigned fields (position, version, \
+            recorded_at, hash) are the exporting ledger's, so they are checked to read as a whole export (positions \
+            rising, each posting's versions following on without a gap) and set aside; this ledger assigns its own.
+
             Not all-or-nothing: at the first bad line, the events before it are recorded (in order, so the ledger \
             stays consistent), nothing after it is, and the command exits 1 naming the line and the rule it broke. \
             Fix that line and run the same file again: events already recorded (same id and content) are skipped.

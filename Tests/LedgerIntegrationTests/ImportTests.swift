@@ -49,6 +49,81 @@ struct ImportTests {
         }
     }
 
+    @Test("an export feeds straight back into import: the same events in the same order; re-run, all skipped; a gap or a reordering is refused at its line")
+    func exportThenImport() async throws {
+        try await TestLedger.with { source in
+            let history = Array(DemoHistory(postings: 8, seed: 11))
+            let loaded = try await Importer(store: source.store, chunkSize: 50).run(history.enumerated().map { ($0.offset + 1, .success($0.element)) })
+            #expect(loaded.failure == nil)
+            let exported = try await source.feed(after: 0, count: history.count)
+            #expect(exported.count == history.count)
+            // What `placementctl export` writes: each recorded event with its assigned fields.
+            let lines = exported.map(\.json.canonicalString)
+            try await TestLedger.with { target in
+                let fd = try Self.file(lines)
+                defer { close(fd) }
+                let report = try await Importer(store: target.store, chunkSize: 64).run(NDJSONLines(fileDescriptor: fd))
+                #expect(report.failure == nil, "\(String(describing: report.failure))")
+                #expect(report.progress.imported == history.count)
+                let imported = try await target.feed(after: 0, count: history.count)
+                #expect(imported.map(\.event.json) == exported.map(\.event.json))
+                #expect(imported.map(\.version) == exported.map(\.version))
+                #expect(try await target.integrity.verify().ok)
+
+                let again = try Self.file(lines)
+                defer { close(again) }
+                let rerun = try await Importer(store: target.store, chunkSize: 64).run(NDJSONLines(fileDescriptor: again))
+                #expect(rerun.failure == nil)
+                #expect(rerun.progress.skipped == history.count)
+                #expect(rerun.progress.imported == 0)
+            }
+
+            // A line dropped from the middle of a posting's stream: refused where the gap shows.
+            let posting = exported[0].event.postingID
+            let ofPosting = exported.indices.filter { exported[$0].event.postingID == posting }
+            let dropped = ofPosting[1]
+            var gapped = lines
+            gapped.remove(at: dropped)
+            let nextOfPosting = ofPosting[2] - 1  // its index once the line before it is gone
+            try await TestLedger.with { [gapped] target in
+                let fd = try Self.file(gapped)
+                defer { close(fd) }
+                let report = try await Importer(store: target.store, chunkSize: 64).run(NDJSONLines(fileDescriptor: fd))
+                let failure = try #require(report.failure)
+                #expect(failure.line == nextOfPosting + 1)
+                #expect(failure.error.field == "version")
+                #expect(report.progress.imported == nextOfPosting)
+            }
+
+            // The last event of the first posting swapped with the first of the next: refused at the
+            // second of the two lines, whose position goes back.
+            let boundary = ofPosting.last!
+            var swapped = lines
+            swapped.swapAt(boundary, boundary + 1)
+            try await TestLedger.with { [swapped] target in
+                let fd = try Self.file(swapped)
+                defer { close(fd) }
+                let report = try await Importer(store: target.store, chunkSize: 64).run(NDJSONLines(fileDescriptor: fd))
+                let failure = try #require(report.failure)
+                #expect(failure.line == boundary + 2)
+                #expect(failure.error.field == "position")
+            }
+
+            // An assigned field alone, or malformed, is refused like any bad field.
+            var e = Events("p-x")
+            var posted = e.posted().json
+            if case .object(var m) = posted { m["version"] = .int(1); posted = .object(m) }
+            let line = posted.canonicalString
+            try await TestLedger.with { target in
+                let fd = try Self.file([line])
+                defer { close(fd) }
+                let report = try await Importer(store: target.store).run(NDJSONLines(fileDescriptor: fd))
+                #expect(report.failure?.error.field == "position")
+                #expect(try await target.count() == 0)
+            }
+        }
+    }
+
     @Test("a line that breaks a rule is reported with its line number and rule")
     func ruleBrokenMidChunk() async throws {
         try await TestLedger.with { ledger in
