@@ -292,24 +292,15 @@ extension LedgerAPI {
                 } onGracefulShutdown: {
                     subscription.finish(.closing)
                 }
-                switch subscription.end {
-                case .overflow?:
+                if let end = subscription.end {
+                    let reason = end == .overflow ? "this connection fell too far behind the live feed" : "the daemon is stopping"
                     try await writer.write(
                         ServerSentEvents.notice(
                             "resume",
                             [
-                                "reason": .string("this connection fell too far behind the live feed"),
-                                "message": .string("reconnect with Last-Event-ID: \(sent) to continue without a gap"), "after": .int(sent),
+                                "reason": .string(reason), "after": .int(sent),
+                                "message": .string("reconnect with Last-Event-ID: \(sent) to continue without a gap"),
                             ]))
-                case .closing?:
-                    try await writer.write(
-                        ServerSentEvents.notice(
-                            "resume",
-                            [
-                                "reason": .string("the daemon is stopping"),
-                                "message": .string("reconnect with Last-Event-ID: \(sent) to continue without a gap"), "after": .int(sent),
-                            ]))
-                case nil: break
                 }
                 try await writer.finish(nil)
             })

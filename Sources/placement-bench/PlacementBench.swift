@@ -64,7 +64,7 @@ struct PlacementBench: AsyncParsableCommand {
             valueName: "n,..."))
     var queryClients = "1,4"
 
-    @Option(help: ArgumentHelp("Workloads to run (comma-separated): appends, batches, lag, import, rebuild, seal, proof, queries.", valueName: "list"))
+    @Option(help: ArgumentHelp("Workloads to run (comma-separated): appends, batches, lag, import, rebuild, seal, proof, queries, history (reports folded from the log: statement, aging, as_of; not in the default list).", valueName: "list"))
     var workloads = "appends,batches,lag,import,rebuild,seal,proof,queries"
 
     @Option(help: ArgumentHelp("Also write the results as JSON to this file.", valueName: "file"))
@@ -74,7 +74,7 @@ struct PlacementBench: AsyncParsableCommand {
     var binDir: String?
 
     func validate() throws {
-        let known: Set<String> = ["appends", "batches", "lag", "import", "rebuild", "seal", "proof", "queries"]
+        let known: Set<String> = ["appends", "batches", "lag", "import", "rebuild", "seal", "proof", "queries", "history"]
         for name in selected where !known.contains(name) {
             throw ValidationError("unknown workload \(name): choose from \(known.sorted().joined(separator: ", "))")
         }

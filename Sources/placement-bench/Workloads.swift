@@ -133,6 +133,12 @@ extension Bench {
             }
         }
 
+        if selected.contains("history") {
+            let total = try await scalar("SELECT count(*) FROM events")
+            print("\n== reports folded from the log (statement, aging, as_of) at \(total) events, 1 client, \(seconds) s")
+            try await report.add(history(load: load, options: options, total: total))
+        }
+
         let memory = daemon.memory
         let total = try await scalar("SELECT count(*) FROM events")
         report.add(
@@ -323,6 +329,68 @@ extension Bench {
             details: [("p50", "\(format(result.percentileMilliseconds(50))) ms"), ("placements", String(placements.count))])
     }
 
+    /// `clients` closed loops over `routes` in turn (each client starting at its own), and each
+    /// route's p99 as result details.
+    func routeLoop(
+        load: HTTPLoad, clients: Int, duration: Duration, routes: [(name: String, key: String, path: @Sendable (Int) -> String)]
+    ) async throws -> (LoadResult, [(String, String)]) {
+        let counters = Shared([Int](repeating: 0, count: clients))
+        let perRoute = Shared([String: Histogram<UInt64>]())
+        let clock = ContinuousClock()
+        let result = try await load.closedLoop(
+            clients: clients, duration: duration,
+            next: { client in
+                let n = counters.withLock { c -> Int in
+                    c[client] += 1
+                    return c[client]
+                }
+                let route = routes[(n + client) % routes.count]
+                var request = LoadRequest(path: route.path(n))
+                request.authorization = route.key
+                request.label = route.name
+                request.started = clock.now
+                return request
+            },
+            onSuccess: { request, _, at in
+                guard let label = request.label, let started = request.started else { return }
+                perRoute.withLock {
+                    _ = $0[label, default: Histogram(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)].record(
+                        UInt64((at - started).seconds * 1e6))
+                }
+            })
+        let details = perRoute.value.sorted(by: { $0.key < $1.key }).map { name, histogram in
+            ("\(name) p99", "\(format(Double(histogram.valueAtPercentile(99)) / 1000)) ms")
+        }
+        return (result, details)
+    }
+
+    // MARK: Reports folded from the log
+
+    /// The routes that fold events from the log rather than read the read models: a company's
+    /// statement and aging, and every report as of a recorded time (a day before the newest event).
+    func history(load: HTTPLoad, options: PlacementBench, total: Int64) async throws -> ResultRow {
+        let asOf = Timestamp(
+            microseconds: try await scalar("SELECT (extract(epoch FROM max(recorded_at)) * 1000000)::int8 - 86400000000 FROM events")
+        ).rfc3339
+        let events = try await scalar("SELECT count(*) FROM events WHERE posting_id IN (SELECT posting_id FROM streams WHERE company_id = '\(Bench.company)')")
+        let university = keys[.university]!, company = keys[.company]!, admin = keys[.admin]!
+        let routes: [(name: String, key: String, path: String)] = [
+            ("statement, one month", company, "/v1/reports/companies/\(Bench.company)/statement?from=2025-06-01T00:00:00Z&to=2025-07-01T00:00:00Z"),
+            ("statement, whole history", company, "/v1/reports/companies/\(Bench.company)/statement"),
+            ("aging", company, "/v1/reports/companies/\(Bench.company)/aging"),
+            ("stipends as_of", company, "/v1/reports/companies/\(Bench.company)/stipends?as_of=\(asOf)"),
+            ("university report as_of", university, "/v1/reports/universities/\(Bench.university)?as_of=\(asOf)"),
+            ("payouts as_of, one company", admin, "/v1/reports/payouts?company_id=\(Bench.company)&as_of=\(asOf)"),
+        ]
+        let (result, perRoute) = try await routeLoop(
+            load: load, clients: 1, duration: options.phase, routes: routes.map { route in (route.name, route.key, { _ in route.path }) })
+        try check(result, "history")
+        let details: [(String, String)] = [("p50", "\(format(result.percentileMilliseconds(50))) ms"), ("\(Bench.company)'s events", String(events))] + perRoute
+        return ResultRow(
+            workload: "reports folded from the log (statement, aging, as_of) at \(total) events", unit: "ms p99",
+            ours: result.percentileMilliseconds(99), raw: nil, bar: .atMost(20), details: details)
+    }
+
     // MARK: Queries
 
     func queries(load: HTTPLoad, clients: Int, options: PlacementBench, total: Int64) async throws -> ResultRow {
@@ -341,35 +409,11 @@ extension Bench {
             ("posting", company, { [postings] i in "/v1/postings/\(postings[i % postings.count])" }),
             ("projections", admin, { _ in "/v1/projections" }),
         ]
-        let counters = Shared([Int](repeating: 0, count: clients))
-        let perRoute = Shared([String: Histogram<UInt64>]())
-        let clock = ContinuousClock()
-        let result = try await load.closedLoop(
-            clients: clients, duration: options.phase,
-            next: { client in
-                let n = counters.withLock { c -> Int in
-                    c[client] += 1
-                    return c[client]
-                }
-                let route = routes[(n + client) % routes.count]
-                var request = LoadRequest(path: route.path(n))
-                request.authorization = route.key
-                request.label = route.name
-                request.started = clock.now
-                return request
-            },
-            onSuccess: { request, _, at in
-                guard let label = request.label, let started = request.started else { return }
-                perRoute.withLock {
-                    _ = $0[label, default: Histogram(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)].record(
-                        UInt64((at - started).seconds * 1e6))
-                }
-            })
+        let (result, perRoute) = try await routeLoop(load: load, clients: clients, duration: options.phase, routes: routes)
         try check(result, "queries")
-        var details: [(String, String)] = [("p50", "\(format(result.percentileMilliseconds(50))) ms"), ("requests/s", format(Double(result.requests) / result.elapsed.seconds))]
-        for (name, histogram) in perRoute.value.sorted(by: { $0.key < $1.key }) {
-            details.append(("\(name) p99", "\(format(Double(histogram.valueAtPercentile(99)) / 1000)) ms"))
-        }
+        let details: [(String, String)] =
+            [("p50", "\(format(result.percentileMilliseconds(50))) ms"), ("requests/s", format(Double(result.requests) / result.elapsed.seconds))]
+            + perRoute
         return ResultRow(
             workload: "dashboard and list queries at \(total) events, \(clients) client\(clients == 1 ? "" : "s")", unit: "ms p99", ours: result.percentileMilliseconds(99), raw: nil,
             bar: .atMost(20), details: details)

@@ -25,12 +25,12 @@ struct FailoverTests {
         let replica = standby.endpoint(user: EmbeddedCluster.ownerUser, database: "postgres")
         let hosts = [down, replica]
 
-        let (none, states) = await Failover.findWritable(hosts, timeout: .seconds(2), logger: logger)
+        let (none, states) = await Failover.findWritable(hosts, timeout: .seconds(10), logger: logger)
         #expect(none == nil)
         #expect(states.count == 2)
         #expect(states.last?.contains("read-only") == true, "\(states)")
 
-        let failover = Failover(hosts: hosts, current: 0, interval: .milliseconds(100), logger: logger)
+        let failover = Failover(hosts: hosts, current: 0, interval: .milliseconds(100), probeTimeout: .seconds(5), logger: logger)
         let client = failover.client(maximumConnections: 2)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await failover.run() }
@@ -54,7 +54,7 @@ struct FailoverTests {
                 return writable
             }
             #expect(writable)
-            let (found, _) = await Failover.findWritable(hosts, timeout: .seconds(2), logger: logger)
+            let (found, _) = await Failover.findWritable(hosts, timeout: .seconds(10), logger: logger)
             #expect(found == 1)
         }
     }
