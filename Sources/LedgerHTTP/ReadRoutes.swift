@@ -180,8 +180,9 @@ extension LedgerAPI {
         if caller.role == .university, caller.orgID != id { throw LedgerError(.notFound, "no report for university \(id)") }
         let range = try request.uri.queryParameters.timeRange()
         let asOf = try request.uri.queryParameters.time("as_of")
+        let gate = foldedReports
         let (report, position) = try await read(request, context, projections: ["placements"]) { model, connection in
-            if let asOf { return try await model.universityReport(id, range: range, asOf: asOf, on: connection) }
+            if let asOf { return try await gate.run { try await model.universityReport(id, range: range, asOf: asOf, on: connection) } }
             return try await model.universityReport(id, range: range, on: connection)
         }
         return Reply.json(.ok, report, position: position)
@@ -193,8 +194,9 @@ extension LedgerAPI {
         if caller.role == .company, caller.orgID != id { throw LedgerError(.notFound, "no stipend report for company \(id)") }
         let csv = try request.uri.queryParameters.wantsCSV()
         let asOf = try request.uri.queryParameters.time("as_of")
+        let gate = foldedReports
         let (report, position) = try await read(request, context, projections: ["placements"]) { model, connection in
-            if let asOf { return try await model.companyStipends(id, asOf: asOf, on: connection) }
+            if let asOf { return try await gate.run { try await model.companyStipends(id, asOf: asOf, on: connection) } }
             return try await model.companyStipends(id, on: connection)
         }
         if csv {
@@ -213,9 +215,12 @@ extension LedgerAPI {
         let csv = try query.wantsCSV()
         let asOf = try query.time("as_of")
         let scope = Self.scope(of: caller)
+        let gate = foldedReports
         let ((items, json), position) = try await read(request, context, projections: ["placements"]) { model, connection in
             if let asOf {
-                return try await model.payouts(range: range, companyID: companyID, universityID: universityID, scope: scope, asOf: asOf, on: connection)
+                return try await gate.run {
+                    try await model.payouts(range: range, companyID: companyID, universityID: universityID, scope: scope, asOf: asOf, on: connection)
+                }
             }
             return try await model.payouts(range: range, companyID: companyID, universityID: universityID, scope: scope, on: connection)
         }

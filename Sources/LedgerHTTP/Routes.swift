@@ -29,6 +29,8 @@ public struct LedgerAPI: Sendable {
     public var proofSigner: (@Sendable () async throws -> SealSigningKey)?
     /// The hub of `GET /v1/events/live` (nil: that route answers 503).
     public var live: LiveFeed?
+    /// Bounds the reports folded from the log running at once (see `FoldedReportGate`).
+    public var foldedReports = FoldedReportGate()
 
     /// `metrics`: where the API records (a registry of its own unless the daemon passes the one it
     /// bootstrapped swift-metrics with).

@@ -82,3 +82,48 @@ struct AsOfReportTests {
         }
     }
 }
+
+@Suite("Reports folded from the log: the daemon's bound")
+struct FoldedReportGateTests {
+    @Test("past the bound, a folded report answers 503 unavailable at once; the live reports are not held back")
+    func bound() async throws {
+        try await APIFixture.with { f, _ in
+            var api = f.api
+            api.foldedReports = FoldedReportGate(limit: 0)
+            let app = Application(router: api.buildRouter(), logger: TestCluster.logger)
+            try await app.test(.router) { client in
+                #expect(try await client.call(.post, "/v1/events", key: f.platform, body: body(ReadRouteTests.history())).status == .created)
+                for path in [
+                    "/v1/reports/companies/c-1/statement", "/v1/reports/companies/c-1/aging",
+                    "/v1/reports/companies/c-1/stipends?as_of=2099-01-01T00:00:00Z", "/v1/reports/universities/u-1?as_of=2099-01-01T00:00:00Z",
+                    "/v1/reports/payouts?as_of=2099-01-01T00:00:00Z",
+                ] {
+                    let answer = try await client.call(.get, path, key: f.admin)
+                    #expect(answer.status == .serviceUnavailable, "\(path)")
+                    #expect(answer.json.errorCode == "unavailable", "\(path)")
+                    #expect(answer.headers[.retryAfter] != nil, "\(path)")
+                }
+                #expect(try await client.call(.get, "/v1/reports/companies/c-1/stipends", key: f.admin).status == .ok)
+            }
+        }
+    }
+
+    @Test("the bound counts work under way and frees its place when the work ends")
+    func counts() async throws {
+        let gate = FoldedReportGate(limit: 1)
+        let (entered, enter) = AsyncStream<Void>.makeStream()
+        let (release, go) = AsyncStream<Void>.makeStream()
+        let first = Task {
+            try await gate.run {
+                enter.yield()
+                for await _ in release { break }
+                return 1
+            }
+        }
+        for await _ in entered { break }
+        await #expect(throws: LedgerError.self) { try await gate.run { 2 } }
+        go.yield()
+        #expect(try await first.value == 1)
+        #expect(try await gate.run { 3 } == 3)
+    }
+}

@@ -390,6 +390,7 @@ class World:
         self.sent = {}  # event id -> envelope as sent
         self.receipts = {}  # event id -> receipt of the (first) 2xx answer
         self.replays = {}  # event id -> receipt of a later 2xx (must equal the first)
+        self.acked_at = {}  # event id -> monotonic time its first 2xx arrived
         self.stuck = threading.Event()  # set while a detected daemon fault is being worked around
         self.outages = []  # [start, end] monotonic windows in which a 503 answer is legitimate (end None: ongoing)
         self.pg_down_window = None  # (stopped_at, start_begun_at) monotonic, while PostgreSQL is down
@@ -618,6 +619,7 @@ class Client:
                     w.replays[r["id"]] = r
                 else:
                     w.receipts[r.get("id")] = r
+                    w.acked_at[r.get("id")] = time.monotonic()
                 st.acked_ids.add(r.get("id"))
 
 
@@ -1937,6 +1939,7 @@ class LiveFollower:
         self.world = world
         self.after = 0
         self.received = []  # (id, position) in the order received
+        self.arrived = {}  # event id -> monotonic time it arrived
         self.repeated = 0
         self.connects = 0
         self.answers = collections.Counter()
@@ -1980,7 +1983,9 @@ class LiveFollower:
                             if ident <= self.after:
                                 self.repeated += 1
                             else:
-                                self.received.append((json.loads(data)["id"], ident))
+                                eid = json.loads(data)["id"]
+                                self.received.append((eid, ident))
+                                self.arrived[eid] = time.monotonic()
                                 self.after = ident
                         else:
                             self.notices[event] += 1
@@ -2037,6 +2042,16 @@ def scenario_live(world, args):
              f"{len(missing)} missed (e.g. {missing[:2]}), order or content differs: {follower.received[:1]} vs {expected[:1]}")
     if follower.repeated:
         fail(f"[live feed] {follower.repeated} events were sent again after the position given in Last-Event-ID")
+    # Lag: from an append's acknowledgement to its event's arrival on the stream (0 when the event
+    # arrived first), for appends acknowledged outside the restart's window.
+    with world.lock:
+        acked = dict(world.acked_at)
+    lags = sorted(max(0.0, follower.arrived[eid] - at) for eid, at in acked.items()
+                  if eid in follower.arrived and at > started and not world.in_outage(at))
+    if lags:
+        st.notes.append(f"live lag (acknowledgement to arrival) over {len(lags)} events: p50 "
+                        f"{lags[len(lags) // 2] * 1000:.1f} ms, p99 {lags[int(len(lags) * 0.99)] * 1000:.1f} ms, "
+                        f"max {lags[-1] * 1000:.1f} ms (the follower's hang-ups included)")
     st.notes.append(
         f"an SSE follower from position 0 hung up every 1-4 s and resumed with Last-Event-ID ({follower.connects} "
         f"connections) under {args.failover_clients} writers and a PostgreSQL restart: {len(follower.received)} events "
