@@ -58,6 +58,8 @@ public final class LiveFeed: Service, Sendable, CustomStringConvertible {
         var cursor: Int64?
         var poked = false
         var wake: CheckedContinuation<Void, Never>?
+        /// The current pause has ended (a waiter that parks after that must not stay parked).
+        var pauseOver = false
         var closing = false
     }
 
@@ -166,12 +168,13 @@ public final class LiveFeed: Service, Sendable, CustomStringConvertible {
     /// Until poked or `interval` has passed.
     private func pause() async {
         let interval = interval
+        state.withLock { $0.pauseOver = false }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await Task.sleep(for: interval) }
             group.addTask {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     let now = self.state.withLock { state -> Bool in
-                        if state.poked || state.closing {
+                        if state.poked || state.closing || state.pauseOver {
                             state.poked = false
                             return true
                         }
@@ -187,6 +190,7 @@ public final class LiveFeed: Service, Sendable, CustomStringConvertible {
             let parked = state.withLock { state in
                 defer { state.wake = nil }
                 state.poked = false
+                state.pauseOver = true
                 return state.wake
             }
             parked?.resume()

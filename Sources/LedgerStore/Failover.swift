@@ -60,21 +60,20 @@ public final class Failover: Service, Sendable, CustomStringConvertible {
             state.started = true
             return state.clients
         }
-        let (switches, announce) = AsyncStream<Int>.makeStream()
+        // The watch puts new pools in place itself (so no request meets a pool being retired
+        // after `current` has moved) and hands them here to be run.
+        let (started, announce) = AsyncStream<[(PostgresClient, AsyncStream<Void>)]>.makeStream()
         await withDiscardingTaskGroup { group in
             for client in clients {
                 let (pool, retired) = client.first
                 group.addTask { await Self.run(pool, until: retired) }
             }
             group.addTask {
-                await cancelWhenGracefulShutdown { await self.watch(announce) }
+                await cancelWhenGracefulShutdown { await self.watch(clients, announce) }
                 announce.finish()
             }
-            for await index in switches {
-                for client in clients {
-                    let (pool, retired) = client.replace(with: hosts[index])
-                    group.addTask { await Self.run(pool, until: retired) }
-                }
+            for await pools in started {
+                for (pool, retired) in pools { group.addTask { await Self.run(pool, until: retired) } }
             }
         }
     }
@@ -89,7 +88,7 @@ public final class Failover: Service, Sendable, CustomStringConvertible {
         }
     }
 
-    private func watch(_ announce: AsyncStream<Int>.Continuation) async {
+    private func watch(_ clients: [FailoverClient], _ announce: AsyncStream<[(PostgresClient, AsyncStream<Void>)]>.Continuation) async {
         var connection: PostgresConnection?
         var complained: ContinuousClock.Instant?
         while !Task.isCancelled {
@@ -127,11 +126,12 @@ public final class Failover: Service, Sendable, CustomStringConvertible {
             complained = nil
             try? await connection?.close()
             connection = nil
+            let pools = clients.map { $0.replace(with: hosts[found]) }
             state.withLock { $0.current = found }
+            announce.yield(pools)
             logger.warning(
                 "failed over: the pools now use the database host that accepts writes",
                 metadata: ["ledger.database_host": "\(hosts[found].summary)", "ledger.previous_host": "\(hosts[index].summary)"])
-            announce.yield(found)
         }
         try? await connection?.close()
     }

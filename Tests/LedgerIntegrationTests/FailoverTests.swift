@@ -8,14 +8,30 @@ import Testing
 struct FailoverTests {
     @Test("pools stay while no host accepts writes, then move to the standby once it is promoted")
     func followsThePromotedStandby() async throws {
-        let standby = try await Standby.start(from: try await TestCluster.shared.cluster())
+        // A small cluster of its own: a base backup of the shared test cluster (hundreds of test
+        // databases) would load the disk under every other suite running beside this one.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("placement-failover-\(getpid())").path
+        let primary = try EmbeddedCluster(dataDirectory: directory, durable: false, maxConnections: 20)
+        let handle = try await onOwnThread { try primary.start(logger: TestCluster.logger) }
+        let outcome: Result<Void, any Error>
         do {
-            try await Self.failOver(to: standby)
-        } catch {
+            let standby = try await Standby.start(from: primary)
+            do {
+                try await Self.failOver(to: standby)
+                outcome = .success(())
+            } catch {
+                outcome = .failure(error)
+            }
             await standby.stop()
-            throw error
+        } catch {
+            outcome = .failure(error)
         }
-        await standby.stop()
+        // pg_ctl is waited for on a thread of its own, never on a cooperative one.
+        _ = try? await onOwnThread {
+            handle.release()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        try outcome.get()
     }
 
     static func failOver(to standby: Standby) async throws {

@@ -1940,6 +1940,7 @@ class LiveFollower:
         self.after = 0
         self.received = []  # (id, position) in the order received
         self.arrived = {}  # event id -> monotonic time it arrived
+        self.live_since = None  # when the first connection had caught up with the history
         self.repeated = 0
         self.connects = 0
         self.answers = collections.Counter()
@@ -1989,6 +1990,8 @@ class LiveFollower:
                                 self.after = ident
                         else:
                             self.notices[event] += 1
+                            if event == "live" and self.live_since is None:
+                                self.live_since = time.monotonic()
                         event, ident, data = None, None, None
             except (OSError, http.client.HTTPException):
                 self.answers["no answer"] += 1
@@ -2043,11 +2046,13 @@ def scenario_live(world, args):
     if follower.repeated:
         fail(f"[live feed] {follower.repeated} events were sent again after the position given in Last-Event-ID")
     # Lag: from an append's acknowledgement to its event's arrival on the stream (0 when the event
-    # arrived first), for appends acknowledged outside the restart's window.
+    # arrived first), for appends acknowledged once the follower had caught up with the history
+    # and outside the restart's window.
     with world.lock:
         acked = dict(world.acked_at)
+    since = max(started, follower.live_since or float("inf"))
     lags = sorted(max(0.0, follower.arrived[eid] - at) for eid, at in acked.items()
-                  if eid in follower.arrived and at > started and not world.in_outage(at))
+                  if eid in follower.arrived and at > since and not world.in_outage(at))
     if lags:
         st.notes.append(f"live lag (acknowledgement to arrival) over {len(lags)} events: p50 "
                         f"{lags[len(lags) // 2] * 1000:.1f} ms, p99 {lags[int(len(lags) * 0.99)] * 1000:.1f} ms, "
