@@ -184,8 +184,24 @@ public enum OpenAPIDocument {
                 "The gap-free feed as Server-Sent Events (platform, admin): every event after `after` (or the Last-Event-ID header), then each new one as it becomes gap-free. Each message is `id: <position>`, `event: ledger_event`, `data: <the recorded event as JSON>`; an `event: live` message marks the end of the history; `: heartbeat` comments keep an idle connection open; a connection that falls too far behind, or a daemon that stops, ends with `event: resume` naming the position to resume from.",
                 [
                     "200": .object([
-                        "description": .string("The stream."),
-                        "content": .object(["text/event-stream": .object(["schema": .object(["type": .string("string")])])]),
+                        "description": .string("The stream: each item below is one message."),
+                        "content": .object([
+                            "text/event-stream": .object([
+                                "schema": .object([
+                                    "type": .string("object"),
+                                    "properties": .object([
+                                        "event": .object(["type": .string("string"), "enum": .array([.string("ledger_event"), .string("live"), .string("resume")])]),
+                                        "id": .object(["type": .string("string"), "pattern": .string("^[0-9]+$"), "description": .string("The event's position.")]),
+                                        "data": .object([
+                                            "type": .string("string"), "contentMediaType": .string("application/json"),
+                                            "contentSchema": .object(["type": .string("object")]),
+                                            "description": .string("ledger_event: the recorded event; live: {after}; resume: {after, reason, message}."),
+                                        ]),
+                                    ]),
+                                    "required": .array([.string("event"), .string("data")]),
+                                ])
+                            ])
+                        ]),
                     ])
                 ].merging(errors([400, 401, 403, 503]), uniquingKeysWith: { a, _ in a }),
                 parameters: [

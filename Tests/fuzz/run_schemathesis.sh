@@ -90,11 +90,13 @@ run() {  # role key examples
   echo "== schemathesis as $role key, max $n examples per operation"
   local t0=$SECONDS
   # Run from the report directory: schemathesis keeps a crash cache (.schemathesis/) in its cwd.
+  # GET /v1/events/live is left out: an endless Server-Sent Events stream, which schemathesis can
+  # only end by its request timeout (20 s a request). LiveFeedTests and fault scenario 7 cover it.
   if ! cd "$REPORT" || ! LEDGER_FUZZ_LOG=$CALLS LEDGER_FUZZ_ROLE=$role SCHEMATHESIS_HOOKS=st_hooks PYTHONPATH=$HERE \
       "$VENV/bin/schemathesis" --config-file "$HERE/schemathesis.toml" run "$BASE/openapi.json" \
       -H "Authorization: Bearer $secret" --checks all \
       --exclude-checks not_a_server_error,positive_data_acceptance,unsupported_method --max-examples "$n" --seed "$SEED" \
-      --phases examples,coverage,fuzzing --workers 1 --request-timeout 20 --generation-database none \
+      --phases examples,coverage,fuzzing --workers 1 --request-timeout 20 --generation-database none --exclude-path /v1/events/live \
       --report junit,har --report-dir "$REPORT/$role" --no-color >"$REPORT/$role.txt" 2>&1; then
     failed=1
     echo "   FAILED (full output: $REPORT/$role.txt)"
