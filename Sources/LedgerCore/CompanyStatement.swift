@@ -92,15 +92,11 @@ public struct CompanyLines: Sendable, Hashable {
     /// `posted`; in any order). Events of other companies' postings may be among them and are
     /// left out; so are events recorded after `asOf`.
     public init(companyID: String, events: some Sequence<RecordedEvent>, asOf: Timestamp? = nil) {
-        var streams: [String: [RecordedEvent]] = [:]
-        for recorded in events where asOf.map({ recorded.recordedAt <= $0 }) ?? true {
-            streams[recorded.event.postingID, default: []].append(recorded)
-        }
         var lines: [StatementLine] = []
         var currencies = Set<String>()
-        for (postingID, stream) in streams {
+        for (postingID, stream) in RecordedEvent.streams(events, where: { recorded in asOf.map { recorded.recordedAt <= $0 } ?? true }) {
             var state = PostingState(postingID: postingID)
-            for recorded in stream.sorted(by: { $0.position < $1.position }) {
+            for recorded in stream {
                 let event = recorded.event
                 let studentID = event.data.studentID
                 let before = state.placementFigures(studentID)

@@ -8,12 +8,10 @@ public struct HistoricLedger: Sendable {
 
     /// `events` must hold whole streams (each posting's events from `posted`, in any order).
     public init(events: some Sequence<RecordedEvent>) {
-        var streams: [String: [RecordedEvent]] = [:]
-        for recorded in events { streams[recorded.event.postingID, default: []].append(recorded) }
         var postings: [String: PostingState] = [:]
-        for (postingID, stream) in streams {
+        for (postingID, stream) in RecordedEvent.streams(events) {
             var state = PostingState(postingID: postingID)
-            for recorded in stream.sorted(by: { $0.position < $1.position }) { state.evolve(recorded.event) }
+            for recorded in stream { state.evolve(recorded.event) }
             postings[postingID] = state
         }
         self.postings = postings
@@ -90,5 +88,14 @@ extension ReportSummary {
             result.append((key(placement.selectedAt), ReportFigures(placement: placement, payments: payments), placement.selectedAt))
         }
         return result
+    }
+}
+
+extension RecordedEvent {
+    /// `events` by posting, each stream in position order: what a fold of whole streams walks.
+    public static func streams(_ events: some Sequence<RecordedEvent>, where include: (RecordedEvent) -> Bool = { _ in true }) -> [String: [RecordedEvent]] {
+        var streams: [String: [RecordedEvent]] = [:]
+        for recorded in events where include(recorded) { streams[recorded.event.postingID, default: []].append(recorded) }
+        return streams.mapValues { $0.sorted { $0.position < $1.position } }
     }
 }

@@ -2,6 +2,7 @@ import Hummingbird
 public import LedgerCore
 import LedgerProjections
 import LedgerStore
+import PostgresNIO
 import Synchronization
 
 /// At most `limit` reports folded from the log at once in a daemon (the statement, the aging and
@@ -48,45 +49,44 @@ extension LedgerAPI {
     }
 
     func companyStatement(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
-        let id = try reportCompany(context, "statement")
-        let query = request.uri.queryParameters
-        let range = try query.timeRange()
-        let asOf = try query.time("as_of")
-        let csv = try query.wantsCSV()
-        let logger = store.logger
-        let gate = foldedReports
-        let (statement, position) = try await read(request, context, projections: ["placements"]) { _, connection in
-            try await gate.run {
-                let events = try await EventStore.companyEvents(id, asOf: asOf, on: connection, logger: logger)
-                return CompanyStatement(companyID: id, events: events, from: range.from, to: range.to, asOf: asOf)
-            }
+        let range = try request.uri.queryParameters.timeRange()
+        return try await foldedCompanyReport(request, context, "statement") { id, events, asOf, _ in
+            let statement = CompanyStatement(companyID: id, events: events, from: range.from, to: range.to, asOf: asOf)
+            return (statement.json, CompanyStatement.csvColumns, statement.csvRows)
         }
-        if csv {
-            return Reply.csv(
-                CSV.table(columns: CompanyStatement.csvColumns, rows: statement.csvRows), filename: "statement-\(id).csv", position: position)
-        }
-        return Reply.json(.ok, statement.json, position: position)
     }
 
     func companyAging(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
-        let id = try reportCompany(context, "aging")
+        let at = try request.uri.queryParameters.time("at")
+        let logger = store.logger
+        return try await foldedCompanyReport(request, context, "aging") { id, events, asOf, connection in
+            let time: Timestamp
+            if let at { time = at } else { time = try await EventStore.databaseNow(on: connection, logger: logger) }
+            let aging = CompanyAging(companyID: id, events: events, at: time, asOf: asOf)
+            return (aging.json, CompanyAging.csvColumns, aging.csvRows)
+        }
+    }
+
+    /// A report folded from a company's events: the caller's scope, `as_of` and `format` read, the
+    /// company's events read in the request's snapshot under `foldedReports`, `build` run on them,
+    /// and its answer served as JSON or (its rows under its columns) CSV.
+    private func foldedCompanyReport(
+        _ request: Request, _ context: LedgerRequestContext, _ what: String,
+        _ build: @escaping @Sendable (String, [RecordedEvent], Timestamp?, PostgresConnection) async throws -> (JSON, [String], [JSON])
+    ) async throws -> Response {
+        let id = try reportCompany(context, what)
         let query = request.uri.queryParameters
-        let at = try query.time("at")
         let asOf = try query.time("as_of")
         let csv = try query.wantsCSV()
         let logger = store.logger
         let gate = foldedReports
-        let (aging, position) = try await read(request, context, projections: ["placements"]) { _, connection in
+        let ((json, columns, rows), position) = try await read(request, context, projections: ["placements"]) { _, connection in
             try await gate.run {
                 let events = try await EventStore.companyEvents(id, asOf: asOf, on: connection, logger: logger)
-                var time = at
-                if time == nil { time = try await EventStore.databaseNow(on: connection, logger: logger) }
-                return CompanyAging(companyID: id, events: events, at: time!, asOf: asOf)
+                return try await build(id, events, asOf, connection)
             }
         }
-        if csv {
-            return Reply.csv(CSV.table(columns: CompanyAging.csvColumns, rows: aging.csvRows), filename: "aging-\(id).csv", position: position)
-        }
-        return Reply.json(.ok, aging.json, position: position)
+        if csv { return Reply.csv(CSV.table(columns: columns, rows: rows), filename: "\(what)-\(id).csv", position: position) }
+        return Reply.json(.ok, json, position: position)
     }
 }

@@ -162,9 +162,9 @@ struct Report: AsyncParsableCommand {
                     let statement = CompanyStatement(companyID: company, events: events, from: from, to: to, asOf: asOf)
                     return Output(json: statement.json, columns: CompanyStatement.csvColumns, rows: statement.csvRows)
                 }
-                var time = at
-                if time == nil { time = try await EventStore.databaseNow(on: connection, logger: store.logger) }
-                let aging = CompanyAging(companyID: company, events: events, at: time!, asOf: asOf)
+                let time: Timestamp
+                if let at { time = at } else { time = try await EventStore.databaseNow(on: connection, logger: store.logger) }
+                let aging = CompanyAging(companyID: company, events: events, at: time, asOf: asOf)
                 return Output(json: aging.json, columns: CompanyAging.csvColumns, rows: aging.csvRows)
             }
         }

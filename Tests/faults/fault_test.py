@@ -1651,23 +1651,13 @@ def scenario_partition(world, args):
         stop_clients(clients, stop, st)
         if link:
             link.heal()
-        if ledger.process is not None and not ledger.alive():
-            st.add("daemon_crashed")
-            fail(f"[partition] placementd exited with {ledger.process.returncode}; log:\n{daemon_log_tail(ledger)}")
-        # Back to the embedded default over the unix socket, for the checks that follow.
-        ledger.stop()
+        stop_url_daemon(ledger, st, "partition")
         if link:
             st.notes.append(f"proxy: {link.c['accepted']} connections accepted ({link.c['accepted_during_cut']} during a cut), "
                             f"{link.c['bytes_up'] // 1024} KiB to PostgreSQL, {link.c['bytes_down'] // 1024} KiB back")
             link.close()
-        ledger.daemon_args = []
         ledger.pg_stop()
-        result = ledger.pg_start()
-        if result.returncode != 0:
-            raise SystemExit(f"error: pg_ctl start failed: {result.stdout}{result.stderr}")
-        ledger.start()
-        fcntl.flock(users_lock, fcntl.LOCK_UN)
-        os.close(users_lock)
+        back_to_embedded(ledger, users_lock)
     for k in ("no_response", "timeouts"):
         if st.c[k]:
             fail(f"[partition] {st.c[k]} appends got no HTTP answer ({k}): a request hung past the client's 30 s")
@@ -1867,11 +1857,7 @@ def scenario_failover(world, args):
         stop_clients(clients, stop, st)
         if follower:
             follower.finish()
-        if ledger.process is not None and not ledger.alive():
-            st.add("daemon_crashed")
-            fail(f"[failover] placementd exited with {ledger.process.returncode}; log:\n{daemon_log_tail(ledger)}")
-        ledger.stop()
-        ledger.daemon_args = []
+        stop_url_daemon(ledger, st, "failover")
         # The promoted standby becomes the ledger's cluster; the old primary, killed, is discarded
         # (it must never come back as a primary: its last transactions may not be on the standby).
         if os.path.isdir(standby_dir):
@@ -1884,14 +1870,7 @@ def scenario_failover(world, args):
                 if ledger.pg_running():
                     ledger.pg_stop()
                 shutil.rmtree(standby_dir, ignore_errors=True)
-        ledger.pg_port = None
-        if not ledger.pg_running():
-            result = ledger.pg_start()
-            if result.returncode != 0:
-                raise SystemExit(f"error: pg_ctl start failed: {result.stdout}{result.stderr}")
-        ledger.start()
-        fcntl.flock(users_lock, fcntl.LOCK_UN)
-        os.close(users_lock)
+        back_to_embedded(ledger, users_lock)
     if seal is not None and "promote_s" in figures:
         verify = ledger.ctl("verify", "--digest", seal["digest"], check=False)
         st.c["verify_digest_exit"] = verify.returncode
@@ -2080,6 +2059,28 @@ def tcp_trust_rule(ledger, label):
              f"(rules: {rules})")
         return False
     return True
+
+
+def stop_url_daemon(ledger, st, label):
+    """Stops the daemon a scenario started on a database URL (noting a crash) and forgets the URL."""
+    if ledger.process is not None and not ledger.alive():
+        st.add("daemon_crashed")
+        fail(f"[{label}] placementd exited with {ledger.process.returncode}; log:\n{daemon_log_tail(ledger)}")
+    ledger.stop()
+    ledger.daemon_args = []
+
+
+def back_to_embedded(ledger, users_lock):
+    """The cluster on its unix socket only, the daemon on the embedded default again (for the checks
+    that follow), and the share of the cluster `hold_cluster_share` took given back."""
+    ledger.pg_port = None
+    if not ledger.pg_running():
+        result = ledger.pg_start()
+        if result.returncode != 0:
+            raise SystemExit(f"error: pg_ctl start failed: {result.stdout}{result.stderr}")
+    ledger.start()
+    fcntl.flock(users_lock, fcntl.LOCK_UN)
+    os.close(users_lock)
 
 
 def hold_cluster_share(ledger):
