@@ -88,6 +88,14 @@ public struct CompanyLines: Sendable, Hashable {
     /// In the contract's order: occurred_at, then position.
     public var lines: [StatementLine]
 
+    /// Lines already derived (in the contract's order), as the history projection keeps them.
+    public init(companyID: String, asOf: Timestamp?, currencies: [String], lines: [StatementLine]) {
+        self.companyID = companyID
+        self.asOf = asOf
+        self.currencies = currencies
+        self.lines = lines
+    }
+
     /// `events` must hold every event of each of the company's postings (its whole stream, from
     /// `posted`; in any order). Events of other companies' postings may be among them and are
     /// left out; so are events recorded after `asOf`.
@@ -97,23 +105,9 @@ public struct CompanyLines: Sendable, Hashable {
         for (postingID, stream) in RecordedEvent.streams(events, where: { recorded in asOf.map { recorded.recordedAt <= $0 } ?? true }) {
             var state = PostingState(postingID: postingID)
             for recorded in stream {
-                let event = recorded.event
-                let studentID = event.data.studentID
-                let before = state.placementFigures(studentID)
-                state.evolve(event)
-                guard let studentID, state.companyID == companyID else { continue }
-                let after = state.placementFigures(studentID)
-                func line(_ kind: StatementLine.Kind, _ amount: Int64, ref: String?) {
-                    lines.append(
-                        StatementLine(
-                            kind: kind, currency: state.stipend.currency, occurredAt: event.occurredAt, postingID: postingID,
-                            studentID: studentID, eventID: event.id, position: recorded.position, paymentRef: ref,
-                            amountMinor: amount))
-                }
-                if after.earned != before.earned { line(.earned, after.earned - before.earned, ref: nil) }
-                if after.paid != before.paid {
-                    line(after.paid > before.paid ? .paid : .reversed, abs(after.paid - before.paid), ref: event.data.paymentRef)
-                }
+                let before = state
+                state.evolve(recorded.event)
+                if state.companyID == companyID { lines += StatementLine.lines(of: recorded, before: before, after: state) }
             }
             if state.companyID == companyID, state.students.values.contains(where: \.isSelected) {
                 currencies.insert(state.stipend.currency)
@@ -123,6 +117,26 @@ public struct CompanyLines: Sendable, Hashable {
         self.asOf = asOf
         self.currencies = currencies.sorted()
         self.lines = lines.sorted(by: StatementLine.precedes)
+    }
+}
+
+extension StatementLine {
+    /// The lines one event made: the differences between its placement's earned and paid in the
+    /// posting's state `before` it and `after` it (none for an event about no student).
+    public static func lines(of recorded: RecordedEvent, before: PostingState, after: PostingState) -> [StatementLine] {
+        let event = recorded.event
+        guard let studentID = event.data.studentID else { return [] }
+        let was = before.placementFigures(studentID), now = after.placementFigures(studentID)
+        var lines: [StatementLine] = []
+        func line(_ kind: StatementLine.Kind, _ amount: Int64, ref: String?) {
+            lines.append(
+                StatementLine(
+                    kind: kind, currency: after.stipend.currency, occurredAt: event.occurredAt, postingID: event.postingID,
+                    studentID: studentID, eventID: event.id, position: recorded.position, paymentRef: ref, amountMinor: amount))
+        }
+        if now.earned != was.earned { line(.earned, now.earned - was.earned, ref: nil) }
+        if now.paid != was.paid { line(now.paid > was.paid ? .paid : .reversed, abs(now.paid - was.paid), ref: event.data.paymentRef) }
+        return lines
     }
 }
 
@@ -187,8 +201,11 @@ public struct CompanyStatement: Sendable, Hashable {
     /// Every currency of the company's placements, in order.
     public var currencies: [CurrencyStatement]
 
-    public init(_ company: CompanyLines, from: Timestamp? = nil, to: Timestamp? = nil) {
+    /// `openings` adds to each currency's opening balance what lines before `from` left out of
+    /// `company` brought (the history projection sums them in the database).
+    public init(_ company: CompanyLines, from: Timestamp? = nil, to: Timestamp? = nil, openings: [String: Int64] = [:]) {
         var byCurrency = Dictionary(uniqueKeysWithValues: company.currencies.map { ($0, CurrencyStatement(currency: $0)) })
+        for (currency, opening) in openings { byCurrency[currency, default: CurrencyStatement(currency: currency)].openingBalanceMinor += opening }
         for line in company.lines {
             if let to, line.occurredAt >= to { continue }
             var c = byCurrency[line.currency] ?? CurrencyStatement(currency: line.currency)

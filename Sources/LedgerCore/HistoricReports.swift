@@ -23,6 +23,11 @@ public struct HistoricLedger: Sendable {
     /// The university report's figures (`overall`, `by_currency`, `by_month`) over `[from, to)`:
     /// applications by `applied_at`, placements by `selected_at`, as the live report counts them.
     public func universityFigures(_ universityID: String, from: Timestamp?, to: Timestamp?) -> [String: JSON] {
+        ReportSummary.universityFigures(universityParts(universityID, from: from, to: to))
+    }
+
+    /// The summary's figures behind `universityFigures`, per key.
+    public func universityParts(_ universityID: String, from: Timestamp?, to: Timestamp?) -> [(ReportKey, ReportFigures)] {
         func inRange(_ t: Timestamp) -> Bool { (from.map { t >= $0 } ?? true) && (to.map { t < $0 } ?? true) }
         var parts: [(ReportKey, ReportFigures)] = []
         for posting in ordered {
@@ -32,7 +37,7 @@ public struct HistoricLedger: Sendable {
                 }
             }
         }
-        return ReportSummary.universityFigures(parts)
+        return parts
     }
 
     /// The company stipends report: `by_currency` and `open_balances`, as the live route answers.

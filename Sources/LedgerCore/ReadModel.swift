@@ -229,6 +229,8 @@ public struct FoldChanges: Sendable {
     public var students: Set<PostingStudent> = []
     /// The states the batch started from (absent: a posting new in the batch).
     public var before: [String: PostingState] = [:]
+    /// What each event changed, with its recorded time (the `history` projection's rows).
+    public var history = LedgerHistory()
 
     public init() {}
 
@@ -269,13 +271,34 @@ public struct FoldChanges: Sendable {
 
     /// What a decision already folded: the postings' states `before` the events (absent: new
     /// postings) and `after` them, and the events themselves (for the students they touched). An
-    /// append derives its read-model rows from this without folding anything again.
-    public init(before: [String: PostingState], after: [String: PostingState], events: [Event]) {
+    /// append derives its read-model rows from this without folding anything again, except a
+    /// posting with several of the group's events, whose states between them the history needs.
+    public init(before: [String: PostingState], after: [String: PostingState], records: [RecordedEvent]) {
         self.before = before
         self.postings = after
-        for event in events {
+        var streams: [String: [RecordedEvent]] = [:]
+        for recorded in records {
+            let event = recorded.event
             if let student = event.data.studentID { students.insert(PostingStudent(event.postingID, student)) }
+            streams[event.postingID, default: []].append(recorded)
         }
+        for (id, stream) in streams {
+            let start = before[id] ?? PostingState(postingID: id)
+            if stream.count == 1, let end = after[id] {
+                history.add(stream[0], before: start, after: end)
+            } else {
+                var state = start
+                for recorded in stream { Self.evolve(&state, recorded, into: &history) }
+            }
+        }
+    }
+
+    /// Evolves `state` by one recorded event, adding what it changed to `history`.
+    private static func evolve(_ state: inout PostingState, _ recorded: RecordedEvent, into history: inout LedgerHistory) {
+        guard recorded.event.data.studentID != nil else { return state.evolve(recorded.event) }
+        let before = state
+        state.evolve(recorded.event)
+        history.add(recorded, before: before, after: state)
     }
 
     /// Applies recorded events (in position order) to the states they belong to. `states` must hold
@@ -287,7 +310,7 @@ public struct FoldChanges: Sendable {
         for recorded in events {
             let id = recorded.event.postingID
             var state = changes.postings[id] ?? states[id] ?? PostingState(postingID: id)
-            state.evolve(recorded.event)
+            evolve(&state, recorded, into: &changes.history)
             changes.postings[id] = state
             if let student = recorded.event.data.studentID { changes.students.insert(PostingStudent(id, student)) }
         }

@@ -180,8 +180,8 @@ extension LedgerAPI {
         if caller.role == .university, caller.orgID != id { throw LedgerError(.notFound, "no report for university \(id)") }
         let range = try request.uri.queryParameters.timeRange()
         let asOf = try request.uri.queryParameters.time("as_of")
-        let gate = foldedReports
-        let (report, position) = try await read(request, context, projections: ["placements"]) { model, connection in
+        let gate = historyReports
+        let (report, position) = try await read(request, context, projections: asOf == nil ? ["placements"] : ["placements", "history"]) { model, connection in
             if let asOf { return try await gate.run { try await model.universityReport(id, range: range, asOf: asOf, on: connection) } }
             return try await model.universityReport(id, range: range, on: connection)
         }
@@ -194,8 +194,8 @@ extension LedgerAPI {
         if caller.role == .company, caller.orgID != id { throw LedgerError(.notFound, "no stipend report for company \(id)") }
         let csv = try request.uri.queryParameters.wantsCSV()
         let asOf = try request.uri.queryParameters.time("as_of")
-        let gate = foldedReports
-        let (report, position) = try await read(request, context, projections: ["placements"]) { model, connection in
+        let gate = historyReports
+        let (report, position) = try await read(request, context, projections: asOf == nil ? ["placements"] : ["placements", "history"]) { model, connection in
             if let asOf { return try await gate.run { try await model.companyStipends(id, asOf: asOf, on: connection) } }
             return try await model.companyStipends(id, on: connection)
         }
@@ -215,8 +215,8 @@ extension LedgerAPI {
         let csv = try query.wantsCSV()
         let asOf = try query.time("as_of")
         let scope = Self.scope(of: caller)
-        let gate = foldedReports
-        let ((items, json), position) = try await read(request, context, projections: ["placements"]) { model, connection in
+        let gate = historyReports
+        let ((items, json), position) = try await read(request, context, projections: asOf == nil ? ["placements"] : ["placements", "history"]) { model, connection in
             if let asOf {
                 return try await gate.run {
                     try await model.payouts(range: range, companyID: companyID, universityID: universityID, scope: scope, asOf: asOf, on: connection)

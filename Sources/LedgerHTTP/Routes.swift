@@ -29,8 +29,8 @@ public struct LedgerAPI: Sendable {
     public var proofSigner: (@Sendable () async throws -> SealSigningKey)?
     /// The hub of `GET /v1/events/live` (nil: that route answers 503).
     public var live: LiveFeed?
-    /// Bounds the reports folded from the log running at once (see `FoldedReportGate`).
-    public var foldedReports = FoldedReportGate()
+    /// Bounds the reports of the ledger's history running at once (see `HistoryReportGate`).
+    public var historyReports = HistoryReportGate()
 
     /// `metrics`: where the API records (a registry of its own unless the daemon passes the one it
     /// bootstrapped swift-metrics with).

@@ -2,44 +2,230 @@ public import LedgerCore
 public import LedgerStore
 public import PostgresNIO
 
-/// The report routes' `as_of`: what the ledger said at an earlier recorded time, folded from the
-/// log (the events recorded by then) by `HistoricLedger`, not read from today's rows. Today's rows
-/// only choose which postings to read: applications and payments are never removed, so the
-/// postings that mattered then are among those that matter now.
+/// The company statement, the aging, and every report `as_of` a recorded time: read from the
+/// `history` projection, what each event changed with the time it was recorded (`LedgerHistory`),
+/// not from today's rows. A report as of T sums the changes recorded at or before T, so it is what
+/// the ledger said then, whatever the business time of what came later.
+///
+/// Today's rows only narrow which placements to read: a placement with no balance now, and no
+/// line that occurred after the report's time or was recorded after its `as_of`, had no balance
+/// then either.
 extension ReadModel {
+    /// The condition on a `history` row's recorded time (none without `asOf`).
+    private func recorded(_ column: String, asOf: Timestamp?) -> String {
+        asOf.map { "AND \(column) <= \($0.microseconds)" } ?? ""
+    }
+
+    /// The currencies of the company's placements as of `asOf` (those its stipends report lists).
+    private func currenciesSQL(_ companyID: String, asOf: Timestamp?) -> (String, PostgresBindings) {
+        var binds = PostgresBindings()
+        binds.append(companyID)
+        if let asOf {
+            return (
+                """
+                SELECT string_agg(currency, ' ' ORDER BY currency) FROM (
+                    SELECT currency FROM \(history).report_changes WHERE company_id = $1 AND recorded_at <= \(asOf.microseconds)
+                    GROUP BY currency HAVING sum(placed) > 0) c
+                """, binds
+            )
+        }
+        return (
+            """
+            SELECT string_agg(currency, ' ' ORDER BY currency) FROM (
+                SELECT currency FROM \(placements).report_months WHERE company_id = $1 GROUP BY currency HAVING sum(placed) > 0) c
+            """, binds
+        )
+    }
+
+    /// The company's statement of `range` (by occurred_at) as of `asOf`: the period's lines, the
+    /// opening balances summed in the database.
+    public func companyStatement(_ companyID: String, range: TimeRange, asOf: Timestamp?, on connection: PostgresConnection) async throws
+        -> CompanyStatement
+    {
+        let (currencies, binds) = currenciesSQL(companyID, asOf: asOf)
+        var period = ""
+        if let from = range.fromMicros { period += " AND occurred_at >= \(from)" }
+        if let to = range.toMicros { period += " AND occurred_at < \(to)" }
+        let openings =
+            range.fromMicros.map { from in
+                """
+                SELECT string_agg(currency || ' ' || opening, ' ') FROM (
+                    SELECT currency, sum(CASE kind WHEN 'paid' THEN -amount_minor ELSE amount_minor END) AS opening
+                    FROM \(history).lines WHERE company_id = $1 AND occurred_at < \(from) \(recorded("recorded_at", asOf: asOf))
+                    GROUP BY currency) o
+                """
+            } ?? "SELECT NULL::text"
+        let query = PostgresQuery(
+            unsafeSQL: """
+                SELECT (\(currencies)), (\(openings)),
+                    (SELECT string_agg(\(StatementLine.textSQL), E'\\n' ORDER BY occurred_at, position, kind)
+                     FROM \(history).lines WHERE company_id = $1 \(period) \(recorded("recorded_at", asOf: asOf)))
+                """, binds: binds)
+        let (currencyText, openingText, linesText) = try await texts(query, on: connection)
+        var opening: [String: Int64] = [:]
+        let fields = openingText.split(separator: " ")
+        for i in stride(from: 0, to: fields.count - 1, by: 2) { opening[String(fields[i])] = Int64(fields[i + 1]) ?? 0 }
+        let company = CompanyLines(
+            companyID: companyID, asOf: asOf, currencies: currencyText.split(separator: " ").map(String.init),
+            lines: try StatementLine.parse(text: linesText))
+        return CompanyStatement(company, from: range.from, to: range.to, openings: opening)
+    }
+
+    /// The company's aging at `at` as of `asOf`, from the lines of the placements that can owe then.
+    public func companyAging(_ companyID: String, at: Timestamp, asOf: Timestamp?, on connection: PostgresConnection) async throws
+        -> CompanyAging
+    {
+        let (currencies, binds) = currenciesSQL(companyID, asOf: asOf)
+        let query = PostgresQuery(
+            unsafeSQL: """
+                WITH candidates AS (\(candidatesSQL(occurredFrom: at, asOf: asOf)))
+                SELECT (\(currencies)), NULL::text,
+                    (SELECT string_agg(\(StatementLine.textSQL), E'\\n' ORDER BY occurred_at, position, kind) FROM (
+                        SELECT l.* FROM candidates c JOIN \(history).lines l
+                            ON l.company_id = $1 AND l.posting_id = c.posting_id AND l.student_id = c.student_id
+                        WHERE l.occurred_at < \(at.microseconds) \(recorded("l.recorded_at", asOf: asOf))) x)
+                """, binds: binds)
+        let (currencyText, _, linesText) = try await texts(query, on: connection)
+        let company = CompanyLines(
+            companyID: companyID, asOf: asOf, currencies: currencyText.split(separator: " ").map(String.init),
+            lines: try StatementLine.parse(text: linesText))
+        return CompanyAging(company, at: at)
+    }
+
+    /// The company's placements whose balance as of `asOf` (up to business time `occurredFrom`,
+    /// when given) can differ from zero: those with a balance now, and those with a line that
+    /// occurred at or after `occurredFrom` or was recorded after `asOf`. Every other placement's
+    /// lines all count, and add up to its balance now: zero.
+    private func candidatesSQL(occurredFrom: Timestamp?, asOf: Timestamp?) -> String {
+        var parts = ["SELECT posting_id, student_id FROM \(placements).placements WHERE company_id = $1 AND balance_minor <> 0"]
+        if let occurredFrom {
+            parts.append("SELECT posting_id, student_id FROM \(history).lines WHERE company_id = $1 AND occurred_at >= \(occurredFrom.microseconds)")
+        }
+        if let asOf {
+            parts.append("SELECT posting_id, student_id FROM \(history).lines WHERE company_id = $1 AND recorded_at > \(asOf.microseconds)")
+        }
+        return parts.joined(separator: "\nUNION\n")
+    }
+
+    /// Three texts of one row (NULL: empty).
+    private func texts(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> (String, String, String) {
+        for try await (a, b, c) in try await connection.run(query, logger: logger).decode((String?, String?, String?).self) {
+            return (a ?? "", b ?? "", c ?? "")
+        }
+        return ("", "", "")
+    }
+
     public func universityReport(_ universityID: String, range: TimeRange, asOf: Timestamp, on connection: PostgresConnection) async throws -> JSON {
-        let postings = try await postingIDs(
-            "SELECT DISTINCT posting_id FROM \(unescaped: placements).applications WHERE university_id = \(universityID)", on: connection)
-        let ledger = HistoricLedger(events: try await EventStore.events(ofPostings: postings, asOf: asOf, on: connection, logger: logger))
+        var parts: [(ReportKey, ReportFigures)] = []
+        let split = MonthSplit(from: range.fromMicros, to: range.toMicros)
+        if let months = split.whole {
+            var condition = "university_id = $1"
+            var binds = PostgresBindings()
+            binds.append(universityID)
+            if let from = months.from {
+                binds.append(from)
+                condition += " AND month >= $\(binds.count)"
+            }
+            if let to = months.to {
+                binds.append(to)
+                condition += " AND month < $\(binds.count)"
+            }
+            parts += try await changedFigures(condition, binds: binds, asOf: asOf, on: connection)
+        }
+        // The part months at the ends of the range: the figures of an application or a placement
+        // in them are folded from its posting's events recorded by then.
+        for edge in split.edges {
+            let postings = try await postingIDs(
+                """
+                SELECT posting_id FROM \(unescaped: placements).applications
+                WHERE university_id = \(universityID) AND applied_at >= \(edge.from) AND applied_at < \(edge.to)
+                UNION
+                SELECT posting_id FROM \(unescaped: placements).placements
+                WHERE university_id = \(universityID) AND selected_at >= \(edge.from) AND selected_at < \(edge.to)
+                """, on: connection)
+            let ledger = HistoricLedger(events: try await EventStore.events(ofPostings: postings, asOf: asOf, on: connection, logger: logger))
+            parts += ledger.universityParts(universityID, from: Timestamp(microseconds: edge.from), to: Timestamp(microseconds: edge.to))
+        }
         var members = range.json
-        members.merge(ledger.universityFigures(universityID, from: range.from, to: range.to)) { $1 }
+        members.merge(ReportSummary.universityFigures(parts)) { $1 }
         members["university_id"] = .string(universityID)
         members["as_of"] = .string(asOf.rfc3339)
         return .object(members)
     }
 
     public func companyStipends(_ companyID: String, asOf: Timestamp, on connection: PostgresConnection) async throws -> JSON {
-        let ledger = HistoricLedger(events: try await EventStore.companyEvents(companyID, asOf: asOf, on: connection, logger: logger))
-        guard case .object(var members) = try ledger.companyStipends(companyID) else { return .null }
-        members["as_of"] = .string(asOf.rfc3339)
-        return .object(members)
+        var binds = PostgresBindings()
+        binds.append(companyID)
+        let parts = try await changedFigures("company_id = $1", binds: binds, asOf: asOf, on: connection)
+        let balances = PostgresQuery(
+            unsafeSQL: """
+                WITH candidates AS (\(candidatesSQL(occurredFrom: nil, asOf: asOf))),
+                sums AS (
+                    SELECT l.posting_id, l.student_id, min(l.currency) AS currency, max(l.selected_at) AS selected_at,
+                        COALESCE(sum(l.amount_minor) FILTER (WHERE l.kind = 'earned'), 0) AS earned_minor,
+                        COALESCE(sum(CASE l.kind WHEN 'paid' THEN l.amount_minor WHEN 'reversed' THEN -l.amount_minor END), 0) AS paid_minor
+                    FROM candidates c JOIN \(history).lines l
+                        ON l.company_id = $1 AND l.posting_id = c.posting_id AND l.student_id = c.student_id
+                    WHERE l.recorded_at <= \(asOf.microseconds)
+                    GROUP BY l.posting_id, l.student_id)
+                SELECT string_agg(\(OpenBalances.lineSQL), E'\\n' ORDER BY selected_at, posting_id, student_id) FROM (
+                    SELECT posting_id, student_id, currency, earned_minor, paid_minor, earned_minor - paid_minor AS balance_minor, selected_at
+                    FROM sums) s
+                WHERE balance_minor <> 0
+                """, binds: binds)
+        let open = try await openBalances(balances, on: connection)
+        return .object([
+            "company_id": .string(companyID), "by_currency": .array(ReportSummary.stipendFigures(parts)), "open_balances": .canonical(open),
+            "as_of": .string(asOf.rfc3339),
+        ])
     }
 
+    /// The report summary's figures as of `asOf`: the changes recorded by then, summed per key, for
+    /// the keys `condition` (on `report_changes`' columns, parameters from $1 in `binds`) selects.
+    private func changedFigures(_ condition: String, binds: PostgresBindings, asOf: Timestamp, on connection: PostgresConnection) async throws
+        -> [(ReportKey, ReportFigures)]
+    {
+        let sums = ReportFigures.columns.map { "sum(\($0))" }.joined(separator: ", ")
+        return try await figureRows(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT university_id, company_id, currency, month, ARRAY[\(sums)]::int8[] FROM \(history).report_changes
+                    WHERE \(condition) AND recorded_at <= \(asOf.microseconds)
+                    GROUP BY university_id, company_id, currency, month
+                    """, binds: binds), on: connection)
+    }
+
+    /// The payments of `range` as of `asOf`: `paid` lines recorded by then, each reversed if a
+    /// `reversed` line of its reference was.
     public func payouts(
         range: TimeRange, companyID: String?, universityID: String?, scope: ReadScope, asOf: Timestamp, on connection: PostgresConnection
     ) async throws -> (items: [PaymentRow], json: JSON) {
-        let postings = try await postingIDs(
-            """
-            SELECT DISTINCT posting_id FROM \(unescaped: placements).payments
-            WHERE (\(companyID)::text IS NULL OR company_id = \(companyID))
-              AND (\(universityID)::text IS NULL OR university_id = \(universityID))
-              AND (\(scope.companyID)::text IS NULL OR company_id = \(scope.companyID))
-              AND (\(scope.universityID)::text IS NULL OR university_id = \(scope.universityID))
-            """, on: connection)
-        let ledger = HistoricLedger(events: try await EventStore.events(ofPostings: postings, asOf: asOf, on: connection, logger: logger))
-        let items = ledger.payments(from: range.from, to: range.to) { row in
-            [companyID, scope.companyID].allSatisfy { $0 == nil || $0 == row.companyID }
-                && [universityID, scope.universityID].allSatisfy { $0 == nil || $0 == row.universityID }
+        var condition = "p.kind = 'paid' AND p.recorded_at <= \(asOf.microseconds)"
+        var binds = PostgresBindings()
+        if let from = range.fromMicros { condition += " AND p.occurred_at >= \(from)" }
+        if let to = range.toMicros { condition += " AND p.occurred_at < \(to)" }
+        for (column, value) in [("company_id", companyID), ("company_id", scope.companyID), ("university_id", universityID), ("university_id", scope.universityID)] {
+            guard let value else { continue }
+            binds.append(value)
+            condition += " AND p.\(column) = $\(binds.count)"
+        }
+        let rows = try await connection.run(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT p.posting_id, p.student_id, p.university_id, p.company_id, p.payment_ref, p.amount_minor, p.currency, p.occurred_at,
+                        EXISTS (SELECT FROM \(history).lines r WHERE r.company_id = p.company_id AND r.payment_ref = p.payment_ref
+                                AND r.kind = 'reversed' AND r.recorded_at <= \(asOf.microseconds))
+                    FROM \(history).lines p WHERE \(condition)
+                    ORDER BY p.occurred_at, p.payment_ref, p.company_id
+                    """, binds: binds), logger: logger)
+        var items: [PaymentRow] = []
+        for try await (p, s, u, c, ref, amount, currency, occurred, reversed) in rows.decode(
+            (String, String, String, String, String, Int64, String, Int64, Bool).self)
+        {
+            items.append(
+                PaymentRow(
+                    postingID: p, studentID: s, universityID: u, companyID: c, paymentRef: ref, amountMinor: amount, currency: currency,
+                    occurredAt: Timestamp(microseconds: occurred), reversed: reversed))
         }
         guard case .object(var members) = Self.payoutsJSON(items, range: range) else { return (items, .null) }
         members["as_of"] = .string(asOf.rfc3339)

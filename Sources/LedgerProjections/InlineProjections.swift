@@ -60,9 +60,11 @@ enum Skipped: TableSwitch { static var on: Bool { false } }
 
 /// The read-model rows of an append group, as CTEs of the append's own write statement, for the
 /// tables (in `InlineRows.writes` order: postings, placements, applications, payments,
-/// report_months) that the switches say it changes.
-struct InlineRows<P: TableSwitch, L: TableSwitch, A: TableSwitch, Y: TableSwitch, R: TableSwitch>: ReadModelRows {
-    static var switches: [Bool] { [P.on, L.on, A.on, Y.on, R.on] }
+/// report_months, lines, report_changes) that the switches say it changes.
+struct InlineRows<
+    P: TableSwitch, L: TableSwitch, A: TableSwitch, Y: TableSwitch, R: TableSwitch, H: TableSwitch, C: TableSwitch
+>: ReadModelRows {
+    static var switches: [Bool] { [P.on, L.on, A.on, Y.on, R.on, H.on, C.on] }
     static var key: String { switches.map { $0 ? "1" : "0" }.joined() }
     static var name: String { InlineSQL.versions + "_" + key }
     static var ctes: String { InlineSQL.ctes(key: key, switches: switches) }
@@ -78,19 +80,21 @@ struct InlineRows<P: TableSwitch, L: TableSwitch, A: TableSwitch, Y: TableSwitch
 enum InlineSQL {
     /// Every table's write, in the projections' order (the switches of `InlineRows` follow it).
     static let writes: [(TableWrite, schema: String)] = ProjectionDefinition.all.flatMap { d in d.writes.map { ($0, schema: d.liveSchema) } }
-    static let versions = ProjectionDefinition.all.map { "\($0.name)_v\($0.version)" }.joined(separator: "_")
+    /// The projections' versions, short: a prepared statement's name is cut at 63 bytes, and
+    /// variants cut to one name would collide.
+    static let versions = ProjectionDefinition.all.map { "\($0.name.prefix(2))\($0.version)" }.joined()
     private static let cache = Mutex<[String: String]>([:])
 
     /// The variant for the tables `rows` changes (none: no CTE at all).
     static func rows(_ rows: ChangedRows) -> any ReadModelRows {
         let on = writes.map { $0.0.count(rows) > 0 }
         func pick(_ on: Bool) -> any TableSwitch.Type { on ? Written.self : Skipped.self }
-        func make<P: TableSwitch, L: TableSwitch, A: TableSwitch, Y: TableSwitch, R: TableSwitch>(
-            _: P.Type, _: L.Type, _: A.Type, _: Y.Type, _: R.Type
+        func make<P: TableSwitch, L: TableSwitch, A: TableSwitch, Y: TableSwitch, R: TableSwitch, H: TableSwitch, C: TableSwitch>(
+            _: P.Type, _: L.Type, _: A.Type, _: Y.Type, _: R.Type, _: H.Type, _: C.Type
         ) -> any ReadModelRows {
-            InlineRows<P, L, A, Y, R>(rows: rows)
+            InlineRows<P, L, A, Y, R, H, C>(rows: rows)
         }
-        return make(pick(on[0]), pick(on[1]), pick(on[2]), pick(on[3]), pick(on[4]))
+        return make(pick(on[0]), pick(on[1]), pick(on[2]), pick(on[3]), pick(on[4]), pick(on[5]), pick(on[6]))
     }
 
     static func ctes(key: String, switches: [Bool]) -> String {

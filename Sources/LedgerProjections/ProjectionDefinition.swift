@@ -197,8 +197,73 @@ public struct ProjectionDefinition: Sendable {
                 }),
         ])
 
+    /// What each event changed, with its recorded time (`LedgerHistory`): the statement's lines
+    /// and the report summary's changes. The statement, the aging and every report `as_of` read
+    /// these instead of folding the log. Rows are only ever added.
+    public static let history = ProjectionDefinition(
+        name: "history", version: 1,
+        tables: [
+            """
+            CREATE TABLE {S}.lines (
+                company_id text NOT NULL, university_id text NOT NULL, currency text NOT NULL, posting_id text NOT NULL,
+                student_id text NOT NULL, kind text NOT NULL, amount_minor int8 NOT NULL, occurred_at int8 NOT NULL,
+                position int8 NOT NULL, event_id text NOT NULL, payment_ref text, recorded_at int8 NOT NULL, selected_at int8 NOT NULL)
+            """,
+            // A statement's period and its opening (and payouts of one company).
+            "CREATE INDEX ON {S}.lines (company_id, occurred_at, position)",
+            // A placement's lines (aging, open balances as of a time).
+            "CREATE INDEX ON {S}.lines (company_id, posting_id, student_id)",
+            // The placements changed after a recorded time.
+            "CREATE INDEX ON {S}.lines (company_id, recorded_at)",
+            // Payments: whether one was reversed, payouts by university and of everyone.
+            "CREATE INDEX ON {S}.lines (company_id, payment_ref) WHERE payment_ref IS NOT NULL",
+            "CREATE INDEX ON {S}.lines (university_id, occurred_at) WHERE payment_ref IS NOT NULL",
+            "CREATE INDEX ON {S}.lines (occurred_at) WHERE payment_ref IS NOT NULL",
+            """
+            CREATE TABLE {S}.report_changes (
+                university_id text NOT NULL, month text NOT NULL, company_id text NOT NULL, currency text NOT NULL,
+                recorded_at int8 NOT NULL, \(ReportFigures.columns.map { "\($0) int8 NOT NULL" }.joined(separator: ", ")))
+            """,
+            "CREATE INDEX ON {S}.report_changes (university_id, recorded_at)",
+            "CREATE INDEX ON {S}.report_changes (company_id, recorded_at)",
+        ],
+        writes: [
+            TableWrite(
+                table: "lines",
+                types: ["text", "text", "text", "text", "text", "text", "int8", "int8", "int8", "text", "text", "int8", "int8"],
+                cte: { schema, arrays in
+                    """
+                    lines_rows AS (
+                        INSERT INTO \(schema).lines
+                        SELECT u.c, u.u, u.cu, u.p, u.s, u.k, u.a, u.o, u.n, u.e, NULLIF(u.r, ''), u.ra, u.sa
+                        FROM unnest(\(arrays)) AS u(c, u, cu, p, s, k, a, o, n, e, r, ra, sa))
+                    """
+                },
+                count: { $0.lines.count },
+                bind: { rows, b in
+                    let l = rows.lines
+                    b.append(l.map(\.companyID)); b.append(l.map(\.universityID)); b.append(l.map(\.line.currency))
+                    b.append(l.map(\.line.postingID)); b.append(l.map(\.line.studentID)); b.append(l.map(\.line.kind.rawValue))
+                    b.append(l.map(\.line.amountMinor)); b.append(l.map(\.line.occurredAt.microseconds)); b.append(l.map(\.line.position))
+                    b.append(l.map(\.line.eventID)); b.append(l.map { $0.line.paymentRef ?? "" }); b.append(l.map(\.recordedAt.microseconds))
+                    b.append(l.map(\.selectedAt.microseconds))
+                }),
+            TableWrite(
+                table: "report_changes", types: ["text", "text", "text", "text", "int8"] + ReportFigures.columns.map { _ in "int8" },
+                cte: { schema, arrays in
+                    "report_changes_rows AS (INSERT INTO \(schema).report_changes SELECT * FROM unnest(\(arrays)))"
+                },
+                count: { $0.changes.count },
+                bind: { rows, b in
+                    let keys = rows.changes.map(\.0)
+                    b.append(keys.map(\.key.universityID)); b.append(keys.map(\.key.month)); b.append(keys.map(\.key.companyID))
+                    b.append(keys.map(\.key.currency)); b.append(keys.map(\.recordedAt.microseconds))
+                    for i in ReportFigures.columns.indices { b.append(rows.changes.map { $0.1.values[i] }) }
+                }),
+        ])
+
     /// Every projection, in the order they are listed.
-    public static let all: [ProjectionDefinition] = [.postings, .placements]
+    public static let all: [ProjectionDefinition] = [.postings, .placements, .history]
 
     public static func named(_ name: String) -> ProjectionDefinition? { all.first { $0.name == name } }
 
@@ -253,6 +318,8 @@ struct ChangedRows: Sendable {
     var payments: [PaymentRow]
     var summaryKeys: [ReportKey]
     var summaryFigures: [[Int64]]
+    var lines: [LedgerHistory.Line]
+    var changes: [(LedgerHistory.DeltaKey, ReportFigures)]
 
     init(_ changes: FoldChanges) {
         // A posting's row changes only with some events (an hour logged leaves it as it was).
@@ -267,6 +334,8 @@ struct ChangedRows: Sendable {
         let delta = ReportSummary.delta(changes)
         summaryKeys = delta.keys.sorted()
         summaryFigures = summaryKeys.map { delta[$0]!.values }
+        lines = changes.history.lines
+        self.changes = changes.history.summaryRows
     }
 }
 

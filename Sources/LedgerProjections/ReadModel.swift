@@ -85,6 +85,7 @@ public struct ReadModel: Sendable {
 
     var postings: String { schemas["postings"]! }
     var placements: String { schemas["placements"]! }
+    var history: String { schemas["history"]! }
 
     /// Runs `body` in one read-only snapshot and reports the projections' position it reflects.
     /// With `minPosition`, first waits up to `wait` for the projections to reach it (parked on
@@ -375,24 +376,29 @@ public struct ReadModel: Sendable {
                 WHERE company_id = \(companyID) GROUP BY company_id, currency
                 """, on: connection)
         }
-        // A company has thousands of open balances at a million events: PostgreSQL joins them into
-        // one text, written straight into canonical bytes (see `OpenBalances`).
-        var lines: ByteBuffer?
-        for try await row in try await connection.run(
+        let open = try await openBalances(
             """
             SELECT string_agg(\(unescaped: OpenBalances.lineSQL), E'\\n' ORDER BY selected_at, posting_id, student_id)
             FROM \(unescaped: placements).placements WHERE company_id = \(companyID) AND balance_minor <> 0
-            """, logger: logger)
-        {
+            """, on: connection)
+        return .object([
+            "company_id": .string(companyID), "by_currency": .array(ReportSummary.stipendFigures(parts)), "open_balances": .canonical(open),
+        ])
+    }
+
+    /// The open balances `query` joins into one text (`OpenBalances.lineSQL` lines in order) as a
+    /// canonical JSON array. A company has thousands at a million events: as one text, written
+    /// straight into canonical bytes, they cost a scan (see `OpenBalances`).
+    func openBalances(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> [UInt8] {
+        var lines: ByteBuffer?
+        for try await row in try await connection.run(query, logger: logger) {
             var cells = Cells(row)
             lines = try cells.cell().bytes
         }
         var open: [UInt8] = []
         open.reserveCapacity((lines?.readableBytes ?? 0) * 2 + 2)
         try (lines ?? ByteBuffer()).withUnsafeReadableBytes { try OpenBalances.write(lines: $0, into: &open) }
-        return .object([
-            "company_id": .string(companyID), "by_currency": .array(ReportSummary.stipendFigures(parts)), "open_balances": .canonical(open),
-        ])
+        return open
     }
 
     /// Whether the placements schema keeps the report summary. The live schema of an older
@@ -462,7 +468,7 @@ public struct ReadModel: Sendable {
     /// Rows of (university, company, currency, month, figures in `ReportFigures.columns` order as
     /// an int8 array). The array comes as text: PostgresNIO's generic array decoding cost more than
     /// the rest of the row.
-    private func figureRows(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> [(ReportKey, ReportFigures)] {
+    func figureRows(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> [(ReportKey, ReportFigures)] {
         var wrapped = query
         wrapped.sql = "SELECT f.u, f.c, f.cur, f.m, array_to_string(f.figures, ' ') FROM (\(query.sql)) AS f(u, c, cur, m, figures)"
         var parts: [(ReportKey, ReportFigures)] = []

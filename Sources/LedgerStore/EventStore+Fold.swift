@@ -41,7 +41,7 @@ extension EventStore {
     static let appendBarrier: (Int32, Int32) = (1348, 0)
 
     /// The next batch of events after `position` within `bound`, in position order, as far as a
-    /// fold reads them (no ids, actors or hashes: see `decodeForFold`). Runs inside the caller's
+    /// fold reads them (no actors or hashes: see `decodeForFold`). Runs inside the caller's
     /// transaction, with bitmap scans and sorts off for the statement.
     ///
     /// `plannerIsOff`: the caller's statement before this one selected `plannerOff` already.

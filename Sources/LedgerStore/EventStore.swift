@@ -174,7 +174,7 @@ extension EventStore {
         if !group.records.isEmpty {
             let touched = Dictionary(uniqueKeysWithValues: group.touched.map { ($0, group.heads[$0]!.state) })
             let before = locked.heads.compactMapValues { $0.state.exists ? $0.state : nil }.filter { group.touched.contains($0.key) }
-            let changes = FoldChanges(before: before, after: touched, events: group.records.map(\.event))
+            let changes = FoldChanges(before: before, after: touched, records: group.records)
             if let rows = readModels.rows(for: changes) {
                 try await write(group, rows: rows, on: connection)
             } else {

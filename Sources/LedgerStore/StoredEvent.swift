@@ -13,7 +13,7 @@ let eventColumns = """
 /// posting, the type, `occurred_at` and the data, nothing else. Rebuilds read the whole log: the
 /// columns they leave out (the id as text, the hashes, `recorded_at`, …) are a third of each row's
 /// decoding.
-let foldColumns = "position, posting_id, type, occurred_at, data::text"
+let foldColumns = "position, posting_id, type, occurred_at, data::text, id::text, recorded_at"
 
 /// The gap-free bound, as a subquery: every position below it belongs to a transaction that has
 /// committed or never will, so a reader that follows positions upward below it misses nothing.
@@ -49,8 +49,8 @@ func decodeRecorded(_ row: PostgresRow) throws -> RecordedEvent {
     return recorded
 }
 
-/// Decodes a row of `foldColumns`. The result is for folding only: its id and actor are empty,
-/// its version 0, its `recorded_at` its `occurred_at` and its hashes empty.
+/// Decodes a row of `foldColumns`. The result is for folding (and the history's rows, which name
+/// the event and its recorded time) only: its actor is empty, its version 0 and its hashes empty.
 func decodeForFold(_ row: PostgresRow) throws -> RecordedEvent {
     var cells = Cells(row)
     let position: Int64 = try cells.next()
@@ -58,9 +58,11 @@ func decodeForFold(_ row: PostgresRow) throws -> RecordedEvent {
     let typeName: String = try cells.next()
     let occurredUs = try microseconds(try cells.cell(), position: position)
     let data = try textBytes(try cells.cell(), position: position)
+    let id: String = try cells.next()
+    let recordedUs = try microseconds(try cells.cell(), position: position)
     return try makeRecorded(
-        position: position, id: "", postingID: postingID, version: 0, typeName: typeName, occurredUs: occurredUs,
-        recordedUs: occurredUs, expectedVersion: nil, actor: nil, dataBytes: data, prev: [], hash: [])
+        position: position, id: id, postingID: postingID, version: 0, typeName: typeName, occurredUs: occurredUs,
+        recordedUs: recordedUs, expectedVersion: nil, actor: nil, dataBytes: data, prev: [], hash: [])
 }
 
 /// A binary `timestamptz` is microseconds since 2000-01-01T00:00:00Z.

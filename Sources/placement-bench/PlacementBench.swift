@@ -64,8 +64,8 @@ struct PlacementBench: AsyncParsableCommand {
             valueName: "n,..."))
     var queryClients = "1,4"
 
-    @Option(help: ArgumentHelp("Workloads to run (comma-separated): appends, batches, lag, import, rebuild, seal, proof, queries, history (reports folded from the log: statement, aging, as_of; not in the default list).", valueName: "list"))
-    var workloads = "appends,batches,lag,import,rebuild,seal,proof,queries"
+    @Option(help: ArgumentHelp("Workloads to run (comma-separated): appends, batches, lag, import, rebuild, seal, proof, queries, history (reports of the ledger's history: statement, aging, as_of).", valueName: "list"))
+    var workloads = "appends,batches,lag,import,rebuild,seal,proof,queries,history"
 
     @Option(help: ArgumentHelp("Also write the results as JSON to this file.", valueName: "file"))
     var json: String?

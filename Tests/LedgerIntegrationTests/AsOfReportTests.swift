@@ -84,12 +84,12 @@ struct AsOfReportTests {
 }
 
 @Suite("Reports folded from the log: the daemon's bound")
-struct FoldedReportGateTests {
+struct HistoryReportGateTests {
     @Test("past the bound, a folded report answers 503 unavailable at once; the live reports are not held back")
     func bound() async throws {
         try await APIFixture.with { f, _ in
             var api = f.api
-            api.foldedReports = FoldedReportGate(limit: 0)
+            api.historyReports = HistoryReportGate(limit: 0)
             let app = Application(router: api.buildRouter(), logger: TestCluster.logger)
             try await app.test(.router) { client in
                 #expect(try await client.call(.post, "/v1/events", key: f.platform, body: body(ReadRouteTests.history())).status == .created)
@@ -110,7 +110,7 @@ struct FoldedReportGateTests {
 
     @Test("the bound counts work under way and frees its place when the work ends")
     func counts() async throws {
-        let gate = FoldedReportGate(limit: 1)
+        let gate = HistoryReportGate(limit: 1)
         let (entered, enter) = AsyncStream<Void>.makeStream()
         let (release, go) = AsyncStream<Void>.makeStream()
         let first = Task {

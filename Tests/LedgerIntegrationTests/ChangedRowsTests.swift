@@ -1,5 +1,6 @@
 import LedgerCore
 @testable import LedgerProjections
+@testable import LedgerStore
 import Testing
 
 @Suite("Changed rows of a group")
@@ -24,10 +25,19 @@ struct ChangedRowsTests {
         #expect(logged.applications.isEmpty && logged.payments.isEmpty)
         #expect(logged.summaryKeys.count == 1)
 
+        // The history: the hour's earned line and the summary's change, at the event's recorded time.
+        #expect(posted.lines.isEmpty && posted.changes.isEmpty)
+        #expect(logged.lines.map(\.line.kind) == [.earned] && logged.lines.map(\.line.amountMinor) == [logged.placements[0].earnedMinor])
+        #expect(logged.changes.map(\.0.key) == logged.summaryKeys)
+
         // The statement variant names the tables it writes, in order: postings, placements,
-        // applications, payments, report_months.
-        #expect(type(of: InlineSQL.rows(logged)).name.hasSuffix("_01001"))
-        #expect(type(of: InlineSQL.rows(posted)).name.hasSuffix("_10000"))
+        // applications, payments, report_months, lines, report_changes.
+        #expect(type(of: InlineSQL.rows(logged)).name.hasSuffix("_0100111"))
+        #expect(type(of: InlineSQL.rows(posted)).name.hasSuffix("_1000000"))
+        // PostgreSQL cuts a prepared statement's name at 63 bytes: variants must not be cut to one name.
+        func statementName<R: ReadModelRows>(_: R) -> String { WriteEvents<R>.name }
+        let all = InlineRows<Written, Written, Written, Written, Written, Written, Written>(rows: logged)
+        #expect(statementName(all).utf8.count <= 63, "\(statementName(all))")
         #expect(type(of: InlineSQL.rows(posted)).ctes.contains("postings_rows"))
         #expect(!type(of: InlineSQL.rows(posted)).ctes.contains("placements_rows"))
     }

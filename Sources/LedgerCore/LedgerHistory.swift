@@ -1,0 +1,94 @@
+/// What each event changed, kept with the time it was recorded: the rows of the `history`
+/// projection, from which the company statement, the aging and every report `as_of` a recorded
+/// time are read without folding the log on each request.
+///
+/// Both kinds of row are per recorded time, never cumulative: a report as of T sums the rows
+/// recorded at or before T, which are exactly the changes the events recorded by then made. An
+/// event's rows are derived from the posting's states just before and just after it, by the code
+/// that derives the statement's lines (`StatementLine.lines`) and the report summary's figures
+/// (`ReportSummary.contributions`), so a report as of now equals the live one.
+public struct LedgerHistory: Sendable {
+    /// One statement line with what reports select it by.
+    public struct Line: Sendable, Hashable {
+        public var line: StatementLine
+        public var companyID: String
+        public var universityID: String
+        public var recordedAt: Timestamp
+        /// When the placement's student was selected (open balances are listed in that order).
+        public var selectedAt: Timestamp
+    }
+
+    /// A report summary key at one recorded time.
+    public struct DeltaKey: Sendable, Hashable, Comparable {
+        public var key: ReportKey
+        public var recordedAt: Timestamp
+
+        public static func < (a: Self, b: Self) -> Bool { (a.key, a.recordedAt) < (b.key, b.recordedAt) }
+    }
+
+    public var lines: [Line] = []
+    /// What the events recorded at one time changed in each summary key (zero changes left out).
+    public var deltas: [DeltaKey: ReportFigures] = [:]
+
+    public init() {}
+
+    public var isEmpty: Bool { lines.isEmpty && deltas.isEmpty }
+
+    /// Adds what `recorded` changed, given its posting's state just `before` and `after` it.
+    public mutating func add(_ recorded: RecordedEvent, before: PostingState, after: PostingState) {
+        guard let studentID = recorded.event.data.studentID else { return }
+        let student = after.students[studentID] ?? before.students[studentID]
+        if let student {
+            let selectedAt = student.selectedAt ?? before.students[studentID]?.selectedAt ?? recorded.event.occurredAt
+            for line in StatementLine.lines(of: recorded, before: before, after: after) {
+                lines.append(
+                    Line(line: line, companyID: after.companyID, universityID: student.universityID, recordedAt: recorded.recordedAt, selectedAt: selectedAt))
+            }
+        }
+        for (key, figures) in ReportSummary.contributions(posting: before, studentID: studentID) {
+            let k = DeltaKey(key: key, recordedAt: recorded.recordedAt)
+            deltas[k] = (deltas[k] ?? ReportFigures()) - figures
+        }
+        for (key, figures) in ReportSummary.contributions(posting: after, studentID: studentID) {
+            let k = DeltaKey(key: key, recordedAt: recorded.recordedAt)
+            deltas[k] = (deltas[k] ?? ReportFigures()) + figures
+        }
+    }
+
+    /// The summary rows to write: non-zero changes, in key order.
+    public var summaryRows: [(DeltaKey, ReportFigures)] {
+        deltas.filter { !$0.value.isZero }.sorted { $0.key < $1.key }
+    }
+}
+
+extension StatementLine {
+    /// A `lines` row of the history projection as one line of text (fields joined by spaces:
+    /// identifiers, codes and integers never hold one), which `parse` reads back. PostgreSQL joins
+    /// a report's lines into one text: as rows they would cost more to decode than to fold.
+    public static let textSQL =
+        "concat_ws(' ', currency, kind, occurred_at, position, amount_minor, posting_id, student_id, event_id, COALESCE(payment_ref, '-'))"
+
+    public struct Malformed: Error, CustomStringConvertible {
+        public var line: Int
+        public var description: String { "statement line \(line) is not nine space-separated fields of the expected kinds" }
+    }
+
+    /// The lines of `text`, made by `textSQL` and joined by "\n" (empty: none), in its order.
+    public static func parse(text: String) throws(Malformed) -> [StatementLine] {
+        var lines: [StatementLine] = []
+        var number = 0
+        for row in text.split(separator: "\n") {
+            number += 1
+            let f = row.split(separator: " ", omittingEmptySubsequences: false)
+            guard f.count == 9, let kind = Kind(rawValue: String(f[1])), let occurred = Int64(f[2]), let position = Int64(f[3]),
+                let amount = Int64(f[4])
+            else { throw Malformed(line: number) }
+            lines.append(
+                StatementLine(
+                    kind: kind, currency: String(f[0]), occurredAt: Timestamp(microseconds: occurred), postingID: String(f[5]),
+                    studentID: String(f[6]), eventID: String(f[7]), position: position, paymentRef: f[8] == "-" ? nil : String(f[8]),
+                    amountMinor: amount))
+        }
+        return lines
+    }
+}
