@@ -178,6 +178,15 @@ public struct CompanyStatement: Sendable, Hashable {
 
         public var closingBalanceMinor: Int64 { openingBalanceMinor + earnedMinor - paidMinor + reversedMinor }
 
+        mutating func add(_ line: StatementLine) {
+            switch line.kind {
+            case .earned: earnedMinor += line.amountMinor
+            case .paid: paidMinor += line.amountMinor
+            case .reversed: reversedMinor += line.amountMinor
+            }
+            lines.append(line)
+        }
+
         /// The currency's fields of a CSV row, which every one of its lines repeats.
         var members: [String: JSON] {
             [
@@ -208,18 +217,12 @@ public struct CompanyStatement: Sendable, Hashable {
         for (currency, opening) in openings { byCurrency[currency, default: CurrencyStatement(currency: currency)].openingBalanceMinor += opening }
         for line in company.lines {
             if let to, line.occurredAt >= to { continue }
-            var c = byCurrency[line.currency] ?? CurrencyStatement(currency: line.currency)
+            // In place: a copy of the currency's statement per line would copy its lines each time.
             if let from, line.occurredAt < from {
-                c.openingBalanceMinor += line.balanceEffect
-            } else {
-                switch line.kind {
-                case .earned: c.earnedMinor += line.amountMinor
-                case .paid: c.paidMinor += line.amountMinor
-                case .reversed: c.reversedMinor += line.amountMinor
-                }
-                c.lines.append(line)
+                byCurrency[line.currency, default: CurrencyStatement(currency: line.currency)].openingBalanceMinor += line.balanceEffect
+                continue
             }
-            byCurrency[line.currency] = c
+            byCurrency[line.currency, default: CurrencyStatement(currency: line.currency)].add(line)
         }
         self.companyID = company.companyID
         self.from = from

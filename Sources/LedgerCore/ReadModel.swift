@@ -303,14 +303,15 @@ public struct FoldChanges: Sendable {
 
     /// Applies recorded events (in position order) to the states they belong to. `states` must hold
     /// the state of every posting the events touch (a new posting: absent).
-    public static func fold(_ events: [RecordedEvent], states: [String: PostingState]) -> FoldChanges {
+    /// `history: false` leaves `history` empty (a build of a projection that does not keep it).
+    public static func fold(_ events: [RecordedEvent], states: [String: PostingState], history: Bool = true) -> FoldChanges {
         var changes = FoldChanges()
         changes.before = states
         changes.postings.reserveCapacity(states.count)
         for recorded in events {
             let id = recorded.event.postingID
             var state = changes.postings[id] ?? states[id] ?? PostingState(postingID: id)
-            evolve(&state, recorded, into: &changes.history)
+            if history { evolve(&state, recorded, into: &changes.history) } else { state.evolve(recorded.event) }
             changes.postings[id] = state
             if let student = recorded.event.data.studentID { changes.students.insert(PostingStudent(id, student)) }
         }

@@ -60,11 +60,8 @@ extension LedgerAPI {
 
     func companyAging(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
         let at = try request.uri.queryParameters.time("at")
-        let logger = store.logger
         return try await companyReport(request, context, "aging") { model, id, asOf, connection in
-            let time: Timestamp
-            if let at { time = at } else { time = try await EventStore.databaseNow(on: connection, logger: logger) }
-            let aging = try await model.companyAging(id, at: time, asOf: asOf, on: connection)
+            let aging = try await model.companyAging(id, at: at, asOf: asOf, on: connection)
             return (aging.json, CompanyAging.csvColumns, aging.csvRows)
         }
     }

@@ -7,9 +7,9 @@ public import PostgresNIO
 /// not from today's rows. A report as of T sums the changes recorded at or before T, so it is what
 /// the ledger said then, whatever the business time of what came later.
 ///
-/// Today's rows only narrow which placements to read: a placement with no balance now, and no
-/// line that occurred after the report's time or was recorded after its `as_of`, had no balance
-/// then either.
+/// Today's rows serve only the aging now, to find the placements that owe: everything else sums
+/// rows of the history in PostgreSQL, and reads lines only of the period asked or of the
+/// placements that owe.
 extension ReadModel {
     /// The condition on a `history` row's recorded time (none without `asOf`).
     private func recorded(_ column: String, asOf: Timestamp?) -> String {
@@ -71,40 +71,43 @@ extension ReadModel {
         return CompanyStatement(company, from: range.from, to: range.to, openings: opening)
     }
 
-    /// The company's aging at `at` as of `asOf`, from the lines of the placements that can owe then.
-    public func companyAging(_ companyID: String, at: Timestamp, asOf: Timestamp?, on connection: PostgresConnection) async throws
+    /// The company's aging at `at` (nil: the database's clock now) as of `asOf`, from the lines
+    /// of the placements that owe then.
+    public func companyAging(_ companyID: String, at: Timestamp?, asOf: Timestamp?, on connection: PostgresConnection) async throws
         -> CompanyAging
     {
+        let time: Timestamp
+        if let at { time = at } else { time = try await EventStore.databaseNow(on: connection, logger: logger) }
         let (currencies, binds) = currenciesSQL(companyID, asOf: asOf)
+        let counted = "l.occurred_at < \(time.microseconds) \(recorded("l.recorded_at", asOf: asOf))"
+        // Which placements can owe. Now: those with a balance in today's rows, and those with a
+        // line dated after now (a placement with neither has every line counted, adding up to its
+        // balance: zero or less). At another time: those whose lines counted add up to more than
+        // zero, summed over the company's lines.
+        let owing =
+            at == nil && asOf == nil
+            ? """
+            SELECT posting_id, student_id FROM \(placements).placements WHERE company_id = $1 AND balance_minor > 0
+            UNION SELECT posting_id, student_id FROM \(history).lines WHERE company_id = $1 AND occurred_at >= \(time.microseconds)
+            """
+            : """
+            SELECT l.posting_id, l.student_id FROM \(history).lines l WHERE l.company_id = $1 AND \(counted)
+            GROUP BY l.posting_id, l.student_id HAVING sum(CASE l.kind WHEN 'paid' THEN -l.amount_minor ELSE l.amount_minor END) > 0
+            """
         let query = PostgresQuery(
             unsafeSQL: """
-                WITH candidates AS (\(candidatesSQL(occurredFrom: at, asOf: asOf)))
+                WITH owing AS (\(owing))
                 SELECT (\(currencies)), NULL::text,
                     (SELECT string_agg(\(StatementLine.textSQL), E'\\n' ORDER BY occurred_at, position, kind) FROM (
-                        SELECT l.* FROM candidates c JOIN \(history).lines l
-                            ON l.company_id = $1 AND l.posting_id = c.posting_id AND l.student_id = c.student_id
-                        WHERE l.occurred_at < \(at.microseconds) \(recorded("l.recorded_at", asOf: asOf))) x)
+                        SELECT l.* FROM owing o JOIN \(history).lines l
+                            ON l.company_id = $1 AND l.posting_id = o.posting_id AND l.student_id = o.student_id
+                        WHERE \(counted)) x)
                 """, binds: binds)
         let (currencyText, _, linesText) = try await texts(query, on: connection)
         let company = CompanyLines(
             companyID: companyID, asOf: asOf, currencies: currencyText.split(separator: " ").map(String.init),
             lines: try StatementLine.parse(text: linesText))
-        return CompanyAging(company, at: at)
-    }
-
-    /// The company's placements whose balance as of `asOf` (up to business time `occurredFrom`,
-    /// when given) can differ from zero: those with a balance now, and those with a line that
-    /// occurred at or after `occurredFrom` or was recorded after `asOf`. Every other placement's
-    /// lines all count, and add up to its balance now: zero.
-    private func candidatesSQL(occurredFrom: Timestamp?, asOf: Timestamp?) -> String {
-        var parts = ["SELECT posting_id, student_id FROM \(placements).placements WHERE company_id = $1 AND balance_minor <> 0"]
-        if let occurredFrom {
-            parts.append("SELECT posting_id, student_id FROM \(history).lines WHERE company_id = $1 AND occurred_at >= \(occurredFrom.microseconds)")
-        }
-        if let asOf {
-            parts.append("SELECT posting_id, student_id FROM \(history).lines WHERE company_id = $1 AND recorded_at > \(asOf.microseconds)")
-        }
-        return parts.joined(separator: "\nUNION\n")
+        return CompanyAging(company, at: time)
     }
 
     /// Three texts of one row (NULL: empty).
@@ -157,20 +160,16 @@ extension ReadModel {
         var binds = PostgresBindings()
         binds.append(companyID)
         let parts = try await changedFigures("company_id = $1", binds: binds, asOf: asOf, on: connection)
+        // Every line of the company recorded by then, summed per placement in the database.
         let balances = PostgresQuery(
             unsafeSQL: """
-                WITH candidates AS (\(candidatesSQL(occurredFrom: nil, asOf: asOf))),
-                sums AS (
-                    SELECT l.posting_id, l.student_id, min(l.currency) AS currency, max(l.selected_at) AS selected_at,
-                        COALESCE(sum(l.amount_minor) FILTER (WHERE l.kind = 'earned'), 0) AS earned_minor,
-                        COALESCE(sum(CASE l.kind WHEN 'paid' THEN l.amount_minor WHEN 'reversed' THEN -l.amount_minor END), 0) AS paid_minor
-                    FROM candidates c JOIN \(history).lines l
-                        ON l.company_id = $1 AND l.posting_id = c.posting_id AND l.student_id = c.student_id
-                    WHERE l.recorded_at <= \(asOf.microseconds)
-                    GROUP BY l.posting_id, l.student_id)
                 SELECT string_agg(\(OpenBalances.lineSQL), E'\\n' ORDER BY selected_at, posting_id, student_id) FROM (
-                    SELECT posting_id, student_id, currency, earned_minor, paid_minor, earned_minor - paid_minor AS balance_minor, selected_at
-                    FROM sums) s
+                    SELECT posting_id, student_id, min(currency) AS currency, max(selected_at) AS selected_at,
+                        COALESCE(sum(amount_minor) FILTER (WHERE kind = 'earned'), 0) AS earned_minor,
+                        COALESCE(sum(CASE kind WHEN 'paid' THEN amount_minor WHEN 'reversed' THEN -amount_minor END), 0) AS paid_minor,
+                        sum(CASE kind WHEN 'paid' THEN -amount_minor ELSE amount_minor END) AS balance_minor
+                    FROM \(history).lines WHERE company_id = $1 AND recorded_at <= \(asOf.microseconds)
+                    GROUP BY posting_id, student_id) s
                 WHERE balance_minor <> 0
                 """, binds: binds)
         let open = try await openBalances(balances, on: connection)

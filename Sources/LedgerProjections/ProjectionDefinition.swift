@@ -209,11 +209,11 @@ public struct ProjectionDefinition: Sendable {
                 student_id text NOT NULL, kind text NOT NULL, amount_minor int8 NOT NULL, occurred_at int8 NOT NULL,
                 position int8 NOT NULL, event_id text NOT NULL, payment_ref text, recorded_at int8 NOT NULL, selected_at int8 NOT NULL)
             """,
-            // A statement's period and its opening (and payouts of one company).
-            "CREATE INDEX ON {S}.lines (company_id, occurred_at, position)",
-            // A placement's lines (aging, open balances as of a time).
+            // A statement's period, and its opening summed from the index alone (and payouts of one company).
+            "CREATE INDEX ON {S}.lines (company_id, occurred_at, position) INCLUDE (currency, kind, amount_minor, recorded_at)",
+            // The lines of the placements that owe now (the aging).
             "CREATE INDEX ON {S}.lines (company_id, posting_id, student_id)",
-            // The placements changed after a recorded time.
+            // A company's lines recorded by a time (balances and aging as of it).
             "CREATE INDEX ON {S}.lines (company_id, recorded_at)",
             // Payments: whether one was reversed, payouts by university and of everyone.
             "CREATE INDEX ON {S}.lines (company_id, payment_ref) WHERE payment_ref IS NOT NULL",
@@ -266,6 +266,10 @@ public struct ProjectionDefinition: Sendable {
     public static let all: [ProjectionDefinition] = [.postings, .placements, .history]
 
     public static func named(_ name: String) -> ProjectionDefinition? { all.first { $0.name == name } }
+
+    /// Whether its rows come from what each event changed (`FoldChanges.history`), which a build
+    /// of any other projection need not work out.
+    var keepsHistory: Bool { name == Self.history.name }
 
     public var liveSchema: String { "proj_\(name)" }
     var shadowSchema: String { "proj_\(name)_next" }
@@ -400,7 +404,8 @@ public enum ProjectionEngine {
         _ events: [RecordedEvent], to definition: ProjectionDefinition, schema: String, on connection: PostgresConnection, logger: Logger
     ) async throws -> [String: PostingState] {
         guard !events.isEmpty else { return [:] }
-        let changes = FoldChanges.fold(events, states: try await states(for: events, schema: schema, on: connection, logger: logger))
+        let changes = FoldChanges.fold(
+            events, states: try await states(for: events, schema: schema, on: connection, logger: logger), history: definition.keepsHistory)
         try await run(statements(changes, for: definition, schema: schema), on: connection, logger: logger)
         return changes.postings
     }

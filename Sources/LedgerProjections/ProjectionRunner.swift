@@ -376,7 +376,7 @@ public struct ProjectionRunner: Sendable {
                         try await ProjectionEngine.states(for: events, overlay: known, schema: shadow, on: reader, logger: self.logger)
                     }
                 }
-                let changes = FoldChanges.fold(events, states: states)
+                let changes = FoldChanges.fold(events, states: states, history: definition.keepsHistory)
                 let statements = ProjectionEngine.statements(changes, for: definition, schema: shadow)
                 try await writing?.value
                 writing = nil

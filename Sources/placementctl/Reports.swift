@@ -151,7 +151,9 @@ struct Report: AsyncParsableCommand {
         }
     }
 
-    /// A company's statement or aging, from its events in the log (as the daemon's routes).
+    /// A company's statement or aging, folded from its events in the log by the rules' code
+    /// (`CompanyLines`). The daemon reads the same lines from its history read model; a test holds
+    /// the two equal, so this is also a check of that read model.
     private func companyReport(_ company: String) async throws -> Output {
         let (kind, asOf) = (kind, asOf.flatMap(Timestamp.init(rfc3339:)))
         let (from, to, at) = (from.flatMap(Timestamp.init(rfc3339:)), to.flatMap(Timestamp.init(rfc3339:)), at.flatMap(Timestamp.init(rfc3339:)))

@@ -72,6 +72,13 @@ struct HistoryReportTests {
                         Self.expectSame(answer.json, expected.json, path)
                         compared += 1
                     }
+                    // Aging now (today's rows find the placements that owe), at the time it answered.
+                    let now = try await client.call(.get, "/v1/reports/companies/\(company)/aging" + query([asOfQuery]), key: f.admin)
+                    if case .string(let at)? = now.json["at"], let time = Timestamp(rfc3339: at) {
+                        Self.expectSame(now.json, CompanyAging(companyID: company, events: log, at: time, asOf: asOf).json, "aging now \(asOfQuery ?? "")")
+                    } else {
+                        Issue.record("aging now: no at in \(now.json.canonicalString.prefix(200))")
+                    }
                     guard let asOf, let asOfQuery else { continue }
                     let path = "/v1/reports/companies/\(company)/stipends?\(asOfQuery)"
                     let answer = try await client.call(.get, path, key: f.admin)
