@@ -41,6 +41,20 @@ public struct CompanyAging: Sendable, Hashable {
 
         static let shape = CanonicalShape(columns)
 
+        /// The canonical bytes of `json`, written value by value (an aging has thousands of items).
+        func write(into out: inout [UInt8]) {
+            Self.shape.write(into: &out) { key, out in
+                switch key {
+                case 0: JSON.writeString(postingID, into: &out)
+                case 1: JSON.writeString(studentID, into: &out)
+                case 2: JSON.writeInteger(amountMinor, into: &out)
+                case 3: JSON.writeString(dueSince.rfc3339, into: &out)
+                case 4: JSON.writeInteger(days, into: &out)
+                default: JSON.writeString(bucket.rawValue, into: &out)
+                }
+            }
+        }
+
         static func precedes(_ a: Item, _ b: Item) -> Bool {
             (a.dueSince, a.postingID, a.studentID, a.position) < (b.dueSince, b.postingID, b.studentID, b.position)
         }
@@ -65,9 +79,10 @@ public struct CompanyAging: Sendable, Hashable {
 
         public var json: JSON {
             var out: [UInt8] = [UInt8(ascii: "[")]
+            out.reserveCapacity(items.count * 150)
             for (i, item) in items.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                Item.shape.write(item.values, into: &out)
+                item.write(into: &out)
             }
             out.append(UInt8(ascii: "]"))
             return .object([
@@ -92,16 +107,16 @@ public struct CompanyAging: Sendable, Hashable {
             var postingID: String
             var studentID: String
         }
-        var increases: [Placement: [StatementLine]] = [:]
         var decreases: [Placement: Int64] = [:]
         var latestReversal: [Placement: StatementLine] = [:]
         var currencyOf: [Placement: String] = [:]
         // The lines are in occurred_at, position order: each placement's increases are oldest first.
-        for line in company.lines where line.occurredAt < at {
+        let counted = company.lines.prefix { $0.occurredAt < at }
+        for line in counted {
             let p = Placement(postingID: line.postingID, studentID: line.studentID)
             currencyOf[p] = line.currency
             switch line.kind {
-            case .earned where line.amountMinor > 0: increases[p, default: []].append(line)
+            case .earned where line.amountMinor > 0: break
             case .earned, .paid: decreases[p, default: 0] += abs(line.amountMinor)
             case .reversed:
                 decreases[p, default: 0] -= line.amountMinor
@@ -109,28 +124,34 @@ public struct CompanyAging: Sendable, Hashable {
             }
         }
         var byCurrency = Dictionary(uniqueKeysWithValues: company.currencies.map { ($0, CurrencyAging(currency: $0)) })
-        for (p, currency) in currencyOf {
-            var unapplied = decreases[p] ?? 0
-            var owed = increases[p] ?? []
-            // Reversals only ever undo payments, but a reversal may be dated before the payment it
-            // undoes: until that payment occurs, the placement owes the reversed amount as well,
-            // since the reversal.
-            if unapplied < 0, let reversal = latestReversal[p] {
-                var excess = reversal
-                excess.amountMinor = -unapplied
-                owed.append(excess)
-                unapplied = 0
+        func owe(_ line: StatementLine, _ amount: Int64, currency: String) {
+            let days = (at.microseconds - line.occurredAt.microseconds).floorDivided(by: 86_400_000_000).quotient
+            byCurrency[currency, default: CurrencyAging(currency: currency)].items.append(
+                Item(
+                    postingID: line.postingID, studentID: line.studentID, amountMinor: amount, dueSince: line.occurredAt, days: days,
+                    bucket: Bucket(days: days), position: line.position))
+        }
+        // Reversals only ever undo payments, but a reversal may be dated before the payment it
+        // undoes: until that payment occurs, the placement owes the reversed amount as well,
+        // since the reversal.
+        var unapplied: [Placement: Int64] = [:]
+        for (p, d) in decreases {
+            if d < 0, var excess = latestReversal[p] {
+                excess.amountMinor = -d
+                owe(excess, -d, currency: currencyOf[p]!)
+            } else {
+                unapplied[p] = max(d, 0)
             }
-            for line in owed {
-                let applied = min(unapplied, line.amountMinor)
-                unapplied -= applied
-                guard line.amountMinor > applied else { continue }
-                let days = (at.microseconds - line.occurredAt.microseconds).floorDivided(by: 86_400_000_000).quotient
-                byCurrency[currency, default: CurrencyAging(currency: currency)].items.append(
-                    Item(
-                        postingID: p.postingID, studentID: p.studentID, amountMinor: line.amountMinor - applied,
-                        dueSince: line.occurredAt, days: days, bucket: Bucket(days: days), position: line.position))
-            }
+        }
+        // Each placement's decreases go to its increases oldest first; what is left of each is an
+        // item. Walked in the lines' order, the items come almost in the answer's order.
+        for line in counted where line.kind == .earned && line.amountMinor > 0 {
+            let p = Placement(postingID: line.postingID, studentID: line.studentID)
+            let left = unapplied[p] ?? 0
+            let applied = min(left, line.amountMinor)
+            if applied > 0 { unapplied[p] = left - applied }
+            guard line.amountMinor > applied else { continue }
+            owe(line, line.amountMinor - applied, currency: line.currency)
         }
         self.companyID = company.companyID
         self.at = at

@@ -60,9 +60,23 @@ public struct StatementLine: Sendable, Hashable {
     /// has tens of thousands.
     public static func jsonArray(_ lines: [StatementLine]) -> JSON {
         var out: [UInt8] = [UInt8(ascii: "[")]
+        out.reserveCapacity(lines.count * 230)
         for (i, line) in lines.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            shape.write(line.values, into: &out)
+            // Value by value, in `columns` order (the order of `values`).
+            shape.write(into: &out) { key, out in
+                switch key {
+                case 0: JSON.writeString(line.occurredAt.rfc3339, into: &out)
+                case 1: JSON.writeString(line.postingID, into: &out)
+                case 2: JSON.writeString(line.studentID, into: &out)
+                case 3: JSON.writeString(line.kind.rawValue, into: &out)
+                case 4: JSON.writeString(line.eventID, into: &out)
+                case 5: JSON.writeInteger(line.position, into: &out)
+                case 6:
+                    if let ref = line.paymentRef { JSON.writeString(ref, into: &out) } else { out.append(contentsOf: "null".utf8) }
+                default: JSON.writeInteger(line.amountMinor, into: &out)
+                }
+            }
         }
         out.append(UInt8(ascii: "]"))
         return .canonical(out)

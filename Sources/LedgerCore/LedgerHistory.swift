@@ -68,27 +68,51 @@ extension StatementLine {
     public static let textSQL =
         "concat_ws(' ', currency, kind, occurred_at, position, amount_minor, posting_id, student_id, event_id, COALESCE(payment_ref, '-'))"
 
+    /// `textSQL` without the event id and payment reference (each `-`), which the aging does not
+    /// use: its lines are then read from an index that holds the other columns.
+    public static let agingTextSQL =
+        "concat_ws(' ', currency, kind, occurred_at, position, amount_minor, posting_id, student_id, '-', '-')"
+
     public struct Malformed: Error, CustomStringConvertible {
         public var line: Int
         public var description: String { "statement line \(line) is not nine space-separated fields of the expected kinds" }
     }
 
-    /// The lines of `text`, made by `textSQL` and joined by "\n" (empty: none), in its order.
-    public static func parse(text: String) throws(Malformed) -> [StatementLine] {
-        var lines: [StatementLine] = []
-        var number = 0
-        for row in text.split(separator: "\n") {
-            number += 1
-            let f = row.split(separator: " ", omittingEmptySubsequences: false)
-            guard f.count == 9, let kind = Kind(rawValue: String(f[1])), let occurred = Int64(f[2]), let position = Int64(f[3]),
-                let amount = Int64(f[4])
-            else { throw Malformed(line: number) }
-            lines.append(
-                StatementLine(
-                    kind: kind, currency: String(f[0]), occurredAt: Timestamp(microseconds: occurred), postingID: String(f[5]),
-                    studentID: String(f[6]), eventID: String(f[7]), position: position, paymentRef: f[8] == "-" ? nil : String(f[8]),
-                    amountMinor: amount))
+    /// The lines of `text`, made by `textSQL` and joined by "\n" (empty: none), in its order. Read
+    /// as bytes: a month of a busy company is thousands of lines.
+    public static func parse(text: String) throws -> [StatementLine] {
+        var text = text
+        return try text.withUTF8 { bytes -> [StatementLine] in
+            var lines: [StatementLine] = []
+            var fields = [Range<Int>](repeating: 0..<0, count: 9)
+            var start = 0
+            var lineNumber = 0
+            while start < bytes.count {
+                lineNumber += 1
+                var end = start
+                while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
+                var found = 0
+                var fieldStart = start
+                for i in start...end where i == end || bytes[i] == UInt8(ascii: " ") {
+                    guard found < 9 else { throw Malformed(line: lineNumber) }
+                    fields[found] = fieldStart..<i
+                    found += 1
+                    fieldStart = i + 1
+                }
+                let raw = UnsafeRawBufferPointer(bytes)
+                func text(_ i: Int) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: raw[fields[i]]), as: UTF8.self) }
+                func number(_ i: Int) -> Int64? { Int64(canonicalDecimal: UnsafeRawBufferPointer(rebasing: raw[fields[i]])) }
+                guard found == 9, let kind = Kind(rawValue: text(1)), let occurred = number(2), let position = number(3),
+                    let amount = number(4)
+                else { throw Malformed(line: lineNumber) }
+                let ref = text(8)
+                lines.append(
+                    StatementLine(
+                        kind: kind, currency: text(0), occurredAt: Timestamp(microseconds: occurred), postingID: text(5),
+                        studentID: text(6), eventID: text(7), position: position, paymentRef: ref == "-" ? nil : ref, amountMinor: amount))
+                start = end + 1
+            }
+            return lines
         }
-        return lines
     }
 }

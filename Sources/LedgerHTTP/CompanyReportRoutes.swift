@@ -53,35 +53,44 @@ extension LedgerAPI {
     func companyStatement(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
         let range = try request.uri.queryParameters.timeRange()
         return try await companyReport(request, context, "statement") { model, id, asOf, connection in
-            let statement = try await model.companyStatement(id, range: range, asOf: asOf, on: connection)
-            return (statement.json, CompanyStatement.csvColumns, statement.csvRows)
+            try await model.companyStatement(id, range: range, asOf: asOf, on: connection)
         }
     }
 
     func companyAging(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
         let at = try request.uri.queryParameters.time("at")
         return try await companyReport(request, context, "aging") { model, id, asOf, connection in
-            let aging = try await model.companyAging(id, at: at, asOf: asOf, on: connection)
-            return (aging.json, CompanyAging.csvColumns, aging.csvRows)
+            try await model.companyAging(id, at: at, asOf: asOf, on: connection)
         }
     }
 
     /// A report of a company's history: the caller's scope, `as_of` and `format` read, `build` run
     /// in the request's snapshot under `historyReports`, and its answer served as JSON or (its rows
     /// under its columns) CSV.
-    private func companyReport(
+    private func companyReport<R: TabularReport>(
         _ request: Request, _ context: LedgerRequestContext, _ what: String,
-        _ build: @escaping @Sendable (ReadModel, String, Timestamp?, PostgresConnection) async throws -> (JSON, [String], [JSON])
+        _ build: @escaping @Sendable (ReadModel, String, Timestamp?, PostgresConnection) async throws -> R
     ) async throws -> Response {
         let id = try reportCompany(context, what)
         let query = request.uri.queryParameters
         let asOf = try query.time("as_of")
         let csv = try query.wantsCSV()
         let gate = historyReports
-        let ((json, columns, rows), position) = try await read(request, context, projections: ["placements", "history"]) { model, connection in
+        let (report, position) = try await read(request, context, projections: ["placements", "history"]) { model, connection in
             try await gate.run { try await build(model, id, asOf, connection) }
         }
-        if csv { return Reply.csv(CSV.table(columns: columns, rows: rows), filename: "\(what)-\(id).csv", position: position) }
-        return Reply.json(.ok, json, position: position)
+        if csv { return Reply.csv(CSV.table(columns: R.csvColumns, rows: report.csvRows), filename: "\(what)-\(id).csv", position: position) }
+        return Reply.json(.ok, report.json, position: position)
     }
 }
+
+/// A report served as JSON or as CSV rows (built only when asked for: a row per line costs more
+/// than the JSON).
+protocol TabularReport: Sendable {
+    var json: JSON { get }
+    static var csvColumns: [String] { get }
+    var csvRows: [JSON] { get }
+}
+
+extension CompanyStatement: TabularReport {}
+extension CompanyAging: TabularReport {}

@@ -98,10 +98,13 @@ extension ReadModel {
             unsafeSQL: """
                 WITH owing AS (\(owing))
                 SELECT (\(currencies)), NULL::text,
-                    (SELECT string_agg(\(StatementLine.textSQL), E'\\n' ORDER BY occurred_at, position, kind) FROM (
-                        SELECT l.* FROM owing o JOIN \(history).lines l
-                            ON l.company_id = $1 AND l.posting_id = o.posting_id AND l.student_id = o.student_id
-                        WHERE \(counted)) x)
+                    (SELECT string_agg(\(StatementLine.agingTextSQL), E'\\n' ORDER BY occurred_at, position, kind) FROM (
+                        SELECT l.* FROM owing o CROSS JOIN LATERAL (
+                            -- A probe per placement: a join would read every line of the company.
+                            SELECT l.currency, l.kind, l.occurred_at, l.position, l.amount_minor, l.posting_id, l.student_id
+                            FROM \(history).lines l
+                            WHERE l.company_id = $1 AND l.posting_id = o.posting_id AND l.student_id = o.student_id AND \(counted)
+                            OFFSET 0) l) x)
                 """, binds: binds)
         let (currencyText, _, linesText) = try await texts(query, on: connection)
         let company = CompanyLines(

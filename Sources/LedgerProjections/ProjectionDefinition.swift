@@ -211,8 +211,8 @@ public struct ProjectionDefinition: Sendable {
             """,
             // A statement's period, and its opening summed from the index alone (and payouts of one company).
             "CREATE INDEX ON {S}.lines (company_id, occurred_at, position) INCLUDE (currency, kind, amount_minor, recorded_at)",
-            // The lines of the placements that owe now (the aging).
-            "CREATE INDEX ON {S}.lines (company_id, posting_id, student_id)",
+            // A placement's lines, read from the index alone: the aging's, and balances summed as of a time.
+            "CREATE INDEX ON {S}.lines (company_id, posting_id, student_id) INCLUDE (currency, kind, occurred_at, position, amount_minor, recorded_at, selected_at)",
             // A company's lines recorded by a time (balances and aging as of it).
             "CREATE INDEX ON {S}.lines (company_id, recorded_at)",
             // Payments: whether one was reversed, payouts by university and of everyone.

@@ -264,6 +264,16 @@ struct CompanyStatementTests {
 
     static func buckets(_ c: CompanyAging.CurrencyAging) -> [Int64] { CompanyAging.Bucket.allCases.map(c.minor) }
 
+    @Test("an aging's items are written as the canonical bytes of their JSON objects")
+    func agingItemBytes() {
+        let aging = Self.aging(at: "2026-12-01T00:00:00Z")
+        let items = aging.currencies.flatMap(\.items)
+        #expect(!items.isEmpty)
+        for currency in aging.currencies {
+            #expect(currency.json["items"]?.canonicalBytes == JSON.array(currency.items.map(\.json)).canonicalBytes)
+        }
+    }
+
     @Test("aging on May 1: decreases cover the oldest earned lines first")
     func agingMay() {
         let a = Self.aging(at: "2026-05-01T00:00:00Z")
