@@ -16,12 +16,25 @@ public struct LedgerHistory: Sendable {
         public var recordedAt: Timestamp
         /// When the placement's student was selected (open balances are listed in that order).
         public var selectedAt: Timestamp
+
+        public init(line: StatementLine, companyID: String, universityID: String, recordedAt: Timestamp, selectedAt: Timestamp) {
+            self.line = line
+            self.companyID = companyID
+            self.universityID = universityID
+            self.recordedAt = recordedAt
+            self.selectedAt = selectedAt
+        }
     }
 
     /// A report summary key at one recorded time.
     public struct DeltaKey: Sendable, Hashable, Comparable {
         public var key: ReportKey
         public var recordedAt: Timestamp
+
+        public init(key: ReportKey, recordedAt: Timestamp) {
+            self.key = key
+            self.recordedAt = recordedAt
+        }
 
         public static func < (a: Self, b: Self) -> Bool { (a.key, a.recordedAt) < (b.key, b.recordedAt) }
     }

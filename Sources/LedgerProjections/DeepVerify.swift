@@ -42,10 +42,12 @@ public struct DeepVerify: Sendable {
         return try await client.withConnection { connection in
             try await connection.transaction(.snapshot, logger: logger) {
                 var report = Report()
-                let states = try await Self.refold(on: connection, logger: logger, report: &report, progress: progress)
+                var history = LedgerHistory()
+                let states = try await Self.refold(on: connection, logger: logger, report: &report, history: &history, progress: progress)
                 try await Self.compareStreams(states, on: connection, logger: logger, report: &report)
                 if try await ReadModel.liveTablesExist(on: connection, logger: logger) {
                     try await Self.compareReadModels(states, on: connection, logger: logger, report: &report)
+                    try await Self.compareHistory(history, on: connection, logger: logger, report: &report)
                 } else {
                     report.readModelsBuilt = false
                 }
@@ -57,7 +59,8 @@ public struct DeepVerify: Sendable {
 
     /// Every event in position order, decided against its stream as the append decided it.
     static func refold(
-        on connection: PostgresConnection, logger: Logger, report: inout Report, progress: (@Sendable (Int64) -> Void)?
+        on connection: PostgresConnection, logger: Logger, report: inout Report, history: inout LedgerHistory,
+        progress: (@Sendable (Int64) -> Void)?
     ) async throws -> [String: PostingState] {
         var states: [String: PostingState] = [:]
         var context = DecisionContext(now: Timestamp(microseconds: 0))
@@ -67,6 +70,7 @@ public struct DeepVerify: Sendable {
             for recorded in events {
                 let event = recorded.event
                 var state = states[event.postingID] ?? PostingState(postingID: event.postingID)
+                let before = state
                 context.now = recorded.recordedAt
                 do {
                     state = try state.deciding(event, context: &context)
@@ -83,6 +87,7 @@ public struct DeepVerify: Sendable {
                             position: recorded.position,
                             message: "event \(event.id) is stored as version \(recorded.version) of posting \(event.postingID), the fold makes it \(state.version)"))
                 }
+                history.add(recorded, before: before, after: state)
                 states[event.postingID] = state
             }
             report.eventsChecked += Int64(events.count)
@@ -181,6 +186,25 @@ public struct DeepVerify: Sendable {
         compare("report summary", read: summary, expected: expectedSummary, report: &report) {
             "university \($0.key.universityID), company \($0.key.companyID), \($0.key.currency), \($0.key.month)"
         }
+    }
+
+    /// The history read model against what each event changed in the replay: every line, and the
+    /// report figures' changes summed per key and recorded time.
+    static func compareHistory(_ history: LedgerHistory, on connection: PostgresConnection, logger: Logger, report: inout Report) async throws {
+        let model = ReadModel(logger: logger)
+        compare("history lines", read: try await model.allHistoryLines(on: connection), expected: Set(history.lines), report: &report) {
+            "\($0.line.kind.rawValue) line of event \($0.line.eventID) (student \($0.line.studentID) on \($0.line.postingID))"
+        }
+        let changes = try await model.allReportChanges(on: connection).map { ChangeRow(key: $0.0, figures: $0.1) }
+        compare("history report changes", read: changes, expected: Set(history.summaryRows.map { ChangeRow(key: $0.0, figures: $0.1) }), report: &report) {
+            "university \($0.key.key.universityID), company \($0.key.key.companyID), \($0.key.key.currency), \($0.key.key.month) recorded at \($0.key.recordedAt.rfc3339)"
+        }
+    }
+
+    /// The report figures' change at one key and recorded time.
+    struct ChangeRow: Hashable {
+        var key: LedgerHistory.DeltaKey
+        var figures: ReportFigures
     }
 
     /// One row of the report summary.

@@ -234,6 +234,46 @@ extension ReadModel {
         return (items, .object(members))
     }
 
+    /// Every line of the history read model (`verify --deep`).
+    func allHistoryLines(on connection: PostgresConnection) async throws -> [LedgerHistory.Line] {
+        var lines: [LedgerHistory.Line] = []
+        let rows = try await connection.run(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT \(StatementLine.textSQL), company_id, university_id, recorded_at, selected_at FROM \(history).lines ORDER BY position, kind
+                    """), logger: logger)
+        for try await (text, company, university, recorded, selected) in rows.decode((String, String, String, Int64, Int64).self) {
+            for line in try StatementLine.parse(text: text) {
+                lines.append(
+                    LedgerHistory.Line(
+                        line: line, companyID: company, universityID: university, recordedAt: Timestamp(microseconds: recorded),
+                        selectedAt: Timestamp(microseconds: selected)))
+            }
+        }
+        return lines
+    }
+
+    /// The report figures' changes of the history read model, summed per key and recorded time, the
+    /// zero sums left out (`verify --deep`).
+    func allReportChanges(on connection: PostgresConnection) async throws -> [(LedgerHistory.DeltaKey, ReportFigures)] {
+        let sums = ReportFigures.columns.map { "sum(\($0))" }.joined(separator: ", ")
+        var byTime: [(LedgerHistory.DeltaKey, ReportFigures)] = []
+        for (key, figures) in try await figureRows(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT university_id, company_id, currency, month || ' ' || recorded_at, ARRAY[\(sums)]::int8[]
+                    FROM \(history).report_changes GROUP BY university_id, company_id, currency, month, recorded_at
+                    """), on: connection)
+        where !figures.isZero {
+            let parts = key.month.split(separator: " ")
+            guard parts.count == 2, let recorded = Int64(parts[1]) else { continue }
+            var k = key
+            k.month = String(parts[0])
+            byTime.append((LedgerHistory.DeltaKey(key: k, recordedAt: Timestamp(microseconds: recorded)), figures))
+        }
+        return byTime
+    }
+
     private func postingIDs(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> [String] {
         var ids: [String] = []
         for try await id in try await connection.run(query, logger: logger).decode(String.self) { ids.append(id) }

@@ -357,6 +357,20 @@ struct HardeningTests {
             let rows = try await deep.run()
             #expect(rows.problems.contains { $0.message.contains("the applications read model's row") }, "\(rows.problems.prefix(6))")
             #expect(rows.problems.contains { $0.message.contains("the report summary read model's row") }, "\(rows.problems.prefix(6))")
+
+            // The history the statement, the aging and every as_of report read: a line's amount
+            // changed, and a recorded change of the report figures raised.
+            #expect(rows.problems.allSatisfy { !$0.message.contains("history") }, "\(rows.problems.prefix(6))")
+            try await ledger.exec(
+                "UPDATE proj_history.lines SET amount_minor = amount_minor + 1 WHERE position = (SELECT min(position) FROM proj_history.lines)")
+            try await ledger.exec(
+                """
+                UPDATE proj_history.report_changes SET applicants = applicants + 1
+                WHERE recorded_at = (SELECT min(recorded_at) FROM proj_history.report_changes)
+                """)
+            let changed = try await deep.run()
+            #expect(changed.problems.contains { $0.message.contains("the history lines read model's row") }, "\(changed.problems.prefix(8))")
+            #expect(changed.problems.contains { $0.message.contains("the history report changes read model's row") }, "\(changed.problems.prefix(8))")
         }
     }
 
