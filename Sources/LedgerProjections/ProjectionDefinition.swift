@@ -211,10 +211,9 @@ public struct ProjectionDefinition: Sendable {
             """,
             // A statement's period, and its opening summed from the index alone (and payouts of one company).
             "CREATE INDEX ON {S}.lines (company_id, occurred_at, position) INCLUDE (currency, kind, amount_minor, recorded_at)",
-            // A placement's lines, read from the index alone: the aging's, and balances summed as of a time.
+            // A placement's lines, read from the index alone: the aging's, and a company's balances
+            // summed as of a time (a scan of the company's entries, filtered by recorded time).
             "CREATE INDEX ON {S}.lines (company_id, posting_id, student_id) INCLUDE (currency, kind, occurred_at, position, amount_minor, recorded_at, selected_at)",
-            // A company's lines recorded by a time (balances and aging as of it).
-            "CREATE INDEX ON {S}.lines (company_id, recorded_at)",
             // Payments: whether one was reversed, payouts by university and of everyone.
             "CREATE INDEX ON {S}.lines (company_id, payment_ref) WHERE payment_ref IS NOT NULL",
             "CREATE INDEX ON {S}.lines (university_id, occurred_at) WHERE payment_ref IS NOT NULL",
@@ -277,8 +276,9 @@ public struct ProjectionDefinition: Sendable {
     /// One statement that writes a batch's changed rows of `definitions` into their schemas (only
     /// the tables it changes), or nil when it changes none.
     static func writeStatement(_ changes: FoldChanges, _ definitions: [(ProjectionDefinition, schema: String)]) -> PostgresQuery? {
-        let rows = ChangedRows(changes)
-        let writes = definitions.flatMap { definition, schema in definition.writes.map { ($0, schema) } }.filter { $0.0.count(rows) > 0 }
+        let all = definitions.flatMap { definition, schema in definition.writes.map { ($0, schema) } }
+        let rows = ChangedRows(changes, tables: Set(all.map(\.0.table)))
+        let writes = all.filter { $0.0.count(rows) > 0 }
         guard !writes.isEmpty else { return nil }
         var bindings = PostgresBindings()
         for (write, _) in writes { write.bind(rows, &bindings) }
@@ -325,21 +325,26 @@ struct ChangedRows: Sendable {
     var lines: [LedgerHistory.Line]
     var changes: [(LedgerHistory.DeltaKey, ReportFigures)]
 
-    init(_ changes: FoldChanges) {
+    /// `tables`: the tables to derive rows for (nil: all); a build of one projection derives only its own.
+    init(_ changes: FoldChanges, tables: Set<String>? = nil) {
+        func wants(_ table: String) -> Bool { tables?.contains(table) ?? true }
         // A posting's row changes only with some events (an hour logged leaves it as it was).
-        postings = changes.postings.keys.sorted().compactMap { id in
-            let after = changes.postings[id]!
-            guard after.exists else { return nil }
-            let row = after.postingJSON
-            if let before = changes.before[id], before.exists, before.postingJSON == row { return nil }
-            return (after, row)
-        }
-        (placements, applications, payments) = changes.changedRows()
-        let delta = ReportSummary.delta(changes)
+        postings =
+            !wants("postings") ? []
+            : changes.postings.keys.sorted().compactMap { id in
+                let after = changes.postings[id]!
+                guard after.exists else { return nil }
+                let row = after.postingJSON
+                if let before = changes.before[id], before.exists, before.postingJSON == row { return nil }
+                return (after, row)
+            }
+        (placements, applications, payments) =
+            wants("placements") || wants("applications") || wants("payments") ? changes.changedRows() : ([], [], [])
+        let delta = wants("report_months") ? ReportSummary.delta(changes) : [:]
         summaryKeys = delta.keys.sorted()
         summaryFigures = summaryKeys.map { delta[$0]!.values }
         lines = changes.history.lines
-        self.changes = changes.history.summaryRows
+        self.changes = wants("report_changes") ? changes.history.summaryRows : []
     }
 }
 

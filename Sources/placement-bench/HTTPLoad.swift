@@ -111,6 +111,54 @@ struct HTTPLoad: Sendable {
         }
     }
 
+    /// Sends a GET for an endless answer (Server-Sent Events) and calls `received` with each part
+    /// of its body as it arrives, until `stop` says so (checked every 20 ms and after each part).
+    /// Throws if the answer is not 200.
+    func stream(_ path: String, stop: @escaping @Sendable () -> Bool, received: @escaping @Sendable (ByteBuffer) -> Void) async throws {
+        let channel = try await ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connect(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let host = self.host, authorization = self.authorization
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // Closing the channel ends the reader's wait for a part that may come only with the
+            // next heartbeat.
+            group.addTask {
+                while !stop() { try await Task.sleep(for: .milliseconds(20)) }
+                channel.channel.close(promise: nil)
+            }
+            group.addTask {
+                try await channel.executeThenClose { inbound, outbound in
+                    var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
+                    head.headers.add(name: "Host", value: host)
+                    head.headers.add(name: "Authorization", value: "Bearer \(authorization)")
+                    head.headers.add(name: "Accept", value: "text/event-stream")
+                    try await outbound.write(.head(head))
+                    try await outbound.write(.end(nil))
+                    do {
+                        for try await part in inbound {
+                            switch part {
+                            case .head(let head) where head.status != .ok: throw LoadError("GET \(path) answered \(head.status.code)")
+                            case .head: break
+                            case .body(let buffer): received(buffer)
+                            case .end: return
+                            }
+                            if stop() { return }
+                        }
+                    } catch where stop() {
+                        // The channel closed under the reader on purpose.
+                    }
+                }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
     /// Closed loop: `clients` connections, each sending the next request as soon as the previous
     /// one is answered, until `duration` has passed or its requests run out. `next(client)` gives a
     /// client's next request (nil: done); `check` says whether a response is a success.
