@@ -107,20 +107,36 @@ public struct CompanyAging: Sendable, Hashable {
             var postingID: String
             var studentID: String
         }
-        var decreases: [Placement: Int64] = [:]
-        var latestReversal: [Placement: StatementLine] = [:]
-        var currencyOf: [Placement: String] = [:]
+        /// What the placement's lines sum to, before its increases take their share.
+        struct Account {
+            var currency: String
+            var decreases: Int64 = 0
+            var latestReversal: StatementLine?
+        }
         // The lines are in occurred_at, position order: each placement's increases are oldest first.
         let counted = company.lines.prefix { $0.occurredAt < at }
+        var index: [Placement: Int] = [:]
+        var accounts: [Account] = []
+        var accountOf: [Int] = []  // per counted line: its placement's account
+        accountOf.reserveCapacity(counted.count)
         for line in counted {
             let p = Placement(postingID: line.postingID, studentID: line.studentID)
-            currencyOf[p] = line.currency
+            let a: Int
+            if let known = index[p] {
+                a = known
+            } else {
+                a = accounts.count
+                index[p] = a
+                accounts.append(Account(currency: line.currency))
+            }
+            accountOf.append(a)
+            accounts[a].currency = line.currency
             switch line.kind {
             case .earned where line.amountMinor > 0: break
-            case .earned, .paid: decreases[p, default: 0] += abs(line.amountMinor)
+            case .earned, .paid: accounts[a].decreases += abs(line.amountMinor)
             case .reversed:
-                decreases[p, default: 0] -= line.amountMinor
-                latestReversal[p] = line
+                accounts[a].decreases -= line.amountMinor
+                accounts[a].latestReversal = line
             }
         }
         var byCurrency = Dictionary(uniqueKeysWithValues: company.currencies.map { ($0, CurrencyAging(currency: $0)) })
@@ -134,22 +150,21 @@ public struct CompanyAging: Sendable, Hashable {
         // Reversals only ever undo payments, but a reversal may be dated before the payment it
         // undoes: until that payment occurs, the placement owes the reversed amount as well,
         // since the reversal.
-        var unapplied: [Placement: Int64] = [:]
-        for (p, d) in decreases {
-            if d < 0, var excess = latestReversal[p] {
-                excess.amountMinor = -d
-                owe(excess, -d, currency: currencyOf[p]!)
+        var unapplied = [Int64](repeating: 0, count: accounts.count)
+        for (a, account) in accounts.enumerated() {
+            if account.decreases < 0, var excess = account.latestReversal {
+                excess.amountMinor = -account.decreases
+                owe(excess, -account.decreases, currency: account.currency)
             } else {
-                unapplied[p] = max(d, 0)
+                unapplied[a] = max(account.decreases, 0)
             }
         }
         // Each placement's decreases go to its increases oldest first; what is left of each is an
         // item. Walked in the lines' order, the items come almost in the answer's order.
-        for line in counted where line.kind == .earned && line.amountMinor > 0 {
-            let p = Placement(postingID: line.postingID, studentID: line.studentID)
-            let left = unapplied[p] ?? 0
-            let applied = min(left, line.amountMinor)
-            if applied > 0 { unapplied[p] = left - applied }
+        for (i, line) in zip(accountOf.indices, counted) where line.kind == .earned && line.amountMinor > 0 {
+            let a = accountOf[i]
+            let applied = min(unapplied[a], line.amountMinor)
+            unapplied[a] -= applied
             guard line.amountMinor > applied else { continue }
             owe(line, line.amountMinor - applied, currency: line.currency)
         }

@@ -74,6 +74,14 @@ public struct LedgerHistory: Sendable {
     }
 }
 
+extension StatementLine.Kind {
+    /// The kind named by `bytes` (its raw value), without making a string of them.
+    init?(_ bytes: UnsafeRawBufferPointer) {
+        guard let kind = Self.allCases.first(where: { $0.rawValue.utf8.elementsEqual(bytes) }) else { return nil }
+        self = kind
+    }
+}
+
 extension StatementLine {
     /// A `lines` row of the history projection as one line of text (fields joined by spaces:
     /// identifiers, codes and integers never hold one), which `parse` reads back. PostgreSQL joins
@@ -113,10 +121,13 @@ extension StatementLine {
                     fieldStart = i + 1
                 }
                 let raw = UnsafeRawBufferPointer(bytes)
-                func text(_ i: Int) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: raw[fields[i]]), as: UTF8.self) }
-                func number(_ i: Int) -> Int64? { Int64(canonicalDecimal: UnsafeRawBufferPointer(rebasing: raw[fields[i]])) }
-                guard found == 9, let kind = Kind(rawValue: text(1)), let occurred = number(2), let position = number(3),
-                    let amount = number(4)
+                func field(_ i: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: raw[fields[i]]) }
+                func text(_ i: Int) -> String {
+                    let f = field(i)
+                    return f.count == 1 && f[0] == UInt8(ascii: "-") ? "-" : String(decoding: f, as: UTF8.self)
+                }
+                func number(_ i: Int) -> Int64? { Int64(canonicalDecimal: field(i)) }
+                guard found == 9, let kind = Kind(field(1)), let occurred = number(2), let position = number(3), let amount = number(4)
                 else { throw Malformed(line: lineNumber) }
                 let ref = text(8)
                 lines.append(
