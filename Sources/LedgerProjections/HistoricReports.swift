@@ -220,15 +220,7 @@ extension ReadModel {
                     FROM \(history).lines p WHERE \(condition)
                     ORDER BY p.occurred_at, p.payment_ref, p.company_id
                     """, binds: binds), logger: logger)
-        var items: [PaymentRow] = []
-        for try await (p, s, u, c, ref, amount, currency, occurred, reversed) in rows.decode(
-            (String, String, String, String, String, Int64, String, Int64, Bool).self)
-        {
-            items.append(
-                PaymentRow(
-                    postingID: p, studentID: s, universityID: u, companyID: c, paymentRef: ref, amountMinor: amount, currency: currency,
-                    occurredAt: Timestamp(microseconds: occurred), reversed: reversed))
-        }
+        let items = try await Self.paymentRows(rows)
         guard case .object(var members) = Self.payoutsJSON(items, range: range) else { return (items, .null) }
         members["as_of"] = .string(asOf.rfc3339)
         return (items, .object(members))

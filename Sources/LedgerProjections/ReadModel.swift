@@ -507,6 +507,13 @@ public struct ReadModel: Sendable {
               AND (\(scope.universityID)::text IS NULL OR university_id = \(scope.universityID))
             ORDER BY occurred_at, payment_ref, company_id
             """, logger: logger)
+        let items = try await Self.paymentRows(rows)
+        return (items, Self.payoutsJSON(items, range: range))
+    }
+
+    /// Rows of (posting, student, university, company, payment_ref, amount, currency, occurred_at,
+    /// reversed) as payment rows.
+    static func paymentRows(_ rows: PostgresRowSequence) async throws -> [PaymentRow] {
         var items: [PaymentRow] = []
         for try await (p, s, u, c, ref, amount, currency, occurred, reversed) in rows.decode(
             (String, String, String, String, String, Int64, String, Int64, Bool).self)
@@ -516,7 +523,7 @@ public struct ReadModel: Sendable {
                     postingID: p, studentID: s, universityID: u, companyID: c, paymentRef: ref, amountMinor: amount, currency: currency,
                     occurredAt: Timestamp(microseconds: occurred), reversed: reversed))
         }
-        return (items, Self.payoutsJSON(items, range: range))
+        return items
     }
 
     /// The payouts report of `items`: the items and their totals per currency.

@@ -68,11 +68,9 @@ struct HTTPLoad: Sendable {
     var authorization: String
     let group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
 
-    /// Opens a connection and runs `body` with a function that sends one request and returns its response.
-    func withConnection<R: Sendable>(
-        _ body: (_ send: (LoadRequest) async throws -> LoadResponse) async throws -> R
-    ) async throws -> R {
-        let channel = try await ClientBootstrap(group: group)
+    /// A new HTTP/1.1 connection to the daemon.
+    private func connect() async throws -> NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart> {
+        try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -80,6 +78,13 @@ struct HTTPLoad: Sendable {
                     return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
                 }
             }
+    }
+
+    /// Opens a connection and runs `body` with a function that sends one request and returns its response.
+    func withConnection<R: Sendable>(
+        _ body: (_ send: (LoadRequest) async throws -> LoadResponse) async throws -> R
+    ) async throws -> R {
+        let channel = try await connect()
         let host = self.host, authorization = self.authorization
         return try await channel.executeThenClose { inbound, outbound in
             var iterator = inbound.makeAsyncIterator()
@@ -115,14 +120,7 @@ struct HTTPLoad: Sendable {
     /// of its body as it arrives, until `stop` says so (checked every 20 ms and after each part).
     /// Throws if the answer is not 200.
     func stream(_ path: String, stop: @escaping @Sendable () -> Bool, received: @escaping @Sendable (ByteBuffer) -> Void) async throws {
-        let channel = try await ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connect(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
-                }
-            }
+        let channel = try await connect()
         let host = self.host, authorization = self.authorization
         try await withThrowingTaskGroup(of: Void.self) { group in
             // Closing the channel ends the reader's wait for a part that may come only with the
