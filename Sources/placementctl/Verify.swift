@@ -10,7 +10,8 @@ struct Verify: AsyncParsableCommand {
             Detects modified, deleted, inserted, reordered and truncated events. With --digest, proves that the \
             ledger up to the seal with that digest (as printed by `digest` and kept by an auditor) is unchanged. \
             With --deep, also folds every stream again with the rules (an event that breaks them, even with a valid \
-            hash), compares every stored stream head and state with that fold, and the postings, placements and payments \
+            hash), compares every stored stream head and state with that fold, and the postings, placements, payments, \
+            report summary and history (statement lines, recorded changes of the report figures) \
             read models with rows derived from it. Read-only, in one snapshot: the daemon may keep serving.
             """)
 
