@@ -42,12 +42,17 @@ public struct LedgerHistory: Sendable {
     public var lines: [Line] = []
     /// What the events recorded at one time changed in each summary key (zero changes left out).
     public var deltas: [DeltaKey: ReportFigures] = [:]
+    /// Set when every event was recorded at this one time (an append group) and `deltas` was left
+    /// empty: the summary's change is then the group's (`ReportSummary.delta`) at this time, which
+    /// the writer has worked out already.
+    public var groupRecordedAt: Timestamp?
 
     public init() {}
 
     public var isEmpty: Bool { lines.isEmpty && deltas.isEmpty }
 
-    /// Adds what `recorded` changed, given its posting's state just `before` and `after` it.
+    /// Adds what `recorded` changed, given its posting's state just `before` and `after` it
+    /// (without the summary's change when `groupRecordedAt` is set).
     public mutating func add(_ recorded: RecordedEvent, before: PostingState, after: PostingState) {
         guard let studentID = recorded.event.data.studentID else { return }
         let student = after.students[studentID] ?? before.students[studentID]
@@ -58,6 +63,7 @@ public struct LedgerHistory: Sendable {
                     Line(line: line, companyID: after.companyID, universityID: student.universityID, recordedAt: recorded.recordedAt, selectedAt: selectedAt))
             }
         }
+        guard groupRecordedAt == nil else { return }
         for (key, figures) in ReportSummary.contributions(posting: before, studentID: studentID) {
             let k = DeltaKey(key: key, recordedAt: recorded.recordedAt)
             deltas[k] = (deltas[k] ?? ReportFigures()) - figures
@@ -68,9 +74,14 @@ public struct LedgerHistory: Sendable {
         }
     }
 
-    /// The summary rows to write: non-zero changes, in key order.
-    public var summaryRows: [(DeltaKey, ReportFigures)] {
-        deltas.filter { !$0.value.isZero }.sorted { $0.key < $1.key }
+    /// The summary rows to write: non-zero changes, in key order. `groupDelta` is the group's
+    /// change (`ReportSummary.delta`), used when `groupRecordedAt` is set.
+    public func summaryRows(groupDelta: @autoclosure () -> [ReportKey: ReportFigures]) -> [(DeltaKey, ReportFigures)] {
+        if let groupRecordedAt {
+            return groupDelta().filter { !$0.value.isZero }.map { (DeltaKey(key: $0.key, recordedAt: groupRecordedAt), $0.value) }
+                .sorted { $0.0 < $1.0 }
+        }
+        return deltas.filter { !$0.value.isZero }.sorted { $0.key < $1.key }
     }
 }
 

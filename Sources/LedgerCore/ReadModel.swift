@@ -282,6 +282,10 @@ public struct FoldChanges: Sendable {
             if let student = event.data.studentID { students.insert(PostingStudent(event.postingID, student)) }
             streams[event.postingID, default: []].append(recorded)
         }
+        // One group, one recorded time: the summary's change is the group's, worked out once.
+        if let first = records.first, records.allSatisfy({ $0.recordedAt == first.recordedAt }) {
+            history.groupRecordedAt = first.recordedAt
+        }
         for (id, stream) in streams {
             let start = before[id] ?? PostingState(postingID: id)
             if stream.count == 1, let end = after[id] {

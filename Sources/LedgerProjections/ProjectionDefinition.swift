@@ -344,7 +344,7 @@ struct ChangedRows: Sendable {
         summaryKeys = delta.keys.sorted()
         summaryFigures = summaryKeys.map { delta[$0]!.values }
         lines = changes.history.lines
-        self.changes = wants("report_changes") ? changes.history.summaryRows : []
+        self.changes = wants("report_changes") ? changes.history.summaryRows(groupDelta: wants("report_months") ? delta : ReportSummary.delta(changes)) : []
     }
 }
 

@@ -29,6 +29,12 @@ struct ChangedRowsTests {
         #expect(posted.lines.isEmpty && posted.changes.isEmpty)
         #expect(logged.lines.map(\.line.kind) == [.earned] && logged.lines.map(\.line.amountMinor) == [logged.placements[0].earnedMinor])
         #expect(logged.changes.map(\.0.key) == logged.summaryKeys)
+        // An append group (one recorded time) takes the summary's change from the group's delta:
+        // the same rows as the change worked out event by event.
+        let group = FoldChanges(before: before, after: FoldChanges.fold(Self.recorded([hours]), states: before).postings, records: Self.recorded([hours]))
+        #expect(group.history.groupRecordedAt == hours.occurredAt && group.history.deltas.isEmpty)
+        let fromGroup = ChangedRows(group).changes
+        #expect(fromGroup.map(\.0) == logged.changes.map(\.0) && fromGroup.map(\.1) == logged.changes.map(\.1))
 
         // The statement variant names the tables it writes, in order: postings, placements,
         // applications, payments, report_months, lines, report_changes.
