@@ -105,6 +105,11 @@ extension StatementLine {
     public static let agingTextSQL =
         "concat_ws(' ', currency, kind, occurred_at, position, amount_minor, posting_id, student_id, '-', '-')"
 
+    /// `balanceEffect` of a `lines` row in SQL (its columns prefixed by `alias`, e.g. `l.`).
+    public static func balanceEffectSQL(_ alias: String = "") -> String {
+        "CASE \(alias)kind WHEN 'paid' THEN -\(alias)amount_minor ELSE \(alias)amount_minor END"
+    }
+
     public struct Malformed: Error, CustomStringConvertible {
         public var line: Int
         public var description: String { "statement line \(line) is not nine space-separated fields of the expected kinds" }
@@ -115,37 +120,23 @@ extension StatementLine {
     public static func parse(text: String) throws -> [StatementLine] {
         var text = text
         return try text.withUTF8 { bytes -> [StatementLine] in
+            let raw = UnsafeRawBufferPointer(bytes)
             var lines: [StatementLine] = []
-            var fields = [Range<Int>](repeating: 0..<0, count: 9)
-            var start = 0
-            var lineNumber = 0
-            while start < bytes.count {
-                lineNumber += 1
-                var end = start
-                while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
-                var found = 0
-                var fieldStart = start
-                for i in start...end where i == end || bytes[i] == UInt8(ascii: " ") {
-                    guard found < 9 else { throw Malformed(line: lineNumber) }
-                    fields[found] = fieldStart..<i
-                    found += 1
-                    fieldStart = i + 1
-                }
-                let raw = UnsafeRawBufferPointer(bytes)
+            try FieldLines.forEach(raw, fields: 9) { number, fields in
+                guard let fields else { throw Malformed(line: number) }
                 func field(_ i: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: raw[fields[i]]) }
                 func text(_ i: Int) -> String {
                     let f = field(i)
                     return f.count == 1 && f[0] == UInt8(ascii: "-") ? "-" : String(decoding: f, as: UTF8.self)
                 }
-                func number(_ i: Int) -> Int64? { Int64(canonicalDecimal: field(i)) }
-                guard found == 9, let kind = Kind(field(1)), let occurred = number(2), let position = number(3), let amount = number(4)
-                else { throw Malformed(line: lineNumber) }
+                func integer(_ i: Int) -> Int64? { Int64(canonicalDecimal: field(i)) }
+                guard let kind = Kind(field(1)), let occurred = integer(2), let position = integer(3), let amount = integer(4)
+                else { throw Malformed(line: number) }
                 let ref = text(8)
                 lines.append(
                     StatementLine(
                         kind: kind, currency: text(0), occurredAt: Timestamp(microseconds: occurred), postingID: text(5),
                         studentID: text(6), eventID: text(7), position: position, paymentRef: ref == "-" ? nil : ref, amountMinor: amount))
-                start = end + 1
             }
             return lines
         }

@@ -50,7 +50,7 @@ extension ReadModel {
             range.fromMicros.map { from in
                 """
                 SELECT string_agg(currency || ' ' || opening, ' ') FROM (
-                    SELECT currency, sum(CASE kind WHEN 'paid' THEN -amount_minor ELSE amount_minor END) AS opening
+                    SELECT currency, sum(\(StatementLine.balanceEffectSQL())) AS opening
                     FROM \(history).lines WHERE company_id = $1 AND occurred_at < \(from) \(recorded("recorded_at", asOf: asOf))
                     GROUP BY currency) o
                 """
@@ -64,7 +64,10 @@ extension ReadModel {
         let (currencyText, openingText, linesText) = try await texts(query, on: connection)
         var opening: [String: Int64] = [:]
         let fields = openingText.split(separator: " ")
-        for i in stride(from: 0, to: fields.count - 1, by: 2) { opening[String(fields[i])] = Int64(fields[i + 1]) ?? 0 }
+        for i in stride(from: 0, to: fields.count, by: 2) {
+            guard i + 1 < fields.count, let sum = Int64(fields[i + 1]) else { throw OpeningsMalformed(text: openingText) }
+            opening[String(fields[i])] = sum
+        }
         let company = CompanyLines(
             companyID: companyID, asOf: asOf, currencies: currencyText.split(separator: " ").map(String.init),
             lines: try StatementLine.parse(text: linesText))
@@ -92,7 +95,7 @@ extension ReadModel {
             """
             : """
             SELECT l.posting_id, l.student_id FROM \(history).lines l WHERE l.company_id = $1 AND \(counted)
-            GROUP BY l.posting_id, l.student_id HAVING sum(CASE l.kind WHEN 'paid' THEN -l.amount_minor ELSE l.amount_minor END) > 0
+            GROUP BY l.posting_id, l.student_id HAVING sum(\(StatementLine.balanceEffectSQL("l."))) > 0
             """
         let query = PostgresQuery(
             unsafeSQL: """
@@ -111,6 +114,11 @@ extension ReadModel {
             companyID: companyID, asOf: asOf, currencies: currencyText.split(separator: " ").map(String.init),
             lines: try StatementLine.parse(text: linesText))
         return CompanyAging(company, at: time)
+    }
+
+    struct OpeningsMalformed: Error, CustomStringConvertible {
+        var text: String
+        var description: String { "opening balances are not pairs of a currency and an integer: \(text.prefix(200))" }
     }
 
     /// Three texts of one row (NULL: empty).
@@ -170,7 +178,7 @@ extension ReadModel {
                     SELECT posting_id, student_id, min(currency) AS currency, max(selected_at) AS selected_at,
                         COALESCE(sum(amount_minor) FILTER (WHERE kind = 'earned'), 0) AS earned_minor,
                         COALESCE(sum(CASE kind WHEN 'paid' THEN amount_minor WHEN 'reversed' THEN -amount_minor END), 0) AS paid_minor,
-                        sum(CASE kind WHEN 'paid' THEN -amount_minor ELSE amount_minor END) AS balance_minor
+                        sum(\(StatementLine.balanceEffectSQL())) AS balance_minor
                     FROM \(history).lines WHERE company_id = $1 AND recorded_at <= \(asOf.microseconds)
                     GROUP BY posting_id, student_id) s
                 WHERE balance_minor <> 0
@@ -250,6 +258,7 @@ extension ReadModel {
     func allReportChanges(on connection: PostgresConnection) async throws -> [(LedgerHistory.DeltaKey, ReportFigures)] {
         let sums = ReportFigures.columns.map { "sum(\($0))" }.joined(separator: ", ")
         var byTime: [(LedgerHistory.DeltaKey, ReportFigures)] = []
+        // The recorded time rides in the month column, so that `figureRows` reads the rows.
         for (key, figures) in try await figureRows(
             PostgresQuery(
                 unsafeSQL: """

@@ -264,6 +264,24 @@ struct CompanyStatementTests {
 
     static func buckets(_ c: CompanyAging.CurrencyAging) -> [Int64] { CompanyAging.Bucket.allCases.map(c.minor) }
 
+    @Test("statement lines read back from the database's text: round trip, and a line of the wrong shape names its number")
+    func linesText() throws {
+        let text = "USD earned 1772445600000000 12 3000 p-1 s-2 00000000-0000-4000-8000-000000000012 -\n"
+            + "EUR paid 1772532000000000 13 2500 p-2 s-3 00000000-0000-4000-8000-000000000013 ch-9"
+        let lines = try StatementLine.parse(text: text)
+        #expect(lines.map(\.kind) == [.earned, .paid])
+        #expect(lines.map(\.paymentRef) == [nil, "ch-9"])
+        #expect(lines.map(\.amountMinor) == [3000, 2500] && lines.map(\.position) == [12, 13])
+        #expect(lines[1].occurredAt == Timestamp(microseconds: 1_772_532_000_000_000) && lines[1].currency == "EUR")
+        for (bad, line) in [
+            ("USD earned 1 2 3 p-1 s-2 e", 1), ("USD earned 1 2 3 p-1 s-2 e - extra", 1),
+            (text + "\nUSD owed 1 2 3 p-1 s-2 e -", 3), (text + "\nUSD paid 1 2 3.5 p-1 s-2 e -", 3),
+        ] {
+            #expect(throws: StatementLine.Malformed.self) { try StatementLine.parse(text: bad) }
+            do { _ = try StatementLine.parse(text: bad) } catch let error as StatementLine.Malformed { #expect(error.line == line, "\(bad)") }
+        }
+    }
+
     @Test("an aging's items are written as the canonical bytes of their JSON objects")
     func agingItemBytes() {
         let aging = Self.aging(at: "2026-12-01T00:00:00Z")
